@@ -1,0 +1,736 @@
+//! One WebSocket connection's protocol state, without I/O.
+//!
+//! Bytes go in with [`Connection::receive`]; events come out of
+//! [`Connection::next_event`]; bytes to write accumulate in
+//! [`Connection::output`]; timers are read with [`Connection::poll_timeout`]
+//! and fired with [`Connection::handle_timeout`]. Nothing here reads a clock or
+//! touches a socket, so every rule is tested with bytes.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::error::{ProtocolError, SendError};
+use crate::frame::{FrameHeader, HeaderRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+use crate::message::{Message, Utf8Bytes};
+use crate::outbuf::{OutBuf, SHARE_THRESHOLD};
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this is. Clients mask what they send and
+/// expect unmasked frames; servers the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The end that sent the opening handshake.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// What happened on the connection, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text message.
+    Text(Utf8Bytes),
+    /// A complete binary message.
+    Binary(Bytes),
+    /// A ping; with `auto_pong` the pong is already queued.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's Close frame (`None`: it had no status). Our reply is
+    /// already queued if we had not sent a Close; no more events follow.
+    Close(Option<CloseFrame>),
+    /// The peer broke the protocol; a Close with the error's code is queued
+    /// and the transport should be dropped once it is written.
+    Failed(ProtocolError),
+    /// A timer expired: see [`Timeout`].
+    TimedOut(Timeout),
+}
+
+/// Which timer expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// The peer did not answer our Close within `close_timeout`.
+    Close,
+    /// The peer did not answer a keepalive ping within its timeout.
+    Keepalive,
+}
+
+/// The connection's state, as RFC 6455 §4 and §7 name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a Close and wait for the peer's.
+    Closing,
+    /// Both Close frames were exchanged, or the connection failed.
+    Closed,
+}
+
+/// How the connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseStatus {
+    /// The peer's code; 1005 if its Close had none; 1006 if no Close came;
+    /// the error's code if we failed the connection.
+    pub code: CloseCode,
+    /// The peer's reason, if any.
+    pub reason: Utf8Bytes,
+    /// Whether the closing handshake completed.
+    pub was_clean: bool,
+}
+
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    header_len: usize,
+    /// Payload bytes already unmasked and validated, still in the read buffer.
+    done: usize,
+    /// Whether this frame's payload is text to validate as it arrives.
+    validate_text: bool,
+}
+
+#[derive(Debug)]
+struct InMessage {
+    opcode: OpCode,
+    buf: BytesMut,
+    fragments: u32,
+}
+
+#[derive(Debug, Default)]
+struct Timers {
+    close_deadline: Option<Instant>,
+    close_expired: bool,
+    last_activity: Option<Instant>,
+    activity: bool,
+    ping_sent_at: Option<Instant>,
+    ping_counter: u64,
+    pong_received: bool,
+    rtt: Option<Duration>,
+}
+
+/// The sans-I/O protocol state of one connection (after the handshake).
+///
+/// ```
+/// use wsbolt_proto::{Connection, Event, Role};
+/// let mut server = Connection::new(Role::Server, Default::default());
+/// // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// let Some(Event::Text(t)) = server.next_event() else { panic!() };
+/// assert_eq!(t, "Hello");
+/// server.send_text("Hi").unwrap();
+/// assert_eq!(server.output().take_all(), [0x81, 0x02, b'H', b'i']);
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    rules: HeaderRules,
+    inbuf: BytesMut,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    utf8: Utf8Validator,
+    events: VecDeque<Event>,
+    out: OutBuf,
+    rng: Option<StdRng>,
+    state: State,
+    close_sent: bool,
+    input_closed: bool,
+    failed: bool,
+    eof: bool,
+    status: Option<CloseStatus>,
+    /// The kind of a fragmented message being sent, if one is under way.
+    sending: Option<OpCode>,
+    timers: Timers,
+}
+
+impl Connection {
+    /// A connection in the Open state. A client draws its masking keys from
+    /// a CSPRNG seeded by the operating system.
+    pub fn new(role: Role, config: Config) -> Self {
+        let rng = (role == Role::Client).then(StdRng::from_os_rng);
+        Self::with_rng(role, config, rng)
+    }
+
+    /// A client whose masking keys come from a fixed seed, for byte-exact
+    /// tests. Never use this on a network: predictable masks defeat their
+    /// purpose (RFC 6455 §10.3).
+    pub fn with_mask_seed(role: Role, config: Config, seed: u64) -> Self {
+        Self::with_rng(role, config, Some(StdRng::seed_from_u64(seed)))
+    }
+
+    fn with_rng(role: Role, config: Config, rng: Option<StdRng>) -> Self {
+        let rules = HeaderRules {
+            expect_masked: role == Role::Server,
+            allow_rsv1: false,
+            max_payload: config.max_frame_size as u64,
+        };
+        Connection {
+            role,
+            config,
+            rules,
+            inbuf: BytesMut::new(),
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            events: VecDeque::new(),
+            out: OutBuf::default(),
+            rng,
+            state: State::Open,
+            close_sent: false,
+            input_closed: false,
+            failed: false,
+            eof: false,
+            status: None,
+            sending: None,
+            timers: Timers::default(),
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_status(&self) -> Option<&CloseStatus> {
+        self.status.as_ref()
+    }
+
+    /// The round-trip time measured by the last answered keepalive ping.
+    pub fn keepalive_rtt(&self) -> Option<Duration> {
+        self.timers.rtt
+    }
+
+    // ---- input ------------------------------------------------------------
+
+    /// Consumes bytes from the transport (any split) and queues the events
+    /// they complete.
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.input_closed {
+            return;
+        }
+        self.inbuf.extend_from_slice(data);
+        self.process();
+    }
+
+    /// The read buffer, for transports that read into it directly; call
+    /// [`Connection::process`] after adding bytes. Reserve space as needed:
+    /// [`Connection::read_hint`] says how much the current frame still needs.
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        &mut self.inbuf
+    }
+
+    /// How many more bytes would complete the frame being received (0 when
+    /// between frames), to size the next read.
+    pub fn read_hint(&self) -> usize {
+        match &self.frame {
+            Some(f) => {
+                (f.header_len + f.header.payload_len as usize).saturating_sub(self.inbuf.len())
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether the connection still wants bytes from the transport.
+    pub fn wants_input(&self) -> bool {
+        !self.input_closed
+    }
+
+    /// Processes bytes added through [`Connection::read_buffer`].
+    pub fn process(&mut self) {
+        if self.input_closed {
+            self.inbuf.clear();
+            return;
+        }
+        if !self.inbuf.is_empty() {
+            self.timers.activity = true;
+        }
+        while !self.input_closed {
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => self.fail(e),
+            }
+        }
+        if self.input_closed {
+            self.inbuf = BytesMut::new();
+        } else if self.inbuf.is_empty() && self.inbuf.capacity() > 64 * 1024 {
+            // A large frame has passed: give its buffer back.
+            self.inbuf = BytesMut::new();
+        }
+    }
+
+    /// The transport reached end of stream. Without a completed closing
+    /// handshake this is an abnormal closure (1006).
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+        if self.state != State::Closed {
+            self.input_closed = true;
+            self.state = State::Closed;
+            self.close_sent = true; // nothing more may be sent on a dead transport
+            self.status = Some(CloseStatus {
+                code: CloseCode::ABNORMAL,
+                reason: Utf8Bytes::new(),
+                was_clean: false,
+            });
+        }
+    }
+
+    /// Parses and handles at most one frame. `Ok(false)`: more bytes needed.
+    fn step(&mut self) -> Result<bool, ProtocolError> {
+        if self.frame.is_none() {
+            let Some((header, header_len)) = FrameHeader::parse(&self.inbuf, &self.rules)? else {
+                return Ok(false);
+            };
+            let validate_text = self.check_sequence(&header)?;
+            self.frame = Some(InFrame {
+                header,
+                header_len,
+                done: 0,
+                validate_text,
+            });
+        }
+        let frame = self.frame.as_mut().expect("set above");
+        let len = frame.header.payload_len as usize;
+        let available = (self.inbuf.len() - frame.header_len).min(len);
+        if available > frame.done {
+            let piece =
+                &mut self.inbuf[frame.header_len + frame.done..frame.header_len + available];
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, frame.done);
+            }
+            if frame.validate_text {
+                self.utf8
+                    .feed(piece)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done = available;
+        }
+        if frame.done < len {
+            return Ok(false);
+        }
+        let InFrame {
+            header, header_len, ..
+        } = self.frame.take().expect("set above");
+        self.inbuf.advance(header_len);
+        let payload = self.inbuf.split_to(len).freeze();
+        self.handle_frame(header, payload)?;
+        Ok(true)
+    }
+
+    /// Checks a data frame's place in the message sequence and the limits,
+    /// before any of its payload is buffered. Returns whether its payload is
+    /// text to validate incrementally.
+    fn check_sequence(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
+        let max_msg = self.config.max_message_size as u64;
+        match (h.opcode, &self.message) {
+            (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
+            (OpCode::Continuation, Some(m)) => {
+                if m.buf.len() as u64 + h.payload_len > max_msg {
+                    return Err(ProtocolError::MessageTooLarge { max: max_msg });
+                }
+                if m.fragments >= self.config.max_fragments {
+                    return Err(ProtocolError::TooManyFragments {
+                        max: self.config.max_fragments,
+                    });
+                }
+                Ok(m.opcode == OpCode::Text)
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                if h.payload_len > max_msg {
+                    return Err(ProtocolError::MessageTooLarge { max: max_msg });
+                }
+                Ok(h.opcode == OpCode::Text)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn handle_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<(), ProtocolError> {
+        match h.opcode {
+            OpCode::Text | OpCode::Binary if h.fin => {
+                let event = self.finish_message(h.opcode, payload)?;
+                self.emit_data(event);
+            }
+            OpCode::Text | OpCode::Binary => {
+                let mut buf = BytesMut::with_capacity(payload.len().max(64));
+                buf.extend_from_slice(&payload);
+                self.message = Some(InMessage {
+                    opcode: h.opcode,
+                    buf,
+                    fragments: 1,
+                });
+            }
+            OpCode::Continuation => {
+                let m = self.message.as_mut().expect("checked in check_sequence");
+                m.buf.extend_from_slice(&payload);
+                m.fragments += 1;
+                if h.fin {
+                    let m = self.message.take().expect("present");
+                    let event = self.finish_message(m.opcode, m.buf.freeze())?;
+                    self.emit_data(event);
+                }
+            }
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.write_frame(OpCode::Pong, true, &payload);
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            OpCode::Pong => {
+                if self.timers.ping_sent_at.is_some()
+                    && payload[..] == self.timers.ping_counter.to_be_bytes()
+                {
+                    self.timers.pong_received = true;
+                }
+                self.events.push_back(Event::Pong(payload));
+            }
+            OpCode::Close => self.handle_close(payload)?,
+        }
+        Ok(())
+    }
+
+    fn finish_message(&mut self, opcode: OpCode, payload: Bytes) -> Result<Event, ProtocolError> {
+        Ok(if opcode == OpCode::Text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            Event::Text(Utf8Bytes::from_validated(payload))
+        } else {
+            Event::Binary(payload)
+        })
+    }
+
+    fn emit_data(&mut self, event: Event) {
+        // After we sent a Close the peer may still send data it had queued
+        // (RFC 6455 §7.1.2); it is parsed and validated but not delivered.
+        if self.state == State::Open {
+            self.events.push_back(event);
+        }
+    }
+
+    fn handle_close(&mut self, payload: Bytes) -> Result<(), ProtocolError> {
+        let frame = CloseFrame::parse(&payload)?;
+        if !self.close_sent {
+            // Echo the peer's status code (RFC 6455 §5.5.1); an empty Close
+            // is answered with an empty one, since 1005 may not be sent.
+            let reply = frame.as_ref().map(|f| f.code.0.to_be_bytes());
+            self.write_frame(
+                OpCode::Close,
+                true,
+                reply.as_ref().map_or(&[][..], |r| &r[..]),
+            );
+            self.close_sent = true;
+        }
+        self.input_closed = true;
+        self.state = State::Closed;
+        self.status = Some(CloseStatus {
+            code: frame.as_ref().map_or(CloseCode::NO_STATUS, |f| f.code),
+            reason: frame.as_ref().map(|f| f.reason.clone()).unwrap_or_default(),
+            was_clean: true,
+        });
+        self.events.push_back(Event::Close(frame));
+        Ok(())
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): a Close with the error's code
+    /// if none was sent yet, no more input, and the transport to be dropped.
+    fn fail(&mut self, e: ProtocolError) {
+        if !self.close_sent {
+            let code = e.close_code().0.to_be_bytes();
+            self.write_frame(OpCode::Close, true, &code);
+            self.close_sent = true;
+        }
+        self.input_closed = true;
+        self.failed = true;
+        self.state = State::Closed;
+        self.frame = None;
+        self.message = None;
+        self.status = Some(CloseStatus {
+            code: e.close_code(),
+            reason: Utf8Bytes::new(),
+            was_clean: false,
+        });
+        self.events.push_back(Event::Failed(e));
+    }
+
+    /// The next event, oldest first.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether events are waiting.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    // ---- output -----------------------------------------------------------
+
+    /// The bytes to write, in order. Advance it by what the transport took.
+    pub fn output(&mut self) -> &mut OutBuf {
+        &mut self.out
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether the transport should now be closed: the connection is closed,
+    /// everything queued was written, and either this is the server (which
+    /// closes first, RFC 6455 §7.1.1), the connection failed, the peer already
+    /// closed its side, or the peer did not close in time.
+    pub fn wants_transport_closed(&self) -> bool {
+        self.state == State::Closed
+            && self.out.is_empty()
+            && (self.role == Role::Server || self.failed || self.eof || self.timers.close_expired)
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_data(OpCode::Text, text.as_bytes(), None)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_data(OpCode::Binary, data, None)
+    }
+
+    /// Queues a message (a Close message starts the closing handshake).
+    /// Large payloads are queued by reference when no masking is needed.
+    pub fn send(&mut self, msg: Message) -> Result<(), SendError> {
+        match msg {
+            Message::Text(t) => {
+                let b = t.into_bytes();
+                self.send_data(OpCode::Text, &b, Some(&b))
+            }
+            Message::Binary(b) => self.send_data(OpCode::Binary, &b, Some(&b)),
+            Message::Ping(p) => self.ping(&p),
+            Message::Pong(p) => self.pong(&p),
+            Message::Close(frame) => self.close(frame),
+        }
+    }
+
+    fn send_data(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if self.sending.is_some() {
+            return Err(SendError::FragmentOutOfOrder);
+        }
+        match shared {
+            Some(b) if b.len() >= SHARE_THRESHOLD && self.role == Role::Server => {
+                self.write_shared(opcode, b.clone())
+            }
+            _ => self.write_frame(opcode, true, data),
+        }
+        Ok(())
+    }
+
+    /// Queues one fragment of a message sent in pieces: the first with
+    /// `OpCode::Text` or `OpCode::Binary`, the rest with
+    /// `OpCode::Continuation`; `fin` on the last.
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        match (opcode, self.sending) {
+            (OpCode::Text | OpCode::Binary, None) => self.sending = Some(opcode),
+            (OpCode::Continuation, Some(_)) => {}
+            _ => return Err(SendError::FragmentOutOfOrder),
+        }
+        if fin {
+            self.sending = None;
+        }
+        self.write_frame(opcode, fin, data);
+        Ok(())
+    }
+
+    /// Queues a ping.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues a pong (an unsolicited one serves as a heartbeat).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (`None`: a Close without status). After
+    /// this nothing more may be sent; incoming data is no longer delivered.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if let Some(f) = &frame {
+            // Re-check: the fields are public, so the frame may not have come from `CloseFrame::new`.
+            CloseFrame::new(f.code, f.reason.clone())?;
+        }
+        let payload = frame.map(|f| f.encode()).unwrap_or_default();
+        self.write_frame(OpCode::Close, true, &payload);
+        self.close_sent = true;
+        self.state = State::Closing;
+        Ok(())
+    }
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        self.rng.as_mut().map(|r| r.random())
+    }
+
+    /// Frames `payload` into the output, copying (and masking, for a client).
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.next_mask();
+        let header = FrameHeader {
+            fin,
+            rsv1: false,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut hbuf = [0u8; MAX_HEADER_LEN];
+        let hlen = header.encode(&mut hbuf);
+        let tail = self.out.tail_mut();
+        tail.reserve(hlen + payload.len());
+        tail.extend_from_slice(&hbuf[..hlen]);
+        let start = tail.len();
+        tail.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut tail[start..], key, 0);
+        }
+        self.out.note_appended(hlen + payload.len());
+    }
+
+    /// Frames a large unmasked payload by reference: header copied, payload shared.
+    fn write_shared(&mut self, opcode: OpCode, payload: Bytes) {
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut hbuf = [0u8; MAX_HEADER_LEN];
+        let hlen = header.encode(&mut hbuf);
+        self.out.tail_mut().extend_from_slice(&hbuf[..hlen]);
+        self.out.note_appended(hlen);
+        self.out.push_shared(payload);
+    }
+
+    // ---- timers -----------------------------------------------------------
+
+    /// The next instant at which [`Connection::handle_timeout`] must be
+    /// called, if any. Call it after every batch of input or output with the
+    /// current time: timers that a state change started (the close timeout,
+    /// the keepalive schedule) count from the first call that sees it.
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        let t = &mut self.timers;
+        let mut next: Option<Instant> = None;
+        let mut arm = |d: Instant| next = Some(next.map_or(d, |n| n.min(d)));
+        if self.close_sent && !self.eof && !t.close_expired {
+            let d = *t
+                .close_deadline
+                .get_or_insert(now + self.config.close_timeout);
+            arm(d);
+        }
+        if let (Some(ka), State::Open) = (self.config.keepalive, self.state) {
+            if t.activity || t.last_activity.is_none() {
+                t.activity = false;
+                t.last_activity = Some(now);
+            }
+            if t.pong_received {
+                t.pong_received = false;
+                if let Some(sent) = t.ping_sent_at.take() {
+                    t.rtt = Some(now.saturating_duration_since(sent));
+                }
+            }
+            match t.ping_sent_at {
+                Some(sent) => arm(sent + ka.timeout),
+                None => arm(t.last_activity.expect("set above") + ka.interval),
+            }
+        }
+        next
+    }
+
+    /// Fires the timers due at `now`: the close timeout ends the connection
+    /// (1006), a missing pong fails it (1011), a quiet connection gets a ping.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = self.timers.close_deadline {
+            if now >= d && !self.timers.close_expired {
+                self.timers.close_expired = true;
+                if self.state == State::Closing {
+                    self.state = State::Closed;
+                    self.input_closed = true;
+                    self.status = Some(CloseStatus {
+                        code: CloseCode::ABNORMAL,
+                        reason: Utf8Bytes::new(),
+                        was_clean: false,
+                    });
+                    self.events.push_back(Event::TimedOut(Timeout::Close));
+                }
+            }
+        }
+        let (Some(ka), State::Open) = (self.config.keepalive, self.state) else {
+            return;
+        };
+        let t = &mut self.timers;
+        match t.ping_sent_at {
+            Some(sent) if now >= sent + ka.timeout && !t.pong_received => {
+                let code = CloseCode::INTERNAL_ERROR.0.to_be_bytes();
+                self.write_frame(OpCode::Close, true, &code);
+                self.close_sent = true;
+                self.input_closed = true;
+                self.failed = true;
+                self.state = State::Closed;
+                self.status = Some(CloseStatus {
+                    code: CloseCode::ABNORMAL,
+                    reason: Utf8Bytes::new(),
+                    was_clean: false,
+                });
+                self.events.push_back(Event::TimedOut(Timeout::Keepalive));
+            }
+            None if !t.activity && t.last_activity.is_some_and(|l| now >= l + ka.interval) => {
+                t.ping_counter += 1;
+                t.ping_sent_at = Some(now);
+                let payload = t.ping_counter.to_be_bytes();
+                self.write_frame(OpCode::Ping, true, &payload);
+            }
+            _ => {}
+        }
+    }
+}

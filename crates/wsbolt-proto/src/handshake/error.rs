@@ -1,0 +1,107 @@
+use std::fmt;
+
+/// Why an opening handshake failed. Server-side variants map to the HTTP
+/// status they are answered with ([`HandshakeError::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The bytes are not an HTTP/1.1 message (400 on the server side).
+    Malformed(String),
+    /// The request is not HTTP/1.1 or later (400).
+    HttpVersion,
+    /// The head is larger than the limit (431).
+    HeadTooLarge,
+    /// More header fields than the limit (431).
+    TooManyHeaders,
+    /// A method other than GET (405, with `Allow: GET`).
+    MethodNotAllowed,
+    /// No `Host` header (400).
+    MissingHost,
+    /// No `Upgrade: websocket` (400 on the server side).
+    MissingUpgrade,
+    /// No `Connection: Upgrade` (400 on the server side).
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Version` absent or not 13 (426, with `Sec-WebSocket-Version: 13`).
+    UnsupportedVersion,
+    /// No `Sec-WebSocket-Key` (400).
+    MissingKey,
+    /// A `Sec-WebSocket-Key` that is not base64 of 16 bytes (400).
+    InvalidKey,
+    /// A header that may appear once appeared more often (400).
+    DuplicateHeader(&'static str),
+    /// The Origin check refused the request (403).
+    Forbidden,
+    /// Nothing is served at the path (404).
+    NotFound,
+    /// The server is shutting down or full (503).
+    Unavailable,
+    /// The server answered with a status other than 101 (client side).
+    UnexpectedStatus(u16),
+    /// `Sec-WebSocket-Accept` missing or not the expected value (client side).
+    BadAccept,
+    /// The server chose a subprotocol the client did not request (client side).
+    UnrequestedProtocol(String),
+    /// The server answered with an extension the client did not offer (client side).
+    UnofferedExtension(String),
+    /// An extension header that does not parse (client side).
+    InvalidExtensionHeader,
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            HandshakeError::HeadTooLarge | HandshakeError::TooManyHeaders => 431,
+            HandshakeError::MethodNotAllowed => 405,
+            HandshakeError::UnsupportedVersion => 426,
+            HandshakeError::Forbidden => 403,
+            HandshakeError::NotFound => 404,
+            HandshakeError::Unavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::Malformed(m) => write!(f, "malformed HTTP message: {m}"),
+            HandshakeError::HttpVersion => f.write_str("HTTP/1.1 or later is required"),
+            HandshakeError::HeadTooLarge => f.write_str("HTTP head too large"),
+            HandshakeError::TooManyHeaders => f.write_str("too many HTTP header fields"),
+            HandshakeError::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
+            HandshakeError::MissingHost => f.write_str("missing Host header"),
+            HandshakeError::MissingUpgrade => {
+                f.write_str("missing or wrong Upgrade header (expected websocket)")
+            }
+            HandshakeError::MissingConnectionUpgrade => {
+                f.write_str("Connection header does not contain Upgrade")
+            }
+            HandshakeError::UnsupportedVersion => f.write_str("Sec-WebSocket-Version must be 13"),
+            HandshakeError::MissingKey => f.write_str("missing Sec-WebSocket-Key"),
+            HandshakeError::InvalidKey => {
+                f.write_str("Sec-WebSocket-Key is not base64 of 16 bytes")
+            }
+            HandshakeError::DuplicateHeader(h) => write!(f, "header {h} appears more than once"),
+            HandshakeError::Forbidden => f.write_str("origin not allowed"),
+            HandshakeError::NotFound => f.write_str("no WebSocket endpoint at this path"),
+            HandshakeError::Unavailable => f.write_str("server unavailable"),
+            HandshakeError::UnexpectedStatus(s) => {
+                write!(f, "server answered HTTP {s} instead of 101")
+            }
+            HandshakeError::BadAccept => f.write_str("missing or wrong Sec-WebSocket-Accept"),
+            HandshakeError::UnrequestedProtocol(p) => {
+                write!(f, "server chose subprotocol {p:?}, which was not requested")
+            }
+            HandshakeError::UnofferedExtension(e) => write!(
+                f,
+                "server answered with extension {e:?}, which was not offered"
+            ),
+            HandshakeError::InvalidExtensionHeader => {
+                f.write_str("Sec-WebSocket-Extensions does not parse")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}

@@ -1,0 +1,272 @@
+//! The server's side of the opening handshake: read a request, validate it
+//! (RFC 6455 §4.2.1), answer with 101 or the right error status.
+
+use base64::Engine;
+use bytes::Bytes;
+
+use super::header::{is_token, Headers};
+use super::{accept_key, HandshakeError, HeadLimits, HeadReader};
+
+/// A parsed HTTP request head.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The request target, e.g. `/chat?room=1`.
+    pub target: String,
+    /// The minor HTTP version (1 for HTTP/1.1).
+    pub version: u8,
+    /// The header fields.
+    pub headers: Headers,
+}
+
+impl Request {
+    /// The target's path, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The target's query (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Whether the request asks for a WebSocket at all (`Upgrade: websocket`):
+    /// servers that also serve plain HTTP route on this.
+    pub fn is_upgrade(&self) -> bool {
+        self.headers.has_token("upgrade", "websocket")
+    }
+}
+
+/// Reads a request head from bytes that arrive in any split.
+///
+/// ```
+/// use wsbolt_proto::handshake::server::RequestReader;
+/// let mut r = RequestReader::default();
+/// assert!(r.feed(b"GET /echo HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+/// let (req, rest) = r.feed(b"\r\n\x81").unwrap().unwrap();
+/// assert_eq!((req.path(), &rest[..]), ("/echo", &b"\x81"[..]));
+/// ```
+#[derive(Debug)]
+pub struct RequestReader {
+    head: HeadReader,
+    limits: HeadLimits,
+}
+
+impl Default for RequestReader {
+    fn default() -> Self {
+        Self::new(HeadLimits::REQUEST)
+    }
+}
+
+impl RequestReader {
+    /// A reader with the given limits.
+    pub fn new(limits: HeadLimits) -> Self {
+        RequestReader {
+            head: HeadReader::new(limits),
+            limits,
+        }
+    }
+
+    /// Adds bytes; returns the request and the bytes that followed it once
+    /// the head is complete.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, Bytes)>, HandshakeError> {
+        let Some(head) = self.head.feed(data, check_request_line)? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            parse_request(&head.bytes, self.limits.max_headers)?,
+            head.rest,
+        )))
+    }
+}
+
+/// Refuses a first line that is not an HTTP request line, before the rest
+/// of the head arrives.
+fn check_request_line(line: &[u8]) -> Result<(), HandshakeError> {
+    let mut none: [httparse::Header<'_>; 0] = [];
+    match httparse::Request::new(&mut none).parse(line) {
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
+}
+
+/// Parses a complete request head.
+pub fn parse_request(head: &Bytes, max_headers: usize) -> Result<Request, HandshakeError> {
+    let mut fields = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut fields);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(HandshakeError::Malformed("incomplete head".into()))
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+    }
+    Ok(Request {
+        method: req.method.unwrap_or_default().to_string(),
+        target: req.path.unwrap_or_default().to_string(),
+        version: req.version.unwrap_or_default(),
+        headers: Headers::from_httparse(head, req.headers),
+    })
+}
+
+/// What a valid WebSocket request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// `Sec-WebSocket-Key`, as sent.
+    pub key: String,
+    /// Requested subprotocols, in the client's order of preference.
+    pub protocols: Vec<String>,
+    /// The raw `Sec-WebSocket-Extensions` offers, one string per header field.
+    pub extensions: Vec<String>,
+    /// The `Origin` header, if any.
+    pub origin: Option<String>,
+}
+
+/// Validates a WebSocket opening request. Checks, in order: method (405),
+/// HTTP version, `Host`, `Upgrade`, `Connection` (400), `Sec-WebSocket-Version`
+/// (426), `Sec-WebSocket-Key` (400).
+pub fn validate(req: &Request) -> Result<Offer, HandshakeError> {
+    if req.method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    if req.version < 1 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    let h = &req.headers;
+    if h.single("Host")?.is_none() {
+        return Err(HandshakeError::MissingHost);
+    }
+    if !h.has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::MissingUpgrade);
+    }
+    if !h.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    match h.single("Sec-WebSocket-Version") {
+        Ok(Some(b"13")) => {}
+        _ => return Err(HandshakeError::UnsupportedVersion),
+    }
+    let key = h
+        .single("Sec-WebSocket-Key")?
+        .ok_or(HandshakeError::MissingKey)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| HandshakeError::InvalidKey)?;
+    if decoded.len() != 16 {
+        return Err(HandshakeError::InvalidKey);
+    }
+    let key = String::from_utf8(key.to_vec()).map_err(|_| HandshakeError::InvalidKey)?;
+    let protocols = h
+        .list("Sec-WebSocket-Protocol")
+        .filter(|p| is_token(p))
+        .map(str::to_string)
+        .collect();
+    let extensions = h
+        .values("Sec-WebSocket-Extensions")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string)
+        .collect();
+    let origin = h
+        .single("Origin")?
+        .and_then(|o| std::str::from_utf8(o).ok())
+        .map(str::to_string);
+    Ok(Offer {
+        key,
+        protocols,
+        extensions,
+        origin,
+    })
+}
+
+/// The `101 Switching Protocols` answer to `key`, with the chosen subprotocol
+/// and extensions and extra header fields (which the caller has checked with
+/// [`super::header::is_valid_value`]).
+pub fn accept_response(
+    key: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+    extra: &[(String, String)],
+) -> Vec<u8> {
+    let mut r = Vec::with_capacity(160);
+    r.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    r.extend_from_slice(accept_key(key.as_bytes()).as_bytes());
+    r.extend_from_slice(b"\r\n");
+    let mut field = |name: &str, value: &str| {
+        r.extend_from_slice(name.as_bytes());
+        r.extend_from_slice(b": ");
+        r.extend_from_slice(value.as_bytes());
+        r.extend_from_slice(b"\r\n");
+    };
+    if let Some(p) = protocol {
+        field("Sec-WebSocket-Protocol", p);
+    }
+    if let Some(e) = extensions {
+        field("Sec-WebSocket-Extensions", e);
+    }
+    for (n, v) in extra {
+        field(n, v);
+    }
+    r.extend_from_slice(b"\r\n");
+    r
+}
+
+/// The HTTP answer to a refused handshake: the error's status, the fields
+/// that status requires (`Allow`, `Sec-WebSocket-Version`), a short text body
+/// and `Connection: close`.
+pub fn reject_response(err: &HandshakeError) -> Vec<u8> {
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    match err {
+        HandshakeError::MethodNotAllowed => extra.push(("Allow", "GET")),
+        HandshakeError::UnsupportedVersion => extra.push(("Sec-WebSocket-Version", "13")),
+        _ => {}
+    }
+    http_response(
+        err.status(),
+        &extra,
+        "text/plain; charset=utf-8",
+        format!("{err}\n").as_bytes(),
+    )
+}
+
+/// A complete HTTP/1.1 response with a body and `Connection: close`.
+pub fn http_response(
+    status: u16,
+    extra: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
+    for (n, v) in extra {
+        r.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    r.extend_from_slice(
+        format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    r.extend_from_slice(body);
+    r
+}
+
+/// The reason phrase of the statuses this crate sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}

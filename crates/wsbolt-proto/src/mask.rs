@@ -1,0 +1,88 @@
+//! Payload masking (RFC 6455 §5.3).
+//!
+//! Masking XORs every payload byte with one of four key bytes, chosen by the
+//! byte's position in the payload. It runs on every byte a client sends and a
+//! server receives, so it works a machine word at a time: the key is spread
+//! over a `u64` and the loop body has no data-dependent branches, which lets
+//! the compiler vectorise it without `target-cpu=native`.
+
+/// XORs `buf` in place with `key`, as if `buf` started at byte `offset` of the
+/// payload (`offset` lets a payload be unmasked in several pieces as it
+/// arrives). Applying the same call twice restores the input.
+///
+/// ```
+/// use wsbolt_proto::mask::apply_mask;
+/// let mut data = *b"Hello";
+/// apply_mask(&mut data, [0x37, 0xfa, 0x21, 0x3d], 0);
+/// assert_eq!(data, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// // Unmasking in two pieces gives the same result as in one.
+/// let (a, b) = data.split_at_mut(2);
+/// apply_mask(a, [0x37, 0xfa, 0x21, 0x3d], 0);
+/// apply_mask(b, [0x37, 0xfa, 0x21, 0x3d], 2);
+/// assert_eq!(&data, b"Hello");
+/// ```
+#[inline]
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    let key = rotate_key(key, offset);
+    let (words, tail) = buf.as_chunks_mut::<8>();
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    for word in words {
+        *word = (u64::from_ne_bytes(*word) ^ wide).to_ne_bytes();
+    }
+    // The word loop consumed a multiple of 8 bytes, so the key phase is unchanged.
+    for (byte, k) in tail.iter_mut().zip(key.iter().cycle()) {
+        *byte ^= k;
+    }
+}
+
+#[inline]
+fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
+    let mut k = key;
+    k.rotate_left(offset % 4);
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(buf: &mut [u8], key: [u8; 4], offset: usize) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b ^= key[(i + offset) % 4];
+        }
+    }
+
+    #[test]
+    fn matches_bytewise_definition_for_every_length_and_offset() {
+        let key = [0xde, 0xad, 0xbe, 0xef];
+        for len in 0..80 {
+            for offset in 0..8 {
+                let mut fast: Vec<u8> = (0..len as u8).collect();
+                let mut slow = fast.clone();
+                apply_mask(&mut fast, key, offset);
+                naive(&mut slow, key, offset);
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn unaligned_start_is_handled() {
+        let key = [1, 2, 3, 4];
+        let mut backing = vec![0u8; 100];
+        let mut expect = backing.clone();
+        apply_mask(&mut backing[3..], key, 0);
+        naive(&mut expect[3..], key, 0);
+        assert_eq!(backing, expect);
+    }
+
+    #[test]
+    fn rfc_example() {
+        // RFC 6455 §5.7: a masked "Hello".
+        let mut data = *b"Hello";
+        apply_mask(&mut data, [0x37, 0xfa, 0x21, 0x3d], 0);
+        assert_eq!(data, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    }
+}

@@ -1,0 +1,164 @@
+//! Bytes waiting to be written, as a short list of chunks.
+//!
+//! Small frames are copied into one contiguous tail, so many of them leave in
+//! one write; a large payload that needs no masking is kept as its own shared
+//! chunk next to its header, for a vectored write without a copy.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Payloads at least this long are queued by reference instead of copied.
+pub(crate) const SHARE_THRESHOLD: usize = 16 * 1024;
+
+/// Outgoing bytes.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+impl OutBuf {
+    /// Total bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tail, to append small frames to. Callers must call
+    /// [`OutBuf::note_appended`] with the count they added.
+    pub(crate) fn tail_mut(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    pub(crate) fn note_appended(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Queues a shared chunk after everything already queued.
+    pub(crate) fn push_shared(&mut self, b: Bytes) {
+        if b.is_empty() {
+            return;
+        }
+        if !self.tail.is_empty() {
+            let t = self.tail.split().freeze();
+            self.chunks.push_back(t);
+        }
+        self.len += b.len();
+        self.chunks.push_back(b);
+    }
+
+    /// Fills `dst` with the queued chunks in order; returns how many it used.
+    pub fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        // Chunks are never empty: `push_shared` skips empty ones and `advance`
+        // pops drained ones.
+        let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
+        let mut n = 0;
+        for c in self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(tail)
+            .take(dst.len())
+        {
+            dst[n] = IoSlice::new(c);
+            n += 1;
+        }
+        n
+    }
+
+    /// The first contiguous chunk (for transports without vectored writes).
+    pub fn first_chunk(&self) -> &[u8] {
+        match self.chunks.front() {
+            Some(c) => c,
+            None => &self.tail,
+        }
+    }
+
+    /// Drops `n` written bytes from the front.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the queued bytes");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(c) => {
+                    let k = n.min(c.len());
+                    c.advance(k);
+                    n -= k;
+                    if c.is_empty() {
+                        self.chunks.pop_front();
+                    }
+                }
+                None => {
+                    self.tail.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            self.chunks.clear();
+            self.tail.clear();
+            // Give a large buffer back once it has drained, so an idle
+            // connection holds almost nothing.
+            if self.tail.capacity() > 64 * 1024 {
+                self.tail = BytesMut::new();
+            }
+        }
+    }
+
+    /// Takes every queued byte as one contiguous buffer (test helper and
+    /// simple transports).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            v.extend_from_slice(c);
+        }
+        v.extend_from_slice(&self.tail);
+        self.chunks.clear();
+        self.tail.clear();
+        self.len = 0;
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_kept_across_copied_and_shared_chunks() {
+        let mut o = OutBuf::default();
+        o.tail_mut().extend_from_slice(b"ab");
+        o.note_appended(2);
+        o.push_shared(Bytes::from_static(b"cdef"));
+        o.tail_mut().extend_from_slice(b"g");
+        o.note_appended(1);
+        assert_eq!(o.len(), 7);
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = o.chunks_vectored(&mut slices);
+        let joined: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        assert_eq!(joined, b"abcdefg");
+        o.advance(3);
+        assert_eq!(o.first_chunk(), b"def");
+        o.advance(3);
+        assert_eq!(o.first_chunk(), b"g");
+        o.advance(1);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn vectored_respects_slice_count() {
+        let mut o = OutBuf::default();
+        for _ in 0..3 {
+            o.push_shared(Bytes::from_static(b"xy"));
+        }
+        let mut slices = [IoSlice::new(&[]); 2];
+        assert_eq!(o.chunks_vectored(&mut slices), 2);
+    }
+}
