@@ -141,6 +141,7 @@ pub struct Connection {
     state: State,
     close_sent: bool,
     input_closed: bool,
+    close_received: bool,
     failed: bool,
     eof: bool,
     status: Option<CloseStatus>,
@@ -184,6 +185,7 @@ impl Connection {
             state: State::Open,
             close_sent: false,
             input_closed: false,
+            close_received: false,
             failed: false,
             eof: false,
             status: None,
@@ -280,7 +282,7 @@ impl Connection {
     /// handshake this is an abnormal closure (1006).
     pub fn receive_eof(&mut self) {
         self.eof = true;
-        if self.state != State::Closed {
+        if self.state != State::Closed && !self.close_received {
             self.input_closed = true;
             self.state = State::Closed;
             self.close_sent = true; // nothing more may be sent on a dead transport
@@ -388,12 +390,7 @@ impl Connection {
                     self.emit_data(event);
                 }
             }
-            OpCode::Ping => {
-                if self.config.auto_pong && !self.close_sent {
-                    self.write_frame(OpCode::Pong, true, &payload);
-                }
-                self.events.push_back(Event::Ping(payload));
-            }
+            OpCode::Ping => self.events.push_back(Event::Ping(payload)),
             OpCode::Pong => {
                 if self.timers.ping_sent_at.is_some()
                     && payload[..] == self.timers.ping_counter.to_be_bytes()
@@ -426,52 +423,81 @@ impl Connection {
 
     fn handle_close(&mut self, payload: Bytes) -> Result<(), ProtocolError> {
         let frame = CloseFrame::parse(&payload)?;
-        if !self.close_sent {
-            // Echo the peer's status code (RFC 6455 §5.5.1); an empty Close
-            // is answered with an empty one, since 1005 may not be sent.
-            let reply = frame.as_ref().map(|f| f.code.0.to_be_bytes());
-            self.write_frame(
-                OpCode::Close,
-                true,
-                reply.as_ref().map_or(&[][..], |r| &r[..]),
-            );
-            self.close_sent = true;
-        }
+        // Nothing after a Close is read (RFC 6455 §5.5.1). The reply is
+        // queued when the application takes this event, after its answers
+        // to the messages that came before.
         self.input_closed = true;
-        self.state = State::Closed;
-        self.status = Some(CloseStatus {
-            code: frame.as_ref().map_or(CloseCode::NO_STATUS, |f| f.code),
-            reason: frame.as_ref().map(|f| f.reason.clone()).unwrap_or_default(),
-            was_clean: true,
-        });
+        self.close_received = true;
         self.events.push_back(Event::Close(frame));
         Ok(())
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7): a Close with the error's code
-    /// if none was sent yet, no more input, and the transport to be dropped.
+    /// Fails the connection (RFC 6455 §7.1.7): no more input; the Close with
+    /// the error's code is queued when the application takes the event, so
+    /// answers to earlier messages leave first.
     fn fail(&mut self, e: ProtocolError) {
-        if !self.close_sent {
-            let code = e.close_code().0.to_be_bytes();
-            self.write_frame(OpCode::Close, true, &code);
-            self.close_sent = true;
-        }
         self.input_closed = true;
-        self.failed = true;
-        self.state = State::Closed;
         self.frame = None;
         self.message = None;
-        self.status = Some(CloseStatus {
-            code: e.close_code(),
-            reason: Utf8Bytes::new(),
-            was_clean: false,
-        });
         self.events.push_back(Event::Failed(e));
     }
 
+    /// The side effects of an event, applied as the application takes it.
+    fn apply(&mut self, ev: &Event) {
+        match ev {
+            Event::Ping(p) => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.write_frame(OpCode::Pong, true, p);
+                }
+            }
+            Event::Close(frame) => {
+                if !self.close_sent && !self.eof {
+                    // Echo the peer's status code (RFC 6455 §5.5.1); an empty
+                    // Close is answered with an empty one, since 1005 may not
+                    // be sent.
+                    let reply = frame.as_ref().map(|f| f.code.0.to_be_bytes());
+                    self.write_frame(
+                        OpCode::Close,
+                        true,
+                        reply.as_ref().map_or(&[][..], |r| &r[..]),
+                    );
+                }
+                self.close_sent = true;
+                self.state = State::Closed;
+                self.status = Some(CloseStatus {
+                    code: frame.as_ref().map_or(CloseCode::NO_STATUS, |f| f.code),
+                    reason: frame.as_ref().map(|f| f.reason.clone()).unwrap_or_default(),
+                    was_clean: true,
+                });
+            }
+            Event::Failed(e) => {
+                if !self.close_sent {
+                    let code = e.close_code().0.to_be_bytes();
+                    self.write_frame(OpCode::Close, true, &code);
+                    self.close_sent = true;
+                }
+                self.failed = true;
+                self.state = State::Closed;
+                self.status = Some(CloseStatus {
+                    code: e.close_code(),
+                    reason: Utf8Bytes::new(),
+                    was_clean: false,
+                });
+            }
+            _ => {}
+        }
+    }
+
     /// The next event, oldest first.
+    ///
+    /// Taking an event applies its effects on the output: the automatic pong
+    /// for a Ping, the reply to a Close, the Close for a protocol error. That
+    /// keeps the output in the order of the input: the answers an application
+    /// gives to messages leave before the Close that followed them.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        self.apply(&ev);
+        Some(ev)
     }
 
     /// Whether events are waiting.
@@ -653,6 +679,13 @@ impl Connection {
     }
 
     // ---- timers -----------------------------------------------------------
+
+    /// Whether any timer can be running (close timeout or keepalive), so an
+    /// I/O layer can skip reading the clock when none is.
+    pub fn timers_active(&self) -> bool {
+        self.config.keepalive.is_some()
+            || (self.close_sent && !self.timers.close_expired && !self.eof)
+    }
 
     /// The next instant at which [`Connection::handle_timeout`] must be
     /// called, if any. Call it after every batch of input or output with the

@@ -1,1 +1,55 @@
+//! # wsbolt
+//!
+//! WebSocket client and server on tokio, over the sans-I/O
+//! [`wsbolt_proto`] core.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! use wsbolt::Message;
+//!
+//! # async fn run() -> Result<(), wsbolt::Error> {
+//! // A server that echoes every message.
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! tokio::spawn(async move {
+//!     while let Ok((tcp, _)) = listener.accept().await {
+//!         tokio::spawn(async move {
+//!             let mut ws = wsbolt::accept(tcp).await?;
+//!             while let Some(Ok(msg)) = ws.next().await {
+//!                 if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+//!                     ws.send(msg).await?;
+//!                 }
+//!             }
+//!             Ok::<_, wsbolt::Error>(())
+//!         });
+//!     }
+//! });
+//! // A client.
+//! let (mut ws, _) = wsbolt::connect("ws://127.0.0.1:9001").await?;
+//! ws.send(Message::text("hi")).await?;
+//! assert_eq!(ws.next().await.unwrap()?, Message::text("hi"));
+//! ws.close(None).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod client;
+mod config;
+mod error;
+mod server;
+mod stream;
+pub mod tls;
+
+pub use client::{connect, connect_with_config, handshake as client_handshake, Target};
+pub use config::{CheckOrigin, ClientConfig, Config, SelectProtocol, ServerConfig};
+pub use error::{Error, Result};
+pub use server::{accept, accept_with_config, ServerHandshake};
+pub use stream::WebSocketStream;
+pub use tls::MaybeTlsStream;
+pub use wsbolt_proto as proto;
+pub use wsbolt_proto::handshake::client::Response;
+pub use wsbolt_proto::handshake::server::Request;
+pub use wsbolt_proto::handshake::HandshakeError;
+pub use wsbolt_proto::{
+    CloseCode, CloseFrame, CloseStatus, Keepalive, Message, ProtocolError, Role, State, Utf8Bytes,
+};

@@ -1,0 +1,157 @@
+//! Connecting to WebSocket servers (`ws://` and `wss://`).
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+use wsbolt_proto::handshake::client::{ClientHandshake, ClientRequest, Response};
+use wsbolt_proto::handshake::generate_key;
+use wsbolt_proto::handshake::header::is_valid_value;
+use wsbolt_proto::Role;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::stream::WebSocketStream;
+use crate::tls::{default_client_config, server_name, MaybeTlsStream};
+
+/// Connects to `url` (`ws://` or `wss://`) with the default configuration.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wsbolt::Error> {
+/// let (ws, response) = wsbolt::connect("ws://127.0.0.1:9998/echo").await?;
+/// assert_eq!(response.status, 101);
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+    connect_with_config(url, &ClientConfig::default()).await
+}
+
+/// A parsed `ws://` or `wss://` URL.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Whether TLS is used.
+    pub secure: bool,
+    /// The host, without brackets for IPv6.
+    pub host: String,
+    /// The port (default 80 or 443).
+    pub port: u16,
+    /// The `Host` header value.
+    pub host_header: String,
+    /// Path and query.
+    pub resource: String,
+}
+
+impl Target {
+    /// Parses and checks a WebSocket URL: scheme `ws` or `wss`, a host, no fragment.
+    pub fn parse(url: &str) -> Result<Target> {
+        let u = Url::parse(url).map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
+        Target::from_url(&u)
+    }
+
+    /// Checks an already parsed URL.
+    pub fn from_url(u: &Url) -> Result<Target> {
+        let secure = match u.scheme() {
+            "ws" => false,
+            "wss" => true,
+            s => return Err(Error::Url(format!("scheme {s:?} is not ws or wss"))),
+        };
+        if u.fragment().is_some() {
+            return Err(Error::Url("WebSocket URLs cannot have a fragment".into()));
+        }
+        let host = u
+            .host_str()
+            .ok_or_else(|| Error::Url("missing host".into()))?
+            .to_string();
+        let port = u
+            .port_or_known_default()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let host_header = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let mut resource = u.path().to_string();
+        if let Some(q) = u.query() {
+            resource.push('?');
+            resource.push_str(q);
+        }
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        Ok(Target {
+            secure,
+            host,
+            port,
+            host_header,
+            resource,
+        })
+    }
+}
+
+/// Connects to `url` with `config`: TCP (with `TCP_NODELAY`), TLS for
+/// `wss://`, then the opening handshake, all within `handshake_timeout`.
+pub async fn connect_with_config(
+    url: &str,
+    config: &ClientConfig,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+    let target = Target::parse(url)?;
+    tokio::time::timeout(config.ws.handshake_timeout, async {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        tcp.set_nodelay(true)?;
+        let io = if target.secure {
+            let tls = config.tls.clone().unwrap_or_else(default_client_config);
+            let connector = tokio_rustls::TlsConnector::from(tls);
+            let stream = connector
+                .connect(server_name(&target.host)?, tcp)
+                .await
+                .map_err(|e| Error::Tls(e.to_string()))?;
+            MaybeTlsStream::ClientTls(Box::new(stream))
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
+        handshake(io, &target, config).await
+    })
+    .await
+    .map_err(|_| Error::HandshakeTimeout)?
+}
+
+/// Runs the client handshake over an established transport.
+pub async fn handshake<S>(
+    mut io: S,
+    target: &Target,
+    config: &ClientConfig,
+) -> Result<(WebSocketStream<S>, Response)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for (n, v) in &config.headers {
+        if !wsbolt_proto::handshake::header::is_token(n) || !is_valid_value(v) {
+            return Err(Error::Url(format!("invalid request header {n:?}")));
+        }
+    }
+    let request = ClientRequest {
+        host: target.host_header.clone(),
+        target: target.resource.clone(),
+        protocols: config.protocols.clone(),
+        extensions: None,
+        headers: config.headers.clone(),
+        key: generate_key(),
+    };
+    let (mut hs, bytes) = ClientHandshake::new(&request);
+    io.write_all(&bytes).await?;
+    io.flush().await?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed during the handshake",
+            )));
+        }
+        if let Some((response, rest)) = hs.feed(&buf[..n])? {
+            let mut ws = WebSocketStream::from_raw(io, Role::Client, config.ws.clone(), &rest);
+            ws.set_negotiated(response.protocol.clone(), response.extensions.clone());
+            return Ok((ws, response));
+        }
+    }
+}

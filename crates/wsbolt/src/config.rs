@@ -1,0 +1,91 @@
+//! Configuration of connections, servers and clients, with their defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wsbolt_proto::handshake::server::Request;
+use wsbolt_proto::handshake::HeadLimits;
+
+/// Settings shared by both roles.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Protocol limits and timers: frame and message sizes, fragment cap,
+    /// close timeout (10 s), keepalive (off). See [`wsbolt_proto::Config`].
+    pub protocol: wsbolt_proto::Config,
+    /// Outbound high-water mark in bytes: `send` waits while more than this
+    /// is queued and not yet accepted by the OS. Default 256 KiB. One message
+    /// larger than this is still accepted when the queue is below the mark.
+    pub write_high_water: usize,
+    /// How long the opening handshake (TCP connect, TLS and HTTP on the
+    /// client; request and response on the server) may take. Default 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            protocol: wsbolt_proto::Config::default(),
+            write_high_water: 256 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Chooses a subprotocol from the client's list (in its order of preference).
+pub type SelectProtocol = Arc<dyn Fn(&[String]) -> Option<String> + Send + Sync>;
+/// Decides whether a request's `Origin` (if any) may connect; `false` → 403.
+pub type CheckOrigin = Arc<dyn Fn(Option<&str>, &Request) -> bool + Send + Sync>;
+
+/// Server-side settings.
+#[derive(Clone, Default)]
+pub struct ServerConfig {
+    /// Settings shared with clients.
+    pub ws: Config,
+    /// Limits on the request head (default 8 KiB, 64 fields; 431 beyond).
+    pub head_limits: Option<HeadLimits>,
+    /// Subprotocol selection; by default none is chosen.
+    pub select_protocol: Option<SelectProtocol>,
+    /// Origin policy; by default every origin is allowed (the standalone
+    /// server installs a stricter default).
+    pub check_origin: Option<CheckOrigin>,
+    /// Extra header fields for the 101 response.
+    pub response_headers: Vec<(String, String)>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("ws", &self.ws)
+            .field("head_limits", &self.head_limits)
+            .field("select_protocol", &self.select_protocol.is_some())
+            .field("check_origin", &self.check_origin.is_some())
+            .field("response_headers", &self.response_headers)
+            .finish()
+    }
+}
+
+/// Client-side settings.
+#[derive(Clone, Default)]
+pub struct ClientConfig {
+    /// Settings shared with servers.
+    pub ws: Config,
+    /// Subprotocols to request, in order of preference.
+    pub protocols: Vec<String>,
+    /// Extra request header fields.
+    pub headers: Vec<(String, String)>,
+    /// TLS settings for `wss://`; by default the Mozilla root store
+    /// (`webpki-roots`) with the `ring` provider.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("ws", &self.ws)
+            .field("protocols", &self.protocols)
+            .field("headers", &self.headers)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
