@@ -445,10 +445,8 @@ impl Connection {
     /// The side effects of an event, applied as the application takes it.
     fn apply(&mut self, ev: &Event) {
         match ev {
-            Event::Ping(p) => {
-                if self.config.auto_pong && !self.close_sent {
-                    self.write_frame(OpCode::Pong, true, p);
-                }
+            Event::Ping(p) if self.config.auto_pong && !self.close_sent => {
+                self.write_frame(OpCode::Pong, true, p);
             }
             Event::Close(frame) => {
                 if !self.close_sent && !self.eof {

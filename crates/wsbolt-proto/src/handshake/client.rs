@@ -144,7 +144,7 @@ impl ClientHandshake {
             None => None,
             Some(p) => {
                 let p = String::from_utf8_lossy(p).into_owned();
-                if !self.protocols.iter().any(|r| *r == p) {
+                if !self.protocols.contains(&p) {
                     return Err(HandshakeError::UnrequestedProtocol(p));
                 }
                 Some(p)
