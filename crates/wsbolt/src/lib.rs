@@ -53,3 +53,8 @@ pub use wsbolt_proto::handshake::HandshakeError;
 pub use wsbolt_proto::{
     CloseCode, CloseFrame, CloseStatus, Keepalive, Message, ProtocolError, Role, State, Utf8Bytes,
 };
+
+/// The README's examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

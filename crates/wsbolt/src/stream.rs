@@ -245,6 +245,11 @@ where
             self.conn.receive_eof();
         } else {
             self.conn.process();
+            if self.conn.timers_active() {
+                // Record the activity and any keepalive pong at arrival time,
+                // before the events are handed out.
+                self.conn.poll_timeout(Instant::now());
+            }
         }
         Poll::Ready(Ok(()))
     }
