@@ -525,6 +525,24 @@ impl Connection {
             && (self.role == Role::Server || self.failed || self.eof || self.timers.close_expired)
     }
 
+    /// Whether a Close frame was sent (or queued).
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Records that a Close was sent by another encoder of this connection
+    /// (an I/O layer whose write half encodes on its own): nothing more is
+    /// sent from here, incoming data is no longer delivered, and the close
+    /// timeout starts.
+    pub fn mark_close_sent(&mut self) {
+        if !self.close_sent {
+            self.close_sent = true;
+            if self.state == State::Open {
+                self.state = State::Closing;
+            }
+        }
+    }
+
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.send_data(OpCode::Text, text.as_bytes(), None)

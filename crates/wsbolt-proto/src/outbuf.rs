@@ -112,6 +112,16 @@ impl OutBuf {
         }
     }
 
+    /// Takes every queued byte as a list of shared chunks, without copying.
+    pub fn take_chunks(&mut self) -> Vec<Bytes> {
+        let mut v: Vec<Bytes> = self.chunks.drain(..).collect();
+        if !self.tail.is_empty() {
+            v.push(self.tail.split().freeze());
+        }
+        self.len = 0;
+        v
+    }
+
     /// Takes every queued byte as one contiguous buffer (test helper and
     /// simple transports).
     pub fn take_all(&mut self) -> Vec<u8> {

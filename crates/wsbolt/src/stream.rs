@@ -1,24 +1,19 @@
 //! [`WebSocketStream`]: drives a [`Connection`] over any async transport.
 
-use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
 
+use bytes::BytesMut;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Sleep;
-use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Event, Message, Role, State, Timeout};
+use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, Role, State};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::read_loop::{Io, ReadLoop};
 
-/// The smallest read: enough for many small frames per syscall.
-const READ_CHUNK: usize = 16 * 1024;
-/// The largest single reservation for a large frame's payload.
-const MAX_READ_CHUNK: usize = 1 << 20;
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
 
@@ -46,17 +41,50 @@ const MAX_IOV: usize = 64;
 /// ```
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
-    io: S,
-    conn: Connection,
+    inner: ReadLoop<Direct<S>>,
     config: Config,
-    sleep: Option<Pin<Box<Sleep>>>,
-    sleep_at: Option<Instant>,
-    /// An event held back until the Close frame it implies is written.
-    held: Option<Event>,
-    read_eof: bool,
-    finished: bool,
     protocol: Option<String>,
     extensions: Option<String>,
+}
+
+/// The transport, written to directly.
+#[derive(Debug)]
+pub(crate) struct Direct<S>(pub(crate) S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<std::io::Result<usize>> {
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>> {
+        let out = conn.output();
+        while !out.is_empty() {
+            let n = if self.0.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let k = out.chunks_vectored(&mut slices);
+                ready!(Pin::new(&mut self.0).poll_write_vectored(cx, &slices[..k]))?
+            } else {
+                ready!(Pin::new(&mut self.0).poll_write(cx, out.first_chunk()))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(Error::Io(std::io::ErrorKind::WriteZero.into())));
+            }
+            out.advance(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 impl<S> WebSocketStream<S>
@@ -71,14 +99,8 @@ where
             conn.receive(leftover);
         }
         WebSocketStream {
-            io,
-            conn,
+            inner: ReadLoop::new(Direct(io), conn),
             config,
-            sleep: None,
-            sleep_at: None,
-            held: None,
-            read_eof: false,
-            finished: false,
             protocol: None,
             extensions: None,
         }
@@ -101,22 +123,22 @@ where
 
     /// The protocol state.
     pub fn state(&self) -> State {
-        self.conn.state()
+        self.inner.conn.state()
     }
 
     /// How the connection ended, once it has.
     pub fn close_status(&self) -> Option<&CloseStatus> {
-        self.conn.close_status()
+        self.inner.conn.close_status()
     }
 
     /// Bytes queued for sending and not yet accepted by the OS.
     pub fn buffered_amount(&self) -> usize {
-        self.conn.output_len()
+        self.inner.conn.output_len()
     }
 
     /// The last keepalive round-trip time, if keepalive is on.
     pub fn keepalive_rtt(&self) -> Option<std::time::Duration> {
-        self.conn.keepalive_rtt()
+        self.inner.conn.keepalive_rtt()
     }
 
     /// The configuration.
@@ -126,228 +148,47 @@ where
 
     /// The transport.
     pub fn get_ref(&self) -> &S {
-        &self.io
+        &self.inner.io.0
     }
 
     /// A message already received and parsed, without waiting or reading:
     /// lets a server answer everything one read brought before flushing once.
     pub fn try_next_buffered(&mut self) -> Option<Result<Message>> {
-        if self.held.is_some() {
-            return None;
-        }
-        match self.conn.next_event()? {
-            ev @ (Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) => {
-                self.held = Some(ev);
-                None
-            }
-            ev => Some(Ok(event_to_message(ev).expect("data event"))),
-        }
+        self.inner.try_next_buffered()
     }
 
     /// Queues a message without writing it (see [`Sink::start_send`]).
     pub fn queue(&mut self, msg: Message) -> Result<()> {
-        self.conn.send(msg).map_err(Error::Send)
+        self.inner.conn.send(msg).map_err(Error::Send)
     }
 
     /// Starts the closing handshake and drives the connection until it ends
     /// (the peer's Close arrives, or the close timeout passes). Messages that
     /// arrive meanwhile are discarded.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        if self.conn.state() == State::Open {
-            self.conn.close(frame)?;
+        if self.inner.conn.state() == State::Open {
+            self.inner.conn.close(frame)?;
         }
-        std::future::poll_fn(|cx| self.poll_drive_to_end(cx)).await;
+        std::future::poll_fn(|cx| self.inner.poll_drive_to_end(cx)).await;
         Ok(())
     }
 
-    fn poll_drive_to_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match ready!(self.poll_next_message(cx)) {
-                None => return Poll::Ready(()),
-                Some(_) => continue,
-            }
-        }
+    pub(crate) fn into_parts(self) -> (S, Connection, Config, Option<String>, Option<String>) {
+        (
+            self.inner.io.0,
+            self.inner.conn,
+            self.config,
+            self.protocol,
+            self.extensions,
+        )
     }
-
-    /// Writes queued output until it is all written or the transport is full.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        while !self.conn.output().is_empty() {
-            let out = self.conn.output();
-            let n = if self.io.is_write_vectored() {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let k = out.chunks_vectored(&mut slices);
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
-            } else {
-                ready!(Pin::new(&mut self.io).poll_write(cx, out.first_chunk()))?
-            };
-            if n == 0 {
-                return Poll::Ready(Err(Error::Io(std::io::ErrorKind::WriteZero.into())));
-            }
-            self.conn.output().advance(n);
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Writes and flushes everything queued.
-    fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        ready!(self.poll_write_out(cx))?;
-        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-        Poll::Ready(Ok(()))
-    }
-
-    /// Arms the timer for the connection's next deadline; fires it if due.
-    /// Returns whether a timer fired.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.conn.timers_active() {
-            self.sleep_at = None;
-            return false;
-        }
-        let now = Instant::now();
-        let Some(deadline) = self.conn.poll_timeout(now) else {
-            self.sleep_at = None;
-            return false;
-        };
-        if deadline <= now {
-            self.conn.handle_timeout(now);
-            return true;
-        }
-        if self.sleep_at != Some(deadline) {
-            self.sleep_at = Some(deadline);
-            let at = tokio::time::Instant::from_std(deadline);
-            match &mut self.sleep {
-                Some(s) => s.as_mut().reset(at),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-        }
-        let sleep = self.sleep.as_mut().expect("armed above");
-        if sleep.as_mut().poll(cx).is_ready() {
-            self.sleep_at = None;
-            self.conn.handle_timeout(Instant::now());
-            return true;
-        }
-        false
-    }
-
-    /// Reads once into the connection. `Ready(true)` if something happened.
-    fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let hint = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK);
-        let buf = self.conn.read_buffer();
-        if buf.capacity() - buf.len() < READ_CHUNK {
-            buf.reserve(hint);
-        }
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            buf
-        ))?;
-        if n == 0 {
-            self.read_eof = true;
-            self.conn.receive_eof();
-        } else {
-            self.conn.process();
-            if self.conn.timers_active() {
-                // Record the activity and any keepalive pong at arrival time,
-                // before the events are handed out.
-                self.conn.poll_timeout(Instant::now());
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// The read loop: events out, output written, timers, transport closed
-    /// when the protocol says so.
-    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        loop {
-            if self.finished {
-                return Poll::Ready(None);
-            }
-            let event = self.held.take().or_else(|| self.conn.next_event());
-            if let Some(ev) = event {
-                let ends = matches!(ev, Event::Close(_) | Event::Failed(_) | Event::TimedOut(_));
-                if ends {
-                    // The Close this event implies goes out before the
-                    // application hears of it, so it is sent even if the
-                    // application stops polling now.
-                    match self.poll_flush_all(cx) {
-                        Poll::Pending => {
-                            self.held = Some(ev);
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(Err(e)) if !e.closed_io() => return Poll::Ready(Some(Err(e))),
-                        Poll::Ready(_) => {}
-                    }
-                }
-                match ev {
-                    Event::Failed(e) => return Poll::Ready(Some(Err(Error::Protocol(e)))),
-                    Event::TimedOut(Timeout::Keepalive) => {
-                        return Poll::Ready(Some(Err(Error::KeepaliveTimeout)))
-                    }
-                    Event::TimedOut(Timeout::Close) => continue,
-                    ev => return Poll::Ready(event_to_message(ev).map(Ok)),
-                }
-            }
-            // Pongs and Close replies leave even if the application never sends.
-            if !self.conn.output().is_empty() {
-                match self.poll_flush_all(cx) {
-                    Poll::Ready(Err(e)) => {
-                        self.conn.receive_eof();
-                        self.read_eof = true;
-                        if !e.closed_io() {
-                            self.finished = true;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                        continue;
-                    }
-                    Poll::Ready(Ok(())) | Poll::Pending => {}
-                }
-            }
-            if self.conn.wants_transport_closed()
-                || (self.read_eof && self.conn.output().is_empty())
-            {
-                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                self.finished = true;
-                self.sleep = None;
-                return Poll::Ready(None);
-            }
-            if self.poll_timers(cx) {
-                continue;
-            }
-            if self.read_eof {
-                // Waiting for output to drain.
-                return Poll::Pending;
-            }
-            match ready!(self.poll_read_once(cx)) {
-                Ok(()) => continue,
-                Err(e) => {
-                    self.read_eof = true;
-                    self.conn.receive_eof();
-                    if e.closed_io() {
-                        continue;
-                    }
-                    self.finished = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-            }
-        }
-    }
-}
-
-fn event_to_message(ev: Event) -> Option<Message> {
-    Some(match ev {
-        Event::Text(t) => Message::Text(t),
-        Event::Binary(b) => Message::Binary(b),
-        Event::Ping(p) => Message::Ping(p),
-        Event::Pong(p) => Message::Pong(p),
-        Event::Close(f) => Message::Close(f),
-        Event::Failed(_) | Event::TimedOut(_) => return None,
-    })
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_next_message(cx)
+        self.get_mut().inner.poll_next_message(cx)
     }
 }
 
@@ -357,8 +198,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     /// Waits while more than `write_high_water` bytes are queued.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.conn.output_len() >= this.config.write_high_water {
-            ready!(this.poll_write_out(cx))?;
+        if this.inner.conn.output_len() >= this.config.write_high_water {
+            ready!(this.inner.io.poll_write_out(cx, &mut this.inner.conn))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -368,18 +209,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.get_mut().poll_flush_all(cx)
+        self.get_mut().inner.poll_flush_all(cx)
     }
 
     /// Sends a Close (1000) if none was sent, then drives the connection
     /// until the closing handshake ends and the transport is closed.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.conn.state() == State::Open {
+        if this.inner.conn.state() == State::Open {
             let frame = CloseFrame::new(1000u16, "").expect("1000 is valid");
-            this.conn.close(Some(frame))?;
+            this.inner.conn.close(Some(frame))?;
         }
-        ready!(this.poll_drive_to_end(cx));
+        ready!(this.inner.poll_drive_to_end(cx));
         Poll::Ready(Ok(()))
     }
 }

@@ -1,0 +1,219 @@
+//! The read loop shared by [`WebSocketStream`](crate::WebSocketStream) and the
+//! split reader: events out, protocol output written (or handed to a writer),
+//! timers armed, transport closed when the protocol says so.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::time::Sleep;
+use wsbolt_proto::{Connection, Event, Message, Timeout};
+
+use crate::error::{Error, Result};
+
+/// The smallest read: enough for many small frames per syscall.
+const READ_CHUNK: usize = 16 * 1024;
+/// The largest single reservation for a large frame's payload.
+const MAX_READ_CHUNK: usize = 1 << 20;
+
+/// What the read loop needs from its transport.
+pub(crate) trait Io {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>>;
+    /// Writes, or hands off, everything in the connection's output.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>>;
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Brings in state that another half changed (a Close sent by the writer).
+    fn sync(&mut self, _conn: &mut Connection) {}
+}
+
+#[derive(Debug)]
+pub(crate) struct ReadLoop<I> {
+    pub(crate) io: I,
+    pub(crate) conn: Connection,
+    sleep: Option<Pin<Box<Sleep>>>,
+    sleep_at: Option<Instant>,
+    /// An event held back until the Close frame it implies is written.
+    held: Option<Event>,
+    read_eof: bool,
+    finished: bool,
+}
+
+impl<I: Io> ReadLoop<I> {
+    pub(crate) fn new(io: I, conn: Connection) -> Self {
+        ReadLoop {
+            io,
+            conn,
+            sleep: None,
+            sleep_at: None,
+            held: None,
+            read_eof: false,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn try_next_buffered(&mut self) -> Option<Result<Message>> {
+        if self.held.is_some() {
+            return None;
+        }
+        match self.conn.next_event()? {
+            ev @ (Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) => {
+                self.held = Some(ev);
+                None
+            }
+            ev => Some(Ok(event_to_message(ev).expect("data event"))),
+        }
+    }
+
+    pub(crate) fn poll_drive_to_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while ready!(self.poll_next_message(cx)).is_some() {}
+        Poll::Ready(())
+    }
+
+    pub(crate) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(self.io.poll_write_out(cx, &mut self.conn))?;
+        ready!(self.io.poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Arms the timer for the connection's next deadline; fires it if due.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.conn.timers_active() {
+            self.sleep_at = None;
+            return false;
+        }
+        let now = Instant::now();
+        let Some(deadline) = self.conn.poll_timeout(now) else {
+            self.sleep_at = None;
+            return false;
+        };
+        if deadline <= now {
+            self.conn.handle_timeout(now);
+            return true;
+        }
+        if self.sleep_at != Some(deadline) {
+            self.sleep_at = Some(deadline);
+            let at = tokio::time::Instant::from_std(deadline);
+            match &mut self.sleep {
+                Some(s) => s.as_mut().reset(at),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        let sleep = self.sleep.as_mut().expect("armed above");
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.sleep_at = None;
+            self.conn.handle_timeout(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let hint = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK);
+        let buf = self.conn.read_buffer();
+        if buf.capacity() - buf.len() < READ_CHUNK {
+            buf.reserve(hint);
+        }
+        let n = ready!(self.io.poll_read_buf(cx, buf))?;
+        if n == 0 {
+            self.read_eof = true;
+            self.conn.receive_eof();
+        } else {
+            self.conn.process();
+            if self.conn.timers_active() {
+                // Record the activity and any keepalive pong at arrival time,
+                // before the events are handed out.
+                self.conn.poll_timeout(Instant::now());
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    pub(crate) fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message>>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            self.io.sync(&mut self.conn);
+            let event = self.held.take().or_else(|| self.conn.next_event());
+            if let Some(ev) = event {
+                if matches!(ev, Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) {
+                    // The Close this event implies goes out before the
+                    // application hears of it, so it is sent even if the
+                    // application stops polling now.
+                    match self.poll_flush_all(cx) {
+                        Poll::Pending => {
+                            self.held = Some(ev);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Err(e)) if !e.closed_io() => return Poll::Ready(Some(Err(e))),
+                        Poll::Ready(_) => {}
+                    }
+                }
+                match ev {
+                    Event::Failed(e) => return Poll::Ready(Some(Err(Error::Protocol(e)))),
+                    Event::TimedOut(Timeout::Keepalive) => {
+                        return Poll::Ready(Some(Err(Error::KeepaliveTimeout)))
+                    }
+                    Event::TimedOut(Timeout::Close) => continue,
+                    ev => return Poll::Ready(event_to_message(ev).map(Ok)),
+                }
+            }
+            // Pongs and Close replies leave even if the application never sends.
+            if !self.conn.output().is_empty() {
+                if let Poll::Ready(Err(e)) = self.poll_flush_all(cx) {
+                    self.conn.receive_eof();
+                    self.read_eof = true;
+                    if !e.closed_io() {
+                        self.finished = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    continue;
+                }
+            }
+            if self.conn.wants_transport_closed()
+                || (self.read_eof && self.conn.output().is_empty())
+            {
+                let _ = ready!(self.io.poll_shutdown(cx));
+                self.finished = true;
+                self.sleep = None;
+                return Poll::Ready(None);
+            }
+            if self.poll_timers(cx) {
+                continue;
+            }
+            if self.read_eof {
+                return Poll::Pending; // waiting for output to drain
+            }
+            if let Err(e) = ready!(self.poll_read_once(cx)) {
+                self.read_eof = true;
+                self.conn.receive_eof();
+                if !e.closed_io() {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+fn event_to_message(ev: Event) -> Option<Message> {
+    Some(match ev {
+        Event::Text(t) => Message::Text(t),
+        Event::Binary(b) => Message::Binary(b),
+        Event::Ping(p) => Message::Ping(p),
+        Event::Pong(p) => Message::Pong(p),
+        Event::Close(f) => Message::Close(f),
+        Event::Failed(_) | Event::TimedOut(_) => return None,
+    })
+}
