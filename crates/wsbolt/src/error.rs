@@ -28,6 +28,8 @@ pub enum Error {
     KeepaliveTimeout,
     /// The connection is closed; nothing more can be read or sent.
     ConnectionClosed,
+    /// The configuration cannot be used (e.g. a response header holding CR/LF).
+    Config(String),
 }
 
 impl Error {
@@ -48,6 +50,7 @@ impl fmt::Display for Error {
             Error::Tls(e) => write!(f, "TLS error: {e}"),
             Error::KeepaliveTimeout => f.write_str("keepalive ping timed out"),
             Error::ConnectionClosed => f.write_str("connection closed"),
+            Error::Config(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }

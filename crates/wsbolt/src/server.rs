@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsbolt_proto::handshake::header::{is_token, is_valid_value};
+use wsbolt_proto::handshake::server::http_response;
 use wsbolt_proto::handshake::server::{
     accept_response, reject_response, validate, Request, RequestReader,
 };
@@ -101,6 +103,21 @@ where
     }
 
     async fn accept_inner(mut self, config: &ServerConfig) -> Result<WebSocketStream<S>> {
+        if let Some((name, _)) = config
+            .response_headers
+            .iter()
+            .find(|(n, v)| !is_token(n) || !is_valid_value(v))
+        {
+            // A CR or LF here would inject header fields: refuse to send it.
+            write_and_close(
+                &mut self.io,
+                &http_response(500, &[], "text/plain", b"server misconfigured\n"),
+            )
+            .await;
+            return Err(Error::Config(format!(
+                "response header {name:?} is not a valid field"
+            )));
+        }
         let offer = match validate(&self.request) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(e).await),

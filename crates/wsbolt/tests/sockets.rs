@@ -429,3 +429,22 @@ async fn urls_that_cannot_be_websockets_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn response_headers_cannot_inject_fields() {
+    let (l, url) = listener().await;
+    let cfg = ServerConfig {
+        response_headers: vec![("X-Ok".into(), "a\r\nSet-Cookie: evil=1".into())],
+        ..Default::default()
+    };
+    let server = tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        wsbolt::accept_with_config(tcp, &cfg).await.err()
+    });
+    let err = wsbolt::connect(&url).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(500))),
+        "{err:?}"
+    );
+    assert!(matches!(server.await.unwrap(), Some(Error::Config(_))));
+}
