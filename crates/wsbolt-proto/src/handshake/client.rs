@@ -133,6 +133,8 @@ impl ClientHandshake {
             Some(v) if v.eq_ignore_ascii_case(b"websocket") => {}
             _ => return Err(HandshakeError::MissingUpgrade),
         }
+        // At most once, and it must list `Upgrade`.
+        headers.single("Connection")?;
         if !headers.has_token("Connection", "upgrade") {
             return Err(HandshakeError::MissingConnectionUpgrade);
         }
