@@ -1,5 +1,6 @@
 //! `wsbolt`: serve, connect to, and load-test WebSocket servers.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
