@@ -58,6 +58,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let keepalive = (args.ping_interval > 0).then(|| wsbolt::Keepalive {
         interval: Duration::from_secs(args.ping_interval),
