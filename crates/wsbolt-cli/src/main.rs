@@ -8,11 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "wsbolt",
-    version,
-    about = "WebSocket server, client and load generator"
-)]
+#[command(name = "wsbolt", version, about = "WebSocket server, client and load generator")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +37,9 @@ struct ServeArgs {
     /// Seconds a keepalive ping may wait for its pong before the connection is closed (1011).
     #[arg(long, default_value_t = 20)]
     ping_timeout: u64,
+    /// Do not answer permessage-deflate offers (compression is on by default).
+    #[arg(long)]
+    no_deflate: bool,
     /// Log filter (also RUST_LOG), e.g. info, debug, wsbolt_server=trace.
     #[arg(long, default_value = "info")]
     log: String,
@@ -69,6 +68,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         max_message_size: args.max_message_size,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         keepalive,
+        deflate: (!args.no_deflate).then(wsbolt::DeflateConfig::default),
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -82,10 +82,7 @@ pub struct CloseFrame {
 
 impl CloseFrame {
     /// A Close frame after checking that the code may be sent and the reason fits.
-    pub fn new(
-        code: impl Into<CloseCode>,
-        reason: impl Into<Utf8Bytes>,
-    ) -> Result<Self, SendError> {
+    pub fn new(code: impl Into<CloseCode>, reason: impl Into<Utf8Bytes>) -> Result<Self, SendError> {
         let code = code.into();
         let reason = reason.into();
         if !code.is_valid_on_wire() {
@@ -146,14 +143,9 @@ mod tests {
             CloseFrame::parse(&Bytes::from_static(&[3])),
             Err(ProtocolError::InvalidClosePayload)
         );
-        for bad in [
-            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for bad in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             let p = Bytes::copy_from_slice(&bad.to_be_bytes());
-            assert_eq!(
-                CloseFrame::parse(&p),
-                Err(ProtocolError::InvalidCloseCode(bad))
-            );
+            assert_eq!(CloseFrame::parse(&p), Err(ProtocolError::InvalidCloseCode(bad)));
         }
         let p = Bytes::from_static(&[0x03, 0xe8, b'b', b'y', b'e']);
         let f = CloseFrame::parse(&p).unwrap().unwrap();
@@ -164,10 +156,7 @@ mod tests {
 
     #[test]
     fn new_refuses_what_may_not_be_sent() {
-        assert_eq!(
-            CloseFrame::new(1005u16, ""),
-            Err(SendError::InvalidCloseCode(1005))
-        );
+        assert_eq!(CloseFrame::new(1005u16, ""), Err(SendError::InvalidCloseCode(1005)));
         assert_eq!(
             CloseFrame::new(1000u16, "x".repeat(124)),
             Err(SendError::ReasonTooLong(124))

@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
+use crate::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, HeaderRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
@@ -98,8 +99,30 @@ struct InFrame {
 #[derive(Debug)]
 struct InMessage {
     opcode: OpCode,
-    buf: BytesMut,
+    /// The payload so far (inflated, for a compressed message).
+    buf: Vec<u8>,
     fragments: u32,
+    /// RSV1 was set on the first frame (permessage-deflate).
+    compressed: bool,
+    /// Payload bytes as received (compressed size, for a compressed message).
+    wire_len: u64,
+}
+
+/// permessage-deflate state, resolved for this end's role.
+#[derive(Debug)]
+struct Deflate {
+    config: DeflateConfig,
+    /// Window to compress with; `None` when the peer allows only 8 bits,
+    /// which zlib cannot produce: messages then go uncompressed.
+    compress_bits: Option<u8>,
+    reset_compress: bool,
+    inflate_bits: u8,
+    reset_inflate: bool,
+    // Created on first use; dropped after each message when the context is
+    // not kept, so an idle connection holds no codec memory.
+    compressor: Option<Compressor>,
+    decompressor: Option<Decompressor>,
+    scratch: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +170,9 @@ pub struct Connection {
     status: Option<CloseStatus>,
     /// The kind of a fragmented message being sent, if one is under way.
     sending: Option<OpCode>,
+    /// Whether the fragmented message being sent is compressed.
+    sending_compressed: bool,
+    deflate: Option<Deflate>,
     timers: Timers,
 }
 
@@ -190,8 +216,46 @@ impl Connection {
             eof: false,
             status: None,
             sending: None,
+            sending_compressed: false,
+            deflate: None,
             timers: Timers::default(),
         }
+    }
+
+    /// Turns on permessage-deflate with the negotiated `params` (call before
+    /// any frame is received). `config` supplies the level, the threshold
+    /// and this end's window cap.
+    pub fn enable_deflate(&mut self, params: DeflateParams, config: DeflateConfig) {
+        let (compress, reset_compress, inflate, reset_inflate) = match self.role {
+            Role::Server => (
+                params.server_max_window_bits.min(config.server_max_window_bits),
+                params.server_no_context_takeover,
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            ),
+            Role::Client => (
+                params.client_max_window_bits.min(config.client_max_window_bits),
+                params.client_no_context_takeover,
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            ),
+        };
+        self.rules.allow_rsv1 = true;
+        self.deflate = Some(Deflate {
+            config,
+            compress_bits: (compress > 8).then_some(compress),
+            reset_compress,
+            inflate_bits: inflate,
+            reset_inflate,
+            compressor: None,
+            decompressor: None,
+            scratch: Vec::new(),
+        });
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// This end's role.
@@ -242,9 +306,7 @@ impl Connection {
     /// between frames), to size the next read.
     pub fn read_hint(&self) -> usize {
         match &self.frame {
-            Some(f) => {
-                (f.header_len + f.header.payload_len as usize).saturating_sub(self.inbuf.len())
-            }
+            Some(f) => (f.header_len + f.header.payload_len as usize).saturating_sub(self.inbuf.len()),
             None => 0,
         }
     }
@@ -312,24 +374,19 @@ impl Connection {
         let len = frame.header.payload_len as usize;
         let available = (self.inbuf.len() - frame.header_len).min(len);
         if available > frame.done {
-            let piece =
-                &mut self.inbuf[frame.header_len + frame.done..frame.header_len + available];
+            let piece = &mut self.inbuf[frame.header_len + frame.done..frame.header_len + available];
             if let Some(key) = frame.header.mask {
                 apply_mask(piece, key, frame.done);
             }
             if frame.validate_text {
-                self.utf8
-                    .feed(piece)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.done = available;
         }
         if frame.done < len {
             return Ok(false);
         }
-        let InFrame {
-            header, header_len, ..
-        } = self.frame.take().expect("set above");
+        let InFrame { header, header_len, .. } = self.frame.take().expect("set above");
         self.inbuf.advance(header_len);
         let payload = self.inbuf.split_to(len).freeze();
         self.handle_frame(header, payload)?;
@@ -338,14 +395,19 @@ impl Connection {
 
     /// Checks a data frame's place in the message sequence and the limits,
     /// before any of its payload is buffered. Returns whether its payload is
-    /// text to validate incrementally.
+    /// text to validate as it arrives (compressed text is validated after
+    /// inflating).
     fn check_sequence(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
         let max_msg = self.config.max_message_size as u64;
         match (h.opcode, &self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Text | OpCode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (OpCode::Continuation, Some(m)) => {
-                if m.buf.len() as u64 + h.payload_len > max_msg {
+                if h.rsv1 {
+                    // RSV1 marks a compressed message on its first frame only (RFC 7692 §6.1).
+                    return Err(ProtocolError::ReservedBits);
+                }
+                if m.buf.len() as u64 + h.payload_len > max_msg || m.wire_len + h.payload_len > max_msg {
                     return Err(ProtocolError::MessageTooLarge { max: max_msg });
                 }
                 if m.fragments >= self.config.max_fragments {
@@ -353,13 +415,13 @@ impl Connection {
                         max: self.config.max_fragments,
                     });
                 }
-                Ok(m.opcode == OpCode::Text)
+                Ok(m.opcode == OpCode::Text && !m.compressed)
             }
             (OpCode::Text | OpCode::Binary, None) => {
                 if h.payload_len > max_msg {
                     return Err(ProtocolError::MessageTooLarge { max: max_msg });
                 }
-                Ok(h.opcode == OpCode::Text)
+                Ok(h.opcode == OpCode::Text && !h.rsv1)
             }
             _ => Ok(false),
         }
@@ -367,39 +429,72 @@ impl Connection {
 
     fn handle_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<(), ProtocolError> {
         match h.opcode {
-            OpCode::Text | OpCode::Binary if h.fin => {
+            OpCode::Text | OpCode::Binary if h.fin && !h.rsv1 => {
+                // The common case: a whole message in one frame, handed out
+                // as a slice of the read buffer.
                 let event = self.finish_message(h.opcode, payload)?;
                 self.emit_data(event);
             }
             OpCode::Text | OpCode::Binary => {
-                let mut buf = BytesMut::with_capacity(payload.len().max(64));
-                buf.extend_from_slice(&payload);
-                self.message = Some(InMessage {
+                let m = InMessage {
                     opcode: h.opcode,
-                    buf,
+                    buf: Vec::new(),
                     fragments: 1,
-                });
+                    compressed: h.rsv1,
+                    wire_len: payload.len() as u64,
+                };
+                self.continue_message(m, &payload, h.fin)?;
             }
             OpCode::Continuation => {
-                let m = self.message.as_mut().expect("checked in check_sequence");
-                m.buf.extend_from_slice(&payload);
+                let mut m = self.message.take().expect("checked in check_sequence");
                 m.fragments += 1;
-                if h.fin {
-                    let m = self.message.take().expect("present");
-                    let event = self.finish_message(m.opcode, m.buf.freeze())?;
-                    self.emit_data(event);
-                }
+                m.wire_len += payload.len() as u64;
+                self.continue_message(m, &payload, h.fin)?;
             }
             OpCode::Ping => self.events.push_back(Event::Ping(payload)),
             OpCode::Pong => {
-                if self.timers.ping_sent_at.is_some()
-                    && payload[..] == self.timers.ping_counter.to_be_bytes()
-                {
+                if self.timers.ping_sent_at.is_some() && payload[..] == self.timers.ping_counter.to_be_bytes() {
                     self.timers.pong_received = true;
                 }
                 self.events.push_back(Event::Pong(payload));
             }
             OpCode::Close => self.handle_close(payload)?,
+        }
+        Ok(())
+    }
+
+    /// Adds a frame's payload to a message being assembled (inflating it if
+    /// compressed) and completes the message on `fin`.
+    fn continue_message(&mut self, mut m: InMessage, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
+        if !m.compressed {
+            grow_within(&mut m.buf, payload.len(), self.config.max_message_size);
+            m.buf.extend_from_slice(payload);
+        } else {
+            let max = self.config.max_message_size;
+            let text = m.opcode == OpCode::Text;
+            let Connection { deflate, utf8, .. } = self;
+            let df = deflate.as_mut().ok_or(ProtocolError::ReservedBits)?;
+            let (bits, reset) = (df.inflate_bits, df.reset_inflate);
+            let d = df.decompressor.get_or_insert_with(|| Decompressor::new(bits, reset));
+            let mut check = |piece: &[u8]| {
+                if text {
+                    utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                Ok(())
+            };
+            d.inflate(payload, &mut m.buf, max, &mut check)?;
+            if fin {
+                d.finish_message(&mut m.buf, max, &mut check)?;
+                if reset {
+                    df.decompressor = None;
+                }
+            }
+        }
+        if fin {
+            let event = self.finish_message(m.opcode, Bytes::from(m.buf))?;
+            self.emit_data(event);
+        } else {
+            self.message = Some(m);
         }
         Ok(())
     }
@@ -454,11 +549,7 @@ impl Connection {
                     // Close is answered with an empty one, since 1005 may not
                     // be sent.
                     let reply = frame.as_ref().map(|f| f.code.0.to_be_bytes());
-                    self.write_frame(
-                        OpCode::Close,
-                        true,
-                        reply.as_ref().map_or(&[][..], |r| &r[..]),
-                    );
+                    self.write_frame(OpCode::Close, true, reply.as_ref().map_or(&[][..], |r| &r[..]));
                 }
                 self.close_sent = true;
                 self.state = State::Closed;
@@ -545,23 +636,31 @@ impl Connection {
 
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
-        self.send_data(OpCode::Text, text.as_bytes(), None)
+        self.send_data(OpCode::Text, text.as_bytes(), None, true)
     }
 
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
-        self.send_data(OpCode::Binary, data, None)
+        self.send_data(OpCode::Binary, data, None, true)
     }
 
     /// Queues a message (a Close message starts the closing handshake).
-    /// Large payloads are queued by reference when no masking is needed.
+    /// With permessage-deflate, data messages at or above the threshold are
+    /// compressed. Large payloads are queued by reference when no masking or
+    /// compression is needed.
     pub fn send(&mut self, msg: Message) -> Result<(), SendError> {
+        self.send_with(msg, true)
+    }
+
+    /// Like [`Connection::send`], with per-message control of compression
+    /// (`compress = false` sends this message uncompressed).
+    pub fn send_with(&mut self, msg: Message, compress: bool) -> Result<(), SendError> {
         match msg {
             Message::Text(t) => {
                 let b = t.into_bytes();
-                self.send_data(OpCode::Text, &b, Some(&b))
+                self.send_data(OpCode::Text, &b, Some(&b), compress)
             }
-            Message::Binary(b) => self.send_data(OpCode::Binary, &b, Some(&b)),
+            Message::Binary(b) => self.send_data(OpCode::Binary, &b, Some(&b), compress),
             Message::Ping(p) => self.ping(&p),
             Message::Pong(p) => self.pong(&p),
             Message::Close(frame) => self.close(frame),
@@ -573,6 +672,7 @@ impl Connection {
         opcode: OpCode,
         data: &[u8],
         shared: Option<&Bytes>,
+        compress: bool,
     ) -> Result<(), SendError> {
         if self.close_sent {
             return Err(SendError::Closed);
@@ -580,34 +680,66 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentOutOfOrder);
         }
+        if compress && self.try_send_compressed(opcode, data, true, true) {
+            return Ok(());
+        }
         match shared {
-            Some(b) if b.len() >= SHARE_THRESHOLD && self.role == Role::Server => {
-                self.write_shared(opcode, b.clone())
-            }
+            Some(b) if b.len() >= SHARE_THRESHOLD && self.role == Role::Server => self.write_shared(opcode, b.clone()),
             _ => self.write_frame(opcode, true, data),
         }
         Ok(())
     }
 
+    /// Compresses and frames `data` if deflate is on and allows it; `first`
+    /// sets RSV1 (the first frame of a message), `fin` ends the message.
+    fn try_send_compressed(&mut self, opcode: OpCode, data: &[u8], first: bool, fin: bool) -> bool {
+        let Some(df) = self.deflate.as_mut() else { return false };
+        let Some(bits) = df.compress_bits else { return false };
+        if first && fin && data.len() < df.config.threshold {
+            return false;
+        }
+        let (level, reset) = (df.config.level, df.reset_compress);
+        let c = df.compressor.get_or_insert_with(|| Compressor::new(level, bits, reset));
+        let mut out = std::mem::take(&mut df.scratch);
+        out.clear();
+        if !c.compress(data, fin, &mut out) {
+            df.scratch = out;
+            return false;
+        }
+        if fin && reset {
+            df.compressor = None;
+        }
+        self.write_frame_rsv(opcode, fin, first, &out);
+        if let Some(df) = self.deflate.as_mut() {
+            if out.capacity() <= 64 * 1024 {
+                df.scratch = out;
+            }
+        }
+        true
+    }
+
     /// Queues one fragment of a message sent in pieces: the first with
     /// `OpCode::Text` or `OpCode::Binary`, the rest with
-    /// `OpCode::Continuation`; `fin` on the last.
-    pub fn send_fragment(
-        &mut self,
-        opcode: OpCode,
-        data: &[u8],
-        fin: bool,
-    ) -> Result<(), SendError> {
+    /// `OpCode::Continuation`; `fin` on the last. With permessage-deflate the
+    /// whole message is compressed (its size is not known up front).
+    pub fn send_fragment(&mut self, opcode: OpCode, data: &[u8], fin: bool) -> Result<(), SendError> {
         if self.close_sent {
             return Err(SendError::Closed);
         }
-        match (opcode, self.sending) {
-            (OpCode::Text | OpCode::Binary, None) => self.sending = Some(opcode),
-            (OpCode::Continuation, Some(_)) => {}
+        let first = match (opcode, self.sending) {
+            (OpCode::Text | OpCode::Binary, None) => {
+                self.sending = Some(opcode);
+                self.sending_compressed = self.deflate.as_ref().is_some_and(|d| d.compress_bits.is_some());
+                true
+            }
+            (OpCode::Continuation, Some(_)) => false,
             _ => return Err(SendError::FragmentOutOfOrder),
-        }
+        };
         if fin {
             self.sending = None;
+        }
+        if self.sending_compressed && self.try_send_compressed(opcode, data, first, fin) {
+            return Ok(());
         }
         self.write_frame(opcode, fin, data);
         Ok(())
@@ -657,10 +789,14 @@ impl Connection {
 
     /// Frames `payload` into the output, copying (and masking, for a client).
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, fin, false, payload);
+    }
+
+    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) {
         let mask = self.next_mask();
         let header = FrameHeader {
             fin,
-            rsv1: false,
+            rsv1,
             opcode,
             mask,
             payload_len: payload.len() as u64,
@@ -699,8 +835,7 @@ impl Connection {
     /// Whether any timer can be running (close timeout or keepalive), so an
     /// I/O layer can skip reading the clock when none is.
     pub fn timers_active(&self) -> bool {
-        self.config.keepalive.is_some()
-            || (self.close_sent && !self.timers.close_expired && !self.eof)
+        self.config.keepalive.is_some() || (self.close_sent && !self.timers.close_expired && !self.eof)
     }
 
     /// The next instant at which [`Connection::handle_timeout`] must be
@@ -712,9 +847,7 @@ impl Connection {
         let mut next: Option<Instant> = None;
         let mut arm = |d: Instant| next = Some(next.map_or(d, |n| n.min(d)));
         if self.close_sent && !self.eof && !t.close_expired {
-            let d = *t
-                .close_deadline
-                .get_or_insert(now + self.config.close_timeout);
+            let d = *t.close_deadline.get_or_insert(now + self.config.close_timeout);
             arm(d);
         }
         if let (Some(ka), State::Open) = (self.config.keepalive, self.state) {
@@ -781,5 +914,16 @@ impl Connection {
             }
             _ => {}
         }
+    }
+}
+
+/// Reserves room for `extra` more bytes with doubling growth, but never past
+/// `max` (the message limit, already checked against the total), so a
+/// message's buffer stays within its limit.
+fn grow_within(buf: &mut Vec<u8>, extra: usize, max: usize) {
+    let need = buf.len() + extra;
+    if need > buf.capacity() {
+        let target = (buf.capacity() * 2).max(need).min(max.max(need));
+        buf.reserve_exact(target - buf.len());
     }
 }

@@ -66,9 +66,7 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge { .. }
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -82,13 +80,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::UnmaskedFrameFromClient => f.write_str("client sent an unmasked frame"),
             ProtocolError::MaskedFrameFromServer => f.write_str("server sent a masked frame"),
             ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            ProtocolError::ControlFrameTooLong => {
-                f.write_str("control frame payload over 125 bytes")
-            }
+            ProtocolError::ControlFrameTooLong => f.write_str("control frame payload over 125 bytes"),
             ProtocolError::NonMinimalLength => f.write_str("frame length not minimally encoded"),
-            ProtocolError::LengthTopBitSet => {
-                f.write_str("64-bit frame length with the top bit set")
-            }
+            ProtocolError::LengthTopBitSet => f.write_str("64-bit frame length with the top bit set"),
             ProtocolError::FrameTooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the limit of {max}")
             }
@@ -98,20 +92,12 @@ impl fmt::Display for ProtocolError {
             ProtocolError::TooManyFragments { max } => {
                 write!(f, "message exceeds the limit of {max} fragments")
             }
-            ProtocolError::UnexpectedContinuation => {
-                f.write_str("continuation frame without a message to continue")
-            }
-            ProtocolError::ExpectedContinuation => {
-                f.write_str("new data frame inside a fragmented message")
-            }
-            ProtocolError::InvalidUtf8 => {
-                f.write_str("invalid UTF-8 in a text message or close reason")
-            }
+            ProtocolError::UnexpectedContinuation => f.write_str("continuation frame without a message to continue"),
+            ProtocolError::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
+            ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8 in a text message or close reason"),
             ProtocolError::InvalidClosePayload => f.write_str("close frame with a 1-byte payload"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
-            ProtocolError::InvalidCompressedData => {
-                f.write_str("compressed message does not inflate")
-            }
+            ProtocolError::InvalidCompressedData => f.write_str("compressed message does not inflate"),
         }
     }
 }

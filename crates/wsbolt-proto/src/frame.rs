@@ -90,10 +90,7 @@ impl FrameHeader {
     /// bytes are needed, or the header and its length. Every rule that can be
     /// checked from the header is checked here, so nothing is allocated for a
     /// frame that will be refused.
-    pub fn parse(
-        buf: &[u8],
-        rules: &HeaderRules,
-    ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    pub fn parse(buf: &[u8], rules: &HeaderRules) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         if buf.len() < 2 {
             return Ok(None);
         }
@@ -228,10 +225,7 @@ mod tests {
         max_payload: 1 << 20,
     };
 
-    fn parse(
-        buf: &[u8],
-        rules: HeaderRules,
-    ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    fn parse(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         FrameHeader::parse(buf, &rules)
     }
 
@@ -244,17 +238,13 @@ mod tests {
             (true, OpCode::Text, 5, None, 2)
         );
         // Masked "Hello".
-        let (h, n) = parse(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d], SERVER)
-            .unwrap()
-            .unwrap();
+        let (h, n) = parse(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d], SERVER).unwrap().unwrap();
         assert_eq!((h.mask, n), (Some([0x37, 0xfa, 0x21, 0x3d]), 6));
         // 256 bytes binary in a single unmasked frame.
         let (h, n) = parse(&[0x82, 0x7e, 0x01, 0x00], CLIENT).unwrap().unwrap();
         assert_eq!((h.payload_len, n), (256, 4));
         // 64 KiB.
-        let (h, n) = parse(&[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0], CLIENT)
-            .unwrap()
-            .unwrap();
+        let (h, n) = parse(&[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0], CLIENT).unwrap().unwrap();
         assert_eq!((h.payload_len, n), (65536, 10));
     }
 
@@ -290,16 +280,8 @@ mod tests {
             (&[0x09, 0x00], CLIENT, FragmentedControlFrame),
             (&[0x89, 0x7e, 0x00, 0x7e], CLIENT, ControlFrameTooLong),
             (&[0x82, 0x7e, 0x00, 0x05], CLIENT, NonMinimalLength),
-            (
-                &[0x82, 0x7f, 0, 0, 0, 0, 0, 0, 0xff, 0xff],
-                CLIENT,
-                NonMinimalLength,
-            ),
-            (
-                &[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0],
-                CLIENT,
-                LengthTopBitSet,
-            ),
+            (&[0x82, 0x7f, 0, 0, 0, 0, 0, 0, 0xff, 0xff], CLIENT, NonMinimalLength),
+            (&[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0], CLIENT, LengthTopBitSet),
             (
                 &[0x82, 0x7f, 0, 0, 1, 0, 0, 0, 0, 0],
                 CLIENT,

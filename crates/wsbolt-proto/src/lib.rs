@@ -27,7 +27,9 @@
 pub mod close;
 mod config;
 mod connection;
+pub mod deflate;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

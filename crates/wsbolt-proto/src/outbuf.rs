@@ -60,13 +60,7 @@ impl OutBuf {
         // pops drained ones.
         let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
         let mut n = 0;
-        for c in self
-            .chunks
-            .iter()
-            .map(|c| &c[..])
-            .chain(tail)
-            .take(dst.len())
-        {
+        for c in self.chunks.iter().map(|c| &c[..]).chain(tail).take(dst.len()) {
             dst[n] = IoSlice::new(c);
             n += 1;
         }

@@ -94,9 +94,7 @@ impl Utf8Validator {
 /// Validates a complete byte string at once.
 #[inline]
 pub fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
-    simdutf8::basic::from_utf8(input)
-        .map(|_| ())
-        .map_err(|_| InvalidUtf8)
+    simdutf8::basic::from_utf8(input).map(|_| ()).map_err(|_| InvalidUtf8)
 }
 
 /// Length of the sequence a lead byte starts. Only called on bytes simdutf8

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wsbolt_proto::frame::OpCode;
 use wsbolt_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Keepalive, ProtocolError, Role, SendError,
-    State, Timeout,
+    CloseCode, CloseFrame, Config, Connection, Event, Keepalive, ProtocolError, Role, SendError, State, Timeout,
 };
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -88,16 +87,8 @@ fn frame_violations_close_with_1002() {
     }
     expect_failure(&cframe(0x09, b""), FragmentedControlFrame, 1002);
     expect_failure(&cframe(0x89, &[0u8; 126]), ControlFrameTooLong, 1002);
-    expect_failure(
-        &[0x82, 0xfe, 0x00, 0x7d, 1, 2, 3, 4],
-        NonMinimalLength,
-        1002,
-    );
-    expect_failure(
-        &[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0],
-        LengthTopBitSet,
-        1002,
-    );
+    expect_failure(&[0x82, 0xfe, 0x00, 0x7d, 1, 2, 3, 4], NonMinimalLength, 1002);
+    expect_failure(&[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0], LengthTopBitSet, 1002);
     expect_failure(&cframe(0x00, b"x"), UnexpectedContinuation, 1002);
     let mut start_then_new = cframe(0x01, b"a");
     start_then_new.extend(cframe(0x81, b"b"));
@@ -108,10 +99,7 @@ fn frame_violations_close_with_1002() {
 fn a_client_refuses_masked_frames() {
     let mut c = Connection::with_mask_seed(Role::Client, Config::default(), 1);
     c.receive(&cframe(0x81, b"hi"));
-    assert_eq!(
-        events(&mut c),
-        [Event::Failed(ProtocolError::MaskedFrameFromServer)]
-    );
+    assert_eq!(events(&mut c), [Event::Failed(ProtocolError::MaskedFrameFromServer)]);
     // The client's Close is masked: 0x88, 0x82, 4-byte key, 2 masked bytes.
     let out = c.output().take_all();
     assert_eq!(out.len(), 8);
@@ -194,12 +182,7 @@ fn endless_empty_continuations_hit_the_fragment_cap() {
     for _ in 0..150 {
         input.extend(cframe(0x00, b""));
     }
-    expect_failure_with(
-        cfg,
-        &input,
-        ProtocolError::TooManyFragments { max: 100 },
-        1009,
-    );
+    expect_failure_with(cfg, &input, ProtocolError::TooManyFragments { max: 100 }, 1009);
 }
 
 // ---- UTF-8: 1007 ----------------------------------------------------------
@@ -236,9 +219,7 @@ fn invalid_utf8_across_fragments_fails_before_the_message_ends() {
     // κόσμε then 0xf4 0x90 (above U+10FFFF): fails on the second fragment.
     let mut input = cframe(
         0x01,
-        &[
-            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4,
-        ],
+        &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xf4],
     );
     input.extend(cframe(0x00, &[0x90]));
     expect_failure(&input, ProtocolError::InvalidUtf8, 1007);
@@ -251,8 +232,7 @@ fn invalid_utf8_across_fragments_fails_before_the_message_ends() {
 #[test]
 fn every_valid_close_code_is_echoed_and_reported_clean() {
     for code in [
-        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
-        4000, 4999,
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999,
     ] {
         let mut s = server();
         s.receive(&cframe(0x88, &close_payload(code, b"bye")));
@@ -270,10 +250,7 @@ fn every_valid_close_code_is_echoed_and_reported_clean() {
             (CloseCode(code), "bye", true)
         );
         assert_eq!(s.state(), State::Closed);
-        assert!(
-            s.wants_transport_closed(),
-            "the server closes the TCP connection first"
-        );
+        assert!(s.wants_transport_closed(), "the server closes the TCP connection first");
     }
 }
 
@@ -292,11 +269,7 @@ fn every_invalid_close_code_fails_with_1002() {
 
 #[test]
 fn a_one_byte_close_payload_fails_with_1002() {
-    expect_failure(
-        &cframe(0x88, &[0x03]),
-        ProtocolError::InvalidClosePayload,
-        1002,
-    );
+    expect_failure(&cframe(0x88, &[0x03]), ProtocolError::InvalidClosePayload, 1002);
 }
 
 #[test]
@@ -329,19 +302,13 @@ fn an_empty_close_is_answered_empty_and_reported_as_1005() {
 #[test]
 fn codes_that_may_not_be_sent_are_refused_locally() {
     for code in [1004u16, 1005, 1006, 1015, 999, 5000] {
-        assert_eq!(
-            CloseFrame::new(code, ""),
-            Err(SendError::InvalidCloseCode(code))
-        );
+        assert_eq!(CloseFrame::new(code, ""), Err(SendError::InvalidCloseCode(code)));
         let mut s = server();
         let forged = CloseFrame {
             code: CloseCode(code),
             reason: "".into(),
         };
-        assert_eq!(
-            s.close(Some(forged)),
-            Err(SendError::InvalidCloseCode(code))
-        );
+        assert_eq!(s.close(Some(forged)), Err(SendError::InvalidCloseCode(code)));
         assert!(s.output().is_empty());
     }
     assert_eq!(
@@ -353,12 +320,8 @@ fn codes_that_may_not_be_sent_are_refused_locally() {
 #[test]
 fn local_close_then_peer_close_completes_cleanly() {
     let mut s = server();
-    s.close(Some(CloseFrame::new(1000u16, "done").unwrap()))
-        .unwrap();
-    assert_eq!(
-        s.output().take_all(),
-        [0x88, 0x06, 0x03, 0xe8, b'd', b'o', b'n', b'e']
-    );
+    s.close(Some(CloseFrame::new(1000u16, "done").unwrap())).unwrap();
+    assert_eq!(s.output().take_all(), [0x88, 0x06, 0x03, 0xe8, b'd', b'o', b'n', b'e']);
     assert_eq!(s.state(), State::Closing);
     assert_eq!(s.send_text("more"), Err(SendError::Closed));
     assert_eq!(s.close(None), Err(SendError::Closed));
@@ -396,14 +359,9 @@ fn answers_leave_before_the_close_that_followed_the_messages() {
     let mut input = cframe(0x81, b"Hello");
     input.extend(cframe(0xa1, b"bad"));
     s.receive(&input);
-    let Some(Event::Text(t)) = s.next_event() else {
-        panic!()
-    };
+    let Some(Event::Text(t)) = s.next_event() else { panic!() };
     s.send_text(&t).unwrap();
-    assert_eq!(
-        s.next_event(),
-        Some(Event::Failed(ProtocolError::ReservedBits))
-    );
+    assert_eq!(s.next_event(), Some(Event::Failed(ProtocolError::ReservedBits)));
     assert_eq!(
         s.output().take_all(),
         [0x81, 0x05, b'H', b'e', b'l', b'l', b'o', 0x88, 0x02, 0x03, 0xea]
@@ -420,10 +378,7 @@ fn a_client_waits_for_the_server_to_close_the_tcp_connection() {
     );
     c.output().take_all();
     assert_eq!(c.state(), State::Closed);
-    assert!(
-        !c.wants_transport_closed(),
-        "RFC 6455 §7.1.1: the server closes first"
-    );
+    assert!(!c.wants_transport_closed(), "RFC 6455 §7.1.1: the server closes first");
     c.receive_eof();
     assert!(c.wants_transport_closed());
     assert!(c.close_status().unwrap().was_clean);
@@ -450,10 +405,7 @@ fn fragmented_messages_with_interleaved_pings() {
     s.receive(&input);
     assert_eq!(
         events(&mut s),
-        [
-            Event::Ping(Bytes::from_static(b"p")),
-            Event::Text("Hello".into())
-        ]
+        [Event::Ping(Bytes::from_static(b"p")), Event::Text("Hello".into())]
     );
     assert_eq!(s.output().take_all(), [0x8a, 0x01, b'p']);
 }
@@ -492,10 +444,7 @@ fn server_output_is_unmasked_and_minimal() {
     assert_eq!(s.send_text("b"), Err(SendError::FragmentOutOfOrder));
     s.send_fragment(OpCode::Continuation, b"b", true).unwrap();
     assert_eq!(s.output().take_all(), [0x01, 0x01, b'a', 0x80, 0x01, b'b']);
-    assert_eq!(
-        s.ping(&[0u8; 126]),
-        Err(SendError::ControlPayloadTooLong(126))
-    );
+    assert_eq!(s.ping(&[0u8; 126]), Err(SendError::ControlPayloadTooLong(126)));
 }
 
 #[test]
@@ -506,11 +455,7 @@ fn large_payloads_are_shared_not_copied() {
     let mut slices = [std::io::IoSlice::new(&[]); 4];
     let n = s.output().chunks_vectored(&mut slices);
     assert_eq!(n, 2, "header and payload as separate slices");
-    assert_eq!(
-        slices[1].as_ptr(),
-        big.as_ptr(),
-        "the payload is the caller's buffer"
-    );
+    assert_eq!(slices[1].as_ptr(), big.as_ptr(), "the payload is the caller's buffer");
 }
 
 // ---- timers ------------------------------------------------------------------
@@ -558,11 +503,7 @@ fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
     c.handle_timeout(t2);
     let out = c.output().take_all();
     assert_eq!(&out[..2], &[0x89, 0x88]);
-    let payload: Vec<u8> = out[6..]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ out[2 + i % 4])
-        .collect();
+    let payload: Vec<u8> = out[6..].iter().enumerate().map(|(i, b)| b ^ out[2 + i % 4]).collect();
     assert_eq!(payload, 1u64.to_be_bytes());
     assert_eq!(c.poll_timeout(t2), Some(t2 + ka.timeout));
     // The pong comes back 40 ms later: RTT measured.
@@ -577,11 +518,7 @@ fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
     c.handle_timeout(t3 + ka.timeout);
     assert_eq!(events(&mut c), [Event::TimedOut(Timeout::Keepalive)]);
     let out = c.output().take_all();
-    let code: Vec<u8> = out[6..]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ out[2 + i % 4])
-        .collect();
+    let code: Vec<u8> = out[6..].iter().enumerate().map(|(i, b)| b ^ out[2 + i % 4]).collect();
     assert_eq!(code, 1011u16.to_be_bytes());
     assert!(c.wants_transport_closed());
 }

@@ -12,8 +12,7 @@ fn req(protocols: &[&str], extensions: Option<(&str, &[&str])>) -> ClientRequest
         host: "example.com:8080".into(),
         target: "/chat?x=1".into(),
         protocols: protocols.iter().map(|s| s.to_string()).collect(),
-        extensions: extensions
-            .map(|(o, n)| (o.to_string(), n.iter().map(|s| s.to_string()).collect())),
+        extensions: extensions.map(|(o, n)| (o.to_string(), n.iter().map(|s| s.to_string()).collect())),
         headers: vec![("Origin".into(), "http://example.com".into())],
         key: KEY.into(),
     }
@@ -41,10 +40,7 @@ fn good(extra: &[&str]) -> Vec<u8> {
     response(&lines)
 }
 
-fn run(
-    r: &ClientRequest,
-    bytes: &[u8],
-) -> Result<wsbolt_proto::handshake::client::Response, HandshakeError> {
+fn run(r: &ClientRequest, bytes: &[u8]) -> Result<wsbolt_proto::handshake::client::Response, HandshakeError> {
     let (mut hs, _) = ClientHandshake::new(r);
     hs.feed(bytes).map(|o| o.expect("complete").0)
 }
@@ -70,13 +66,7 @@ fn generated_keys_are_16_random_bytes() {
     let a = wsbolt_proto::handshake::generate_key();
     let b = wsbolt_proto::handshake::generate_key();
     assert_ne!(a, b);
-    assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(&a)
-            .unwrap()
-            .len(),
-        16
-    );
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(&a).unwrap().len(), 16);
 }
 
 #[test]
@@ -91,18 +81,12 @@ fn accepts_a_correct_answer_and_keeps_following_bytes() {
 
 #[test]
 fn a_server_may_choose_no_subprotocol() {
-    assert_eq!(
-        run(&req(&["chat"], None), &good(&[])).unwrap().protocol,
-        None
-    );
+    assert_eq!(run(&req(&["chat"], None), &good(&[])).unwrap().protocol, None);
 }
 
 #[test]
 fn refusals() {
-    let r = req(
-        &["chat"],
-        Some(("permessage-deflate", &["permessage-deflate"])),
-    );
+    let r = req(&["chat"], Some(("permessage-deflate", &["permessage-deflate"])));
     let accept = format!("Sec-WebSocket-Accept: {ACCEPT}");
     let cases: Vec<(Vec<u8>, HandshakeError)> = vec![
         (
@@ -114,11 +98,7 @@ fn refusals() {
             HandshakeError::UnexpectedStatus(403),
         ),
         (
-            response(&[
-                "HTTP/1.1 101 Switching Protocols",
-                "Connection: Upgrade",
-                &accept,
-            ]),
+            response(&["HTTP/1.1 101 Switching Protocols", "Connection: Upgrade", &accept]),
             HandshakeError::MissingUpgrade,
         ),
         (
@@ -135,11 +115,7 @@ fn refusals() {
             HandshakeError::DuplicateHeader("Upgrade"),
         ),
         (
-            response(&[
-                "HTTP/1.1 101 Switching Protocols",
-                "Upgrade: websocket",
-                &accept,
-            ]),
+            response(&["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", &accept]),
             HandshakeError::MissingConnectionUpgrade,
         ),
         (
@@ -168,10 +144,7 @@ fn refusals() {
             HandshakeError::UnrequestedProtocol("superchat".into()),
         ),
         (
-            good(&[
-                "Sec-WebSocket-Protocol: chat",
-                "Sec-WebSocket-Protocol: chat",
-            ]),
+            good(&["Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: chat"]),
             HandshakeError::DuplicateHeader("Sec-WebSocket-Protocol"),
         ),
         (

@@ -48,12 +48,7 @@ fn with(lines: Vec<String>) -> Vec<u8> {
 }
 
 fn without(name: &str) -> Vec<u8> {
-    with(
-        good_lines()
-            .into_iter()
-            .filter(|l| !l.starts_with(name))
-            .collect(),
-    )
+    with(good_lines().into_iter().filter(|l| !l.starts_with(name)).collect())
 }
 
 fn plus(line: &str) -> Vec<u8> {
@@ -66,13 +61,7 @@ fn replaced(name: &str, line: &str) -> Vec<u8> {
     with(
         good_lines()
             .into_iter()
-            .map(|l| {
-                if l.starts_with(name) {
-                    line.to_string()
-                } else {
-                    l
-                }
-            })
+            .map(|l| if l.starts_with(name) { line.to_string() } else { l })
             .collect(),
     )
 }
@@ -127,11 +116,7 @@ fn status_400_for_each_missing_or_bad_field() {
         "HTTP/1.1 400 Bad Request",
     );
     // 15 bytes, 17 bytes, and not base64 at all.
-    for bad in [
-        "AQIDBAUGBwgJCgsMDQ4P",
-        "AQIDBAUGBwgJCgsMDQ4PEBE=",
-        "not base64!",
-    ] {
+    for bad in ["AQIDBAUGBwgJCgsMDQ4P", "AQIDBAUGBwgJCgsMDQ4PEBE=", "not base64!"] {
         expect_status(
             replaced("Sec-WebSocket-Key", &format!("Sec-WebSocket-Key: {bad}")),
             HandshakeError::InvalidKey,
@@ -158,11 +143,7 @@ fn status_400_for_each_missing_or_bad_field() {
         HandshakeError::MissingConnectionUpgrade,
         "HTTP/1.1 400 Bad Request",
     );
-    expect_status(
-        without("Host"),
-        HandshakeError::MissingHost,
-        "HTTP/1.1 400 Bad Request",
-    );
+    expect_status(without("Host"), HandshakeError::MissingHost, "HTTP/1.1 400 Bad Request");
     expect_status(
         replaced("GET", "GET /chat HTTP/1.0"),
         HandshakeError::HttpVersion,
@@ -173,14 +154,9 @@ fn status_400_for_each_missing_or_bad_field() {
 #[test]
 fn status_400_for_garbage_before_the_head_completes() {
     let mut r = RequestReader::default();
-    let err = r
-        .feed(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n")
-        .unwrap_err();
+    let err = r.feed(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n").unwrap_err();
     assert!(matches!(err, HandshakeError::Malformed(_)), "{err:?}");
-    assert_eq!(
-        status_line(&reject_response(&err)),
-        "HTTP/1.1 400 Bad Request"
-    );
+    assert_eq!(status_line(&reject_response(&err)), "HTTP/1.1 400 Bad Request");
 }
 
 #[test]
@@ -191,9 +167,7 @@ fn status_405_with_allow_for_other_methods() {
             HandshakeError::MethodNotAllowed,
             "HTTP/1.1 405 Method Not Allowed",
         );
-        assert!(String::from_utf8(resp)
-            .unwrap()
-            .contains("\r\nAllow: GET\r\n"));
+        assert!(String::from_utf8(resp).unwrap().contains("\r\nAllow: GET\r\n"));
     }
 }
 
@@ -247,10 +221,7 @@ fn status_403_404_503_lines() {
     for (e, line) in [
         (HandshakeError::Forbidden, "HTTP/1.1 403 Forbidden"),
         (HandshakeError::NotFound, "HTTP/1.1 404 Not Found"),
-        (
-            HandshakeError::Unavailable,
-            "HTTP/1.1 503 Service Unavailable",
-        ),
+        (HandshakeError::Unavailable, "HTTP/1.1 503 Service Unavailable"),
     ] {
         assert_eq!(status_line(&reject_response(&e)), line);
     }
@@ -291,10 +262,7 @@ fn protocols_extensions_and_origin_are_reported() {
     let (req, _) = RequestReader::default().feed(&bytes).unwrap().unwrap();
     let offer = validate(&req).unwrap();
     assert_eq!(offer.protocols, ["chat", "superchat", "v2"]);
-    assert_eq!(
-        offer.extensions,
-        ["permessage-deflate; client_max_window_bits"]
-    );
+    assert_eq!(offer.extensions, ["permessage-deflate; client_max_window_bits"]);
     assert_eq!(offer.origin.as_deref(), Some("http://example.com"));
     let resp = accept_response(
         &offer.key,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wsbolt::Keepalive;
+use wsbolt::{DeflateConfig, Keepalive};
 
 /// Settings of `wsbolt serve`.
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ pub struct ServeConfig {
     pub keepalive: Option<Keepalive>,
     /// Per-connection outbound high-water mark in bytes. Default 256 KiB.
     pub write_high_water: usize,
+    /// permessage-deflate, answered when a client offers it (browsers
+    /// always do). Default on, with [`DeflateConfig`]'s defaults.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ServeConfig {
@@ -32,6 +35,7 @@ impl Default for ServeConfig {
                 timeout: Duration::from_secs(20),
             }),
             write_high_water: 256 * 1024,
+            deflate: Some(DeflateConfig::default()),
         }
     }
 }
@@ -45,6 +49,7 @@ impl ServeConfig {
         ws.protocol.keepalive = self.keepalive;
         ws.handshake_timeout = self.handshake_timeout;
         ws.write_high_water = self.write_high_water;
+        ws.deflate = self.deflate.clone();
         wsbolt::ServerConfig {
             ws,
             ..Default::default()

@@ -81,18 +81,9 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, ws: Arc<wsbolt::ServerConfig>)
             ("GET" | "HEAD", _) => (404, b"not found\n"),
             _ => (405, b"method not allowed\n"),
         };
-        let allow: &[(&str, &str)] = if status == 405 {
-            &[("Allow", "GET, HEAD")]
-        } else {
-            &[]
-        };
+        let allow: &[(&str, &str)] = if status == 405 { &[("Allow", "GET, HEAD")] } else { &[] };
         let _ = tcp
-            .write_all(&http_response(
-                status,
-                allow,
-                "text/plain; charset=utf-8",
-                body,
-            ))
+            .write_all(&http_response(status, allow, "text/plain; charset=utf-8", body))
             .await;
         let _ = tcp.shutdown().await;
         return;

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p wsbolt --example autobahn-client -- ws://127.0.0.1:9001
 //! ```
-//! Limits are raised to 64 MiB, as every peer does for the 9.* cases.
+//! Limits are raised to 64 MiB, as every peer does for the 9.* cases, and
+//! permessage-deflate is offered (cases 12.* and 13.*).
 
 use futures_util::{SinkExt, StreamExt};
 use wsbolt::{ClientConfig, Message};
@@ -15,12 +16,12 @@ fn config() -> ClientConfig {
     let mut cfg = ClientConfig::default();
     cfg.ws.protocol.max_message_size = 64 << 20;
     cfg.ws.protocol.max_frame_size = 64 << 20;
+    cfg.ws.deflate = Some(wsbolt::DeflateConfig::default());
     cfg
 }
 
 async fn case_count(base: &str) -> Result<u32, wsbolt::Error> {
-    let (mut ws, _) =
-        wsbolt::connect_with_config(&format!("{base}/getCaseCount"), &config()).await?;
+    let (mut ws, _) = wsbolt::connect_with_config(&format!("{base}/getCaseCount"), &config()).await?;
     let mut count = None;
     while let Some(msg) = ws.next().await {
         if let Message::Text(t) = msg? {
@@ -50,9 +51,7 @@ async fn run_case(base: &str, case: u32) -> Result<(), wsbolt::Error> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let base = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/').to_string();
     let count = match case_count(&base).await {
         Ok(n) => n,

@@ -3,6 +3,7 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
+use wsbolt_proto::deflate::{self, accept_client, client_offer};
 use wsbolt_proto::handshake::client::{ClientHandshake, ClientRequest, Response};
 use wsbolt_proto::handshake::generate_key;
 use wsbolt_proto::handshake::header::is_valid_value;
@@ -61,9 +62,7 @@ impl Target {
             .host_str()
             .ok_or_else(|| Error::Url("missing host".into()))?
             .to_string();
-        let port = u
-            .port_or_known_default()
-            .unwrap_or(if secure { 443 } else { 80 });
+        let port = u.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
         let host_header = match u.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
@@ -73,10 +72,7 @@ impl Target {
             resource.push('?');
             resource.push_str(q);
         }
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         Ok(Target {
             secure,
             host,
@@ -115,11 +111,7 @@ pub async fn connect_with_config(
 }
 
 /// Runs the client handshake over an established transport.
-pub async fn handshake<S>(
-    mut io: S,
-    target: &Target,
-    config: &ClientConfig,
-) -> Result<(WebSocketStream<S>, Response)>
+pub async fn handshake<S>(mut io: S, target: &Target, config: &ClientConfig) -> Result<(WebSocketStream<S>, Response)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -132,7 +124,11 @@ where
         host: target.host_header.clone(),
         target: target.resource.clone(),
         protocols: config.protocols.clone(),
-        extensions: None,
+        extensions: config
+            .ws
+            .deflate
+            .as_ref()
+            .map(|d| (client_offer(d), vec![deflate::NAME.to_string()])),
         headers: config.headers.clone(),
         key: generate_key(),
     };
@@ -149,7 +145,11 @@ where
             )));
         }
         if let Some((response, rest)) = hs.feed(&buf[..n])? {
-            let mut ws = WebSocketStream::from_raw(io, Role::Client, config.ws.clone(), &rest);
+            let params = match &config.ws.deflate {
+                Some(cfg) => accept_client(response.extensions.as_deref(), cfg)?,
+                None => None,
+            };
+            let mut ws = WebSocketStream::from_raw_with_deflate(io, Role::Client, config.ws.clone(), params, &rest);
             ws.set_negotiated(response.protocol.clone(), response.extensions.clone());
             return Ok((ws, response));
         }

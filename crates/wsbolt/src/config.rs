@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use wsbolt_proto::deflate::DeflateConfig;
 use wsbolt_proto::handshake::server::Request;
 use wsbolt_proto::handshake::HeadLimits;
 
@@ -20,6 +21,9 @@ pub struct Config {
     /// How long the opening handshake (TCP connect, TLS and HTTP on the
     /// client; request and response on the server) may take. Default 10 s.
     pub handshake_timeout: Duration,
+    /// permessage-deflate (RFC 7692): `None` (the library's default) neither
+    /// offers nor accepts it. See [`DeflateConfig`] for the parameters.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -28,6 +32,7 @@ impl Default for Config {
             protocol: wsbolt_proto::Config::default(),
             write_high_water: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            deflate: None,
         }
     }
 }

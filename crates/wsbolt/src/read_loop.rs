@@ -21,11 +21,7 @@ const MAX_READ_CHUNK: usize = 1 << 20;
 
 /// What the read loop needs from its transport.
 pub(crate) trait Io {
-    fn poll_read_buf(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut BytesMut,
-    ) -> Poll<io::Result<usize>>;
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
     /// Writes, or hands off, everything in the connection's output.
     fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>>;
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -136,10 +132,7 @@ impl<I: Io> ReadLoop<I> {
         Poll::Ready(Ok(()))
     }
 
-    pub(crate) fn poll_next_message(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Message>>> {
+    pub(crate) fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         loop {
             if self.finished {
                 return Poll::Ready(None);
@@ -162,9 +155,7 @@ impl<I: Io> ReadLoop<I> {
                 }
                 match ev {
                     Event::Failed(e) => return Poll::Ready(Some(Err(Error::Protocol(e)))),
-                    Event::TimedOut(Timeout::Keepalive) => {
-                        return Poll::Ready(Some(Err(Error::KeepaliveTimeout)))
-                    }
+                    Event::TimedOut(Timeout::Keepalive) => return Poll::Ready(Some(Err(Error::KeepaliveTimeout))),
                     Event::TimedOut(Timeout::Close) => continue,
                     ev => return Poll::Ready(event_to_message(ev).map(Ok)),
                 }
@@ -181,9 +172,7 @@ impl<I: Io> ReadLoop<I> {
                     continue;
                 }
             }
-            if self.conn.wants_transport_closed()
-                || (self.read_eof && self.conn.output().is_empty())
-            {
+            if self.conn.wants_transport_closed() || (self.read_eof && self.conn.output().is_empty()) {
                 let _ = ready!(self.io.poll_shutdown(cx));
                 self.finished = true;
                 self.sleep = None;

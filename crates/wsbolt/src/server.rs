@@ -2,11 +2,10 @@
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsbolt_proto::deflate::negotiate_server;
 use wsbolt_proto::handshake::header::{is_token, is_valid_value};
 use wsbolt_proto::handshake::server::http_response;
-use wsbolt_proto::handshake::server::{
-    accept_response, reject_response, validate, Request, RequestReader,
-};
+use wsbolt_proto::handshake::server::{accept_response, reject_response, validate, Request, RequestReader};
 use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 use wsbolt_proto::Role;
 
@@ -114,9 +113,7 @@ where
                 &http_response(500, &[], "text/plain", b"server misconfigured\n"),
             )
             .await;
-            return Err(Error::Config(format!(
-                "response header {name:?} is not a valid field"
-            )));
+            return Err(Error::Config(format!("response header {name:?} is not a valid field")));
         }
         let offer = match validate(&self.request) {
             Ok(o) => o,
@@ -133,17 +130,23 @@ where
             .and_then(|select| select(&offer.protocols));
         // A selection callback must pick one of the offered protocols.
         let protocol = protocol.filter(|p| offer.protocols.contains(p));
+        let deflate = config
+            .ws
+            .deflate
+            .as_ref()
+            .and_then(|cfg| negotiate_server(&offer.extensions, cfg));
+        let (ext_answer, params) = deflate.map_or((None, None), |(a, p)| (Some(a), Some(p)));
         let response = accept_response(
             &offer.key,
             protocol.as_deref(),
-            None,
+            ext_answer.as_deref(),
             &config.response_headers,
         );
         self.io.write_all(&response).await?;
         self.io.flush().await?;
         let mut ws =
-            WebSocketStream::from_raw(self.io, Role::Server, config.ws.clone(), &self.rest);
-        ws.set_negotiated(protocol, None);
+            WebSocketStream::from_raw_with_deflate(self.io, Role::Server, config.ws.clone(), params, &self.rest);
+        ws.set_negotiated(protocol, ext_answer);
         Ok(ws)
     }
 

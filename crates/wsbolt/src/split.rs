@@ -133,11 +133,7 @@ struct Forward<R> {
 }
 
 impl<R: AsyncRead + Unpin> Io for Forward<R> {
-    fn poll_read_buf(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut BytesMut,
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<std::io::Result<usize>> {
         tokio_util::io::poll_read_buf(Pin::new(&mut self.read), cx, buf)
     }
 
@@ -239,9 +235,7 @@ impl WsWriter {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.shared.close_written.load(Ordering::Acquire)
-            || self.shared.writer_done.load(Ordering::Acquire)
-        {
+        if self.shared.close_written.load(Ordering::Acquire) || self.shared.writer_done.load(Ordering::Acquire) {
             return Err(Error::ConnectionClosed);
         }
         Ok(())
@@ -271,22 +265,14 @@ impl WsWriter {
         let chunks = self.encoder.output().take_chunks();
         self.shared.buffered.fetch_add(counted, Ordering::AcqRel);
         self.tx
-            .send(Cmd::Frames {
-                chunks,
-                counted,
-                close,
-            })
+            .send(Cmd::Frames { chunks, counted, close })
             .map_err(|_| Error::ConnectionClosed)
     }
 }
 
 /// Owns the write side: writes everything that is ready in one vectored
 /// write, at most one Close, nothing after it.
-async fn writer_task<W: AsyncWrite + Unpin>(
-    mut w: W,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
-    shared: Arc<Shared>,
-) {
+async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>) {
     let mut batch: Vec<Bytes> = Vec::new();
     let mut counted = 0usize;
     let mut close_written = false;
@@ -330,17 +316,10 @@ async fn writer_task<W: AsyncWrite + Unpin>(
     shared.space.wake();
 }
 
-async fn write_batch<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    batch: &mut Vec<Bytes>,
-) -> std::io::Result<()> {
+async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut i = 0;
     while i < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[i..]
-            .iter()
-            .take(64)
-            .map(|b| IoSlice::new(b))
-            .collect();
+        let slices: Vec<IoSlice<'_>> = batch[i..].iter().take(64).map(|b| IoSlice::new(b)).collect();
         let mut n = w.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
@@ -389,9 +368,7 @@ impl futures_sink::Sink<Message> for WsWriter {
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.shared.close_written.load(Ordering::Acquire) && !self.encoder.close_sent() {
             let frame = CloseFrame::new(1000u16, "").expect("1000 is valid");
-            self.as_mut()
-                .get_mut()
-                .start_send(Message::Close(Some(frame)))?;
+            self.as_mut().get_mut().start_send(Message::Close(Some(frame)))?;
         }
         match self.poll_flush(cx) {
             Poll::Ready(Err(Error::ConnectionClosed)) => Poll::Ready(Ok(())),

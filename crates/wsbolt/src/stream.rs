@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
+use wsbolt_proto::deflate::DeflateParams;
 use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, Role, State};
 
 use crate::config::Config;
@@ -52,11 +53,7 @@ pub struct WebSocketStream<S> {
 pub(crate) struct Direct<S>(pub(crate) S);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
-    fn poll_read_buf(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut BytesMut,
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<std::io::Result<usize>> {
         tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, buf)
     }
 
@@ -94,7 +91,22 @@ where
     /// Wraps a transport on which the opening handshake already happened.
     /// `leftover` holds bytes read past the handshake (the first frames).
     pub fn from_raw(io: S, role: Role, config: Config, leftover: &[u8]) -> Self {
+        Self::from_raw_with_deflate(io, role, config, None, leftover)
+    }
+
+    /// Like [`WebSocketStream::from_raw`], with permessage-deflate parameters
+    /// negotiated in the handshake (compression settings from `config.deflate`).
+    pub fn from_raw_with_deflate(
+        io: S,
+        role: Role,
+        config: Config,
+        deflate: Option<DeflateParams>,
+        leftover: &[u8],
+    ) -> Self {
         let mut conn = Connection::new(role, config.protocol.clone());
+        if let Some(params) = deflate {
+            conn.enable_deflate(params, config.deflate.clone().unwrap_or_default());
+        }
         if !leftover.is_empty() {
             conn.receive(leftover);
         }
@@ -160,6 +172,12 @@ where
     /// Queues a message without writing it (see [`Sink::start_send`]).
     pub fn queue(&mut self, msg: Message) -> Result<()> {
         self.inner.conn.send(msg).map_err(Error::Send)
+    }
+
+    /// Queues a message that is not compressed even with permessage-deflate
+    /// on (e.g. data that is already compressed). Flush to write it.
+    pub fn queue_uncompressed(&mut self, msg: Message) -> Result<()> {
+        self.inner.conn.send_with(msg, false).map_err(Error::Send)
     }
 
     /// Starts the closing handshake and drives the connection until it ends

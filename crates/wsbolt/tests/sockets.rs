@@ -6,10 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsbolt::{
-    ClientConfig, CloseCode, CloseFrame, Error, HandshakeError, Keepalive, Message, ServerConfig,
-    State,
-};
+use wsbolt::{ClientConfig, CloseCode, CloseFrame, Error, HandshakeError, Keepalive, Message, ServerConfig, State};
 
 async fn listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,9 +46,7 @@ async fn echo_round_trips_text_binary_and_large_messages() {
         ws.send(msg.clone()).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap(), msg);
     }
-    ws.close(Some(CloseFrame::new(1000u16, "done").unwrap()))
-        .await
-        .unwrap();
+    ws.close(Some(CloseFrame::new(1000u16, "done").unwrap())).await.unwrap();
     let st = ws.close_status().unwrap();
     assert_eq!((st.code, st.was_clean), (CloseCode::NORMAL, true));
     assert!(ws.next().await.is_none());
@@ -66,10 +61,7 @@ async fn many_small_messages_sent_together_all_come_back_in_order() {
     }
     ws.flush().await.unwrap();
     for i in 0..1000 {
-        assert_eq!(
-            ws.next().await.unwrap().unwrap(),
-            Message::text(format!("m{i}"))
-        );
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(format!("m{i}")));
     }
 }
 
@@ -79,28 +71,17 @@ async fn server_initiated_close_is_seen_with_its_code_and_reason() {
     let server = tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
         let mut ws = wsbolt::accept(tcp).await.unwrap();
-        ws.close(Some(CloseFrame::new(4000u16, "bye").unwrap()))
-            .await
-            .unwrap();
+        ws.close(Some(CloseFrame::new(4000u16, "bye").unwrap())).await.unwrap();
         ws.close_status().cloned().unwrap()
     });
     let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
     let msg = ws.next().await.unwrap().unwrap();
-    assert_eq!(
-        msg,
-        Message::Close(Some(CloseFrame::new(4000u16, "bye").unwrap()))
-    );
+    assert_eq!(msg, Message::Close(Some(CloseFrame::new(4000u16, "bye").unwrap())));
     assert!(ws.next().await.is_none());
     let st = ws.close_status().unwrap();
-    assert_eq!(
-        (st.code.0, st.reason.as_str(), st.was_clean),
-        (4000, "bye", true)
-    );
+    assert_eq!((st.code.0, st.reason.as_str(), st.was_clean), (4000, "bye", true));
     let server_status = server.await.unwrap();
-    assert_eq!(
-        (server_status.code.0, server_status.was_clean),
-        (4000, true)
-    );
+    assert_eq!((server_status.code.0, server_status.was_clean), (4000, true));
 }
 
 #[tokio::test]
@@ -113,13 +94,8 @@ async fn pongs_go_out_while_the_application_only_reads() {
         while ws.next().await.is_some() {}
     });
     let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
-    ws.send(Message::Ping("are you there".into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::Pong("are you there".into())
-    );
+    ws.send(Message::Ping("are you there".into())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong("are you there".into()));
 }
 
 #[tokio::test]
@@ -160,9 +136,7 @@ async fn handshake_timeout_drops_a_silent_connection() {
         let (tcp, _) = l.accept().await.unwrap();
         wsbolt::accept_with_config(tcp, &cfg).await.err()
     });
-    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://"))
-        .await
-        .unwrap();
+    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://")).await.unwrap();
     tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap(); // and then nothing
     let err = tokio::time::timeout(Duration::from_secs(5), server)
         .await
@@ -239,19 +213,14 @@ async fn origin_check_refuses_with_403_and_protocols_are_negotiated() {
         headers: vec![("Origin".into(), "http://evil.example".into())],
         ..Default::default()
     };
-    let err = wsbolt::connect_with_config(&url, &client)
-        .await
-        .unwrap_err();
+    let err = wsbolt::connect_with_config(&url, &client).await.unwrap_err();
     assert!(
         matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(403))),
         "{err:?}"
     );
     client.headers = vec![("Origin".into(), "http://good.example".into())];
     let (ws, resp) = wsbolt::connect_with_config(&url, &client).await.unwrap();
-    assert_eq!(
-        (ws.protocol(), resp.protocol.as_deref()),
-        (Some("v2"), Some("v2"))
-    );
+    assert_eq!((ws.protocol(), resp.protocol.as_deref()), (Some("v2"), Some("v2")));
 }
 
 #[tokio::test]
@@ -267,19 +236,14 @@ async fn close_timeout_drops_a_peer_that_never_answers_close() {
         (started.elapsed(), ws.close_status().cloned().unwrap())
     });
     // A raw client that completes the handshake and then never reads or answers.
-    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://"))
-        .await
-        .unwrap();
+    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://")).await.unwrap();
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
     let (elapsed, status) = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .unwrap()
         .unwrap();
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-    assert_eq!(
-        (status.code, status.was_clean),
-        (CloseCode::ABNORMAL, false)
-    );
+    assert_eq!((status.code, status.was_clean), (CloseCode::ABNORMAL, false));
     drop(tcp);
 }
 
@@ -319,9 +283,7 @@ async fn keepalive_detects_a_silent_peer_and_measures_rtt_on_a_live_one() {
         timeout: Duration::from_millis(100),
     });
     let (mut ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
     assert!(matches!(got, Some(Err(Error::KeepaliveTimeout))), "{got:?}");
     assert_eq!(ws.state(), State::Closed);
 }
@@ -363,11 +325,9 @@ async fn send_waits_at_the_high_water_mark_when_the_peer_does_not_read() {
 #[tokio::test]
 async fn wss_with_a_self_signed_certificate() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let server_tls = wsbolt::tls::server_config_from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.key_pair.serialize_pem().as_bytes(),
-    )
-    .unwrap();
+    let server_tls =
+        wsbolt::tls::server_config_from_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())
+            .unwrap();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
@@ -406,27 +366,14 @@ async fn wss_with_a_self_signed_certificate() {
     ws.send(Message::text("secure")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("secure"));
     // And an untrusted certificate is a TLS error, not a panic.
-    let err = wsbolt::connect(&format!("wss://localhost:{port}/"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Tls(m) if m.contains("certificate")),
-        "{err:?}"
-    );
+    let err = wsbolt::connect(&format!("wss://localhost:{port}/")).await.unwrap_err();
+    assert!(matches!(&err, Error::Tls(m) if m.contains("certificate")), "{err:?}");
 }
 
 #[tokio::test]
 async fn urls_that_cannot_be_websockets_are_refused() {
-    for url in [
-        "http://127.0.0.1/",
-        "ws://127.0.0.1/#frag",
-        "not a url",
-        "ftp://x/",
-    ] {
-        assert!(
-            matches!(wsbolt::connect(url).await, Err(Error::Url(_))),
-            "{url}"
-        );
+    for url in ["http://127.0.0.1/", "ws://127.0.0.1/#frag", "not a url", "ftp://x/"] {
+        assert!(matches!(wsbolt::connect(url).await, Err(Error::Url(_))), "{url}");
     }
 }
 

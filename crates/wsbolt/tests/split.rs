@@ -48,20 +48,12 @@ async fn a_split_server_echoes_from_two_tasks() {
         wr
     });
     for i in 0..n {
-        assert_eq!(
-            rd.next().await.unwrap().unwrap(),
-            Message::text(format!("{i}"))
-        );
+        assert_eq!(rd.next().await.unwrap().unwrap(), Message::text(format!("{i}")));
     }
-    assert_eq!(
-        rd.next().await.unwrap().unwrap(),
-        Message::binary(vec![7u8; 1 << 20])
-    );
+    assert_eq!(rd.next().await.unwrap().unwrap(), Message::binary(vec![7u8; 1 << 20]));
     let mut wr = sender.await.unwrap();
     // Close from the write half; the read half sees the reply and ends.
-    wr.close(Some(CloseFrame::new(1000u16, "bye").unwrap()))
-        .await
-        .unwrap();
+    wr.close(Some(CloseFrame::new(1000u16, "bye").unwrap())).await.unwrap();
     assert_eq!(
         rd.next().await.unwrap().unwrap(),
         Message::Close(Some(CloseFrame::new(1000u16, "").unwrap()))
@@ -86,9 +78,7 @@ async fn a_read_half_alone_answers_pings_and_closes() {
     let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
     ws.send(Message::Ping("p".into())).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong("p".into()));
-    ws.close(Some(CloseFrame::new(4001u16, "").unwrap()))
-        .await
-        .unwrap();
+    ws.close(Some(CloseFrame::new(4001u16, "").unwrap())).await.unwrap();
     let st = ws.close_status().unwrap();
     assert_eq!((st.code.0, st.was_clean), (4001, true));
 }

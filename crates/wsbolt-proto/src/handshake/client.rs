@@ -113,9 +113,7 @@ impl ClientHandshake {
         let mut resp = httparse::Response::new(&mut fields);
         match resp.parse(&head.bytes) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(HandshakeError::Malformed("incomplete head".into()))
-            }
+            Ok(httparse::Status::Partial) => return Err(HandshakeError::Malformed("incomplete head".into())),
             Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
             Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
         }
@@ -154,8 +152,7 @@ impl ClientHandshake {
         };
         let mut extensions: Vec<&str> = Vec::new();
         for value in headers.values("Sec-WebSocket-Extensions") {
-            let value =
-                std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtensionHeader)?;
+            let value = std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtensionHeader)?;
             for ext in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 let name = ext.split(';').next().unwrap_or_default().trim();
                 if !self.offered.iter().any(|o| o.eq_ignore_ascii_case(name)) {

@@ -71,17 +71,11 @@ impl fmt::Display for HandshakeError {
             HandshakeError::TooManyHeaders => f.write_str("too many HTTP header fields"),
             HandshakeError::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
             HandshakeError::MissingHost => f.write_str("missing Host header"),
-            HandshakeError::MissingUpgrade => {
-                f.write_str("missing or wrong Upgrade header (expected websocket)")
-            }
-            HandshakeError::MissingConnectionUpgrade => {
-                f.write_str("Connection header does not contain Upgrade")
-            }
+            HandshakeError::MissingUpgrade => f.write_str("missing or wrong Upgrade header (expected websocket)"),
+            HandshakeError::MissingConnectionUpgrade => f.write_str("Connection header does not contain Upgrade"),
             HandshakeError::UnsupportedVersion => f.write_str("Sec-WebSocket-Version must be 13"),
             HandshakeError::MissingKey => f.write_str("missing Sec-WebSocket-Key"),
-            HandshakeError::InvalidKey => {
-                f.write_str("Sec-WebSocket-Key is not base64 of 16 bytes")
-            }
+            HandshakeError::InvalidKey => f.write_str("Sec-WebSocket-Key is not base64 of 16 bytes"),
             HandshakeError::DuplicateHeader(h) => write!(f, "header {h} appears more than once"),
             HandshakeError::Forbidden => f.write_str("origin not allowed"),
             HandshakeError::NotFound => f.write_str("no WebSocket endpoint at this path"),
@@ -93,13 +87,10 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnrequestedProtocol(p) => {
                 write!(f, "server chose subprotocol {p:?}, which was not requested")
             }
-            HandshakeError::UnofferedExtension(e) => write!(
-                f,
-                "server answered with extension {e:?}, which was not offered"
-            ),
-            HandshakeError::InvalidExtensionHeader => {
-                f.write_str("Sec-WebSocket-Extensions does not parse")
+            HandshakeError::UnofferedExtension(e) => {
+                write!(f, "server answered with extension {e:?}, which was not offered")
             }
+            HandshakeError::InvalidExtensionHeader => f.write_str("Sec-WebSocket-Extensions does not parse"),
         }
     }
 }

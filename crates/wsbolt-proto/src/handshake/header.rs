@@ -19,9 +19,7 @@ impl Headers {
 
     /// The first value of `name` as a string, if it is UTF-8.
     pub fn get<'a>(&'a self, name: &'a str) -> Option<&'a str> {
-        self.values(name)
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
+        self.values(name).next().and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The value of a header that may appear at most once.
@@ -72,10 +70,7 @@ impl Headers {
 
 /// Strips optional whitespace (spaces and tabs) at both ends.
 pub fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(v.len());
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
     let end = v
         .iter()
         .rposition(|b| !matches!(b, b' ' | b'\t'))
@@ -129,10 +124,7 @@ mod tests {
 
     #[test]
     fn lists_and_tokens() {
-        let f = h(&[
-            ("Connection", b" keep-alive, Upgrade "),
-            ("connection", b",,close"),
-        ]);
+        let f = h(&[("Connection", b" keep-alive, Upgrade "), ("connection", b",,close")]);
         assert_eq!(
             f.list("CONNECTION").collect::<Vec<_>>(),
             ["keep-alive", "Upgrade", "close"]

@@ -173,9 +173,6 @@ mod tests {
         });
         assert!(r.feed(b"GET / HTTP/1.1\r\n", |_| Ok(())).unwrap().is_none());
         let long = vec![b'a'; 100];
-        assert_eq!(
-            r.feed(&long, |_| Ok(())).unwrap_err(),
-            HandshakeError::HeadTooLarge
-        );
+        assert_eq!(r.feed(&long, |_| Ok(())).unwrap_err(), HandshakeError::HeadTooLarge);
     }
 }

@@ -74,10 +74,7 @@ impl RequestReader {
         let Some(head) = self.head.feed(data, check_request_line)? else {
             return Ok(None);
         };
-        Ok(Some((
-            parse_request(&head.bytes, self.limits.max_headers)?,
-            head.rest,
-        )))
+        Ok(Some((parse_request(&head.bytes, self.limits.max_headers)?, head.rest)))
     }
 }
 
@@ -97,9 +94,7 @@ pub fn parse_request(head: &Bytes, max_headers: usize) -> Result<Request, Handsh
     let mut req = httparse::Request::new(&mut fields);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(HandshakeError::Malformed("incomplete head".into()))
-        }
+        Ok(httparse::Status::Partial) => return Err(HandshakeError::Malformed("incomplete head".into())),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
         Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
     }
@@ -148,9 +143,7 @@ pub fn validate(req: &Request) -> Result<Offer, HandshakeError> {
         Ok(Some(b"13")) => {}
         _ => return Err(HandshakeError::UnsupportedVersion),
     }
-    let key = h
-        .single("Sec-WebSocket-Key")?
-        .ok_or(HandshakeError::MissingKey)?;
+    let key = h.single("Sec-WebSocket-Key")?.ok_or(HandshakeError::MissingKey)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(key)
         .map_err(|_| HandshakeError::InvalidKey)?;
@@ -190,7 +183,9 @@ pub fn accept_response(
     extra: &[(String, String)],
 ) -> Vec<u8> {
     let mut r = Vec::with_capacity(160);
-    r.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    r.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
     r.extend_from_slice(accept_key(key.as_bytes()).as_bytes());
     r.extend_from_slice(b"\r\n");
     let mut field = |name: &str, value: &str| {
@@ -231,12 +226,7 @@ pub fn reject_response(err: &HandshakeError) -> Vec<u8> {
 }
 
 /// A complete HTTP/1.1 response with a body and `Connection: close`.
-pub fn http_response(
-    status: u16,
-    extra: &[(&str, &str)],
-    content_type: &str,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn http_response(status: u16, extra: &[(&str, &str)], content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
     for (n, v) in extra {
         r.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());

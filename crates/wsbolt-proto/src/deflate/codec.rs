@@ -1,0 +1,231 @@
+//! Compression and bounded decompression of message payloads.
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::error::ProtocolError;
+
+/// The four bytes a sync flush ends with; RFC 7692 §7.2.1 removes them from
+/// each message and §7.2.2 puts them back before inflating.
+const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Inflated output grows by at most this much beyond what was checked.
+pub const INFLATE_CHUNK: usize = 32 * 1024;
+
+/// Compresses messages with one deflate context.
+#[derive(Debug)]
+pub struct Compressor {
+    c: Compress,
+    reset_after_message: bool,
+}
+
+impl Compressor {
+    /// A compressor with `window_bits` (9–15) and `level` (0–9). With
+    /// `reset_after_message` (no context takeover) every message is
+    /// compressed on its own.
+    pub fn new(level: u32, window_bits: u8, reset_after_message: bool) -> Self {
+        Compressor {
+            c: Compress::new_with_window_bits(Compression::new(level.min(9)), false, window_bits.clamp(9, 15)),
+            reset_after_message,
+        }
+    }
+
+    /// Appends the compressed form of `input` (a message, or one fragment of
+    /// it) to `out`; `fin` on the last piece strips the sync-flush trailer.
+    /// Returns false if the deflate state failed (the caller then sends the
+    /// message uncompressed; this does not happen with valid state).
+    pub fn compress(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        out.reserve(input.len() / 2 + 64);
+        let mut consumed = 0;
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            let before = self.c.total_in();
+            if self
+                .c
+                .compress_vec(&input[consumed..], out, FlushCompress::Sync)
+                .is_err()
+            {
+                out.truncate(start);
+                self.c.reset();
+                return false;
+            }
+            consumed += (self.c.total_in() - before) as usize;
+            // A sync flush is complete once the output was not filled.
+            if consumed == input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if fin {
+            if out.len() == start {
+                // zlib emits nothing for a flush with nothing new since the
+                // last one; the receiver will append the trailer, which only
+                // parses after a stored-block header: send that header
+                // (RFC 7692 §7.2.3.6's 0x00 for an empty message).
+                out.push(0x00);
+            } else if out[start..].ends_with(&TRAILER) {
+                out.truncate(out.len() - TRAILER.len());
+            }
+            if self.reset_after_message {
+                self.c.reset();
+            }
+        }
+        true
+    }
+}
+
+/// Inflates messages with one deflate context, never past a size limit.
+#[derive(Debug)]
+pub struct Decompressor {
+    d: Decompress,
+    reset_after_message: bool,
+    stream_ended: bool,
+}
+
+impl Decompressor {
+    /// A decompressor for a peer that compresses with at most `window_bits`
+    /// (8–15; an 8-bit stream inflates with a 9-bit window).
+    pub fn new(window_bits: u8, reset_after_message: bool) -> Self {
+        Decompressor {
+            d: Decompress::new_with_window_bits(false, window_bits.clamp(9, 15)),
+            reset_after_message,
+            stream_ended: false,
+        }
+    }
+
+    /// Inflates `input` onto `out`, calling `check` on each new piece of
+    /// output (for UTF-8 validation). Fails with `MessageTooLarge` as soon as
+    /// `out` would pass `max`: it never grows beyond `max + INFLATE_CHUNK`.
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max: usize,
+        check: &mut dyn FnMut(&[u8]) -> Result<(), ProtocolError>,
+    ) -> Result<(), ProtocolError> {
+        let mut consumed = 0;
+        loop {
+            if out.capacity() - out.len() < INFLATE_CHUNK / 4 {
+                let limit = max.saturating_add(INFLATE_CHUNK);
+                let target = (out.capacity() * 2).max(out.len() + INFLATE_CHUNK).min(limit);
+                if target <= out.len() {
+                    return Err(ProtocolError::MessageTooLarge { max: max as u64 });
+                }
+                out.reserve_exact(target - out.len());
+            }
+            let (before_in, before_len) = (self.d.total_in(), out.len());
+            let status = self
+                .d
+                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            consumed += (self.d.total_in() - before_in) as usize;
+            let produced = out.len() - before_len;
+            if out.len() > max {
+                return Err(ProtocolError::MessageTooLarge { max: max as u64 });
+            }
+            check(&out[before_len..])?;
+            if status == Status::StreamEnd {
+                // A final block: the peer's context ends here.
+                self.stream_ended = true;
+                if consumed < input.len() {
+                    return Err(ProtocolError::InvalidCompressedData);
+                }
+                return Ok(());
+            }
+            let input_done = consumed == input.len();
+            if input_done && out.len() < out.capacity() {
+                return Ok(());
+            }
+            if produced == 0 && !input_done && self.d.total_in() == before_in {
+                // No progress with input left and room to write: corrupt.
+                return Err(ProtocolError::InvalidCompressedData);
+            }
+        }
+    }
+
+    /// Ends a message: inflates the trailer RFC 7692 removed, then resets the
+    /// context if the peer does not keep it.
+    pub fn finish_message(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: usize,
+        check: &mut dyn FnMut(&[u8]) -> Result<(), ProtocolError>,
+    ) -> Result<(), ProtocolError> {
+        if !self.stream_ended {
+            self.inflate(&TRAILER, out, max, check)?;
+        }
+        if self.reset_after_message || self.stream_ended {
+            self.d.reset(false);
+            self.stream_ended = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(_: &[u8]) -> Result<(), ProtocolError> {
+        Ok(())
+    }
+
+    #[test]
+    fn round_trip_with_context_takeover_and_fragments() {
+        for bits in [9u8, 12, 15] {
+            let mut c = Compressor::new(1, bits, false);
+            let mut d = Decompressor::new(bits, false);
+            for msg in [&b"hello hello hello"[..], b"hello again", b"", &[7u8; 100_000]] {
+                let mut wire = Vec::new();
+                assert!(c.compress(msg, true, &mut wire));
+                let mut out = Vec::new();
+                d.inflate(&wire, &mut out, 1 << 20, &mut ok).unwrap();
+                d.finish_message(&mut out, 1 << 20, &mut ok).unwrap();
+                assert_eq!(out, msg);
+            }
+            // Fragments, the last one empty.
+            let mut wire = Vec::new();
+            c.compress(b"xyz", false, &mut wire);
+            c.compress(b"", true, &mut wire);
+            let mut out = Vec::new();
+            d.inflate(&wire, &mut out, 100, &mut ok).unwrap();
+            d.finish_message(&mut out, 100, &mut ok).unwrap();
+            assert_eq!(out, b"xyz");
+            // One message compressed as three fragments.
+            let mut wire = Vec::new();
+            c.compress(b"abc", false, &mut wire);
+            c.compress(b"def", false, &mut wire);
+            c.compress(b"ghi", true, &mut wire);
+            let mut out = Vec::new();
+            d.inflate(&wire, &mut out, 100, &mut ok).unwrap();
+            d.finish_message(&mut out, 100, &mut ok).unwrap();
+            assert_eq!(out, b"abcdefghi");
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_plus_one_chunk() {
+        let mut c = Compressor::new(9, 15, false);
+        let mut wire = Vec::new();
+        c.compress(&vec![0u8; 8 << 20], true, &mut wire);
+        assert!(wire.len() < 16 * 1024, "{}", wire.len());
+        let mut d = Decompressor::new(15, false);
+        let mut out = Vec::new();
+        let max = 1 << 20;
+        let r = d.inflate(&wire, &mut out, max, &mut ok);
+        assert_eq!(r, Err(ProtocolError::MessageTooLarge { max: max as u64 }));
+        assert!(out.capacity() <= max + INFLATE_CHUNK, "{}", out.capacity());
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error_not_a_panic() {
+        let mut d = Decompressor::new(15, false);
+        let mut out = Vec::new();
+        // Block type 3 (reserved) is invalid deflate.
+        assert_eq!(
+            d.inflate(&[0xff, 0xff, 0xff], &mut out, 1000, &mut ok),
+            Err(ProtocolError::InvalidCompressedData)
+        );
+    }
+}
