@@ -395,3 +395,29 @@ async fn response_headers_cannot_inject_fields() {
     );
     assert!(matches!(server.await.unwrap(), Some(Error::Config(_))));
 }
+
+#[tokio::test]
+async fn permessage_deflate_end_to_end() {
+    let mut server_cfg = ServerConfig::default();
+    server_cfg.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    let url = echo_server(server_cfg).await;
+    let mut cfg = ClientConfig::default();
+    cfg.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    let (mut ws, resp) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
+    assert_eq!(resp.extensions.as_deref(), Some("permessage-deflate"));
+    assert_eq!(ws.extensions(), Some("permessage-deflate"));
+    let text = "compressible ".repeat(10_000);
+    for _ in 0..3 {
+        ws.send(Message::text(text.as_str())).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text.as_str()));
+    }
+    ws.queue_uncompressed(Message::binary(vec![1u8; 1000])).unwrap();
+    ws.flush().await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(vec![1u8; 1000]));
+    // A server without deflate declines; the connection works uncompressed.
+    let url = echo_server(ServerConfig::default()).await;
+    let (mut ws, resp) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
+    assert_eq!((resp.extensions, ws.extensions()), (None, None));
+    ws.send(Message::text(text.as_str())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text.as_str()));
+}
