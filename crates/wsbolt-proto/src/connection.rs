@@ -545,11 +545,11 @@ impl Connection {
             }
             Event::Close(frame) => {
                 if !self.close_sent && !self.eof {
-                    // Echo the peer's status code (RFC 6455 §5.5.1); an empty
-                    // Close is answered with an empty one, since 1005 may not
-                    // be sent.
-                    let reply = frame.as_ref().map(|f| f.code.0.to_be_bytes());
-                    self.write_frame(OpCode::Close, true, reply.as_ref().map_or(&[][..], |r| &r[..]));
+                    // Echo the peer's status code and reason (RFC 6455
+                    // §5.5.1; both were validated). An empty Close is
+                    // answered with an empty one, since 1005 may not be sent.
+                    let reply = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
+                    self.write_frame(OpCode::Close, true, &reply);
                 }
                 self.close_sent = true;
                 self.state = State::Closed;
@@ -698,8 +698,10 @@ impl Connection {
         if first && fin && data.len() < df.config.threshold {
             return false;
         }
-        let (level, reset) = (df.config.level, df.reset_compress);
-        let c = df.compressor.get_or_insert_with(|| Compressor::new(level, bits, reset));
+        let (level, mem, reset) = (df.config.level, df.config.mem_level, df.reset_compress);
+        let c = df
+            .compressor
+            .get_or_insert_with(|| Compressor::new(level, bits, mem, reset));
         let mut out = std::mem::take(&mut df.scratch);
         out.clear();
         if !c.compress(data, fin, &mut out) {

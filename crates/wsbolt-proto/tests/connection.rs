@@ -241,8 +241,9 @@ fn every_valid_close_code_is_echoed_and_reported_clean() {
             reason: "bye".into(),
         };
         assert_eq!(events(&mut s), [Event::Close(Some(want))]);
-        let mut echo = vec![0x88, 0x02];
+        let mut echo = vec![0x88, 0x05];
         echo.extend_from_slice(&code.to_be_bytes());
+        echo.extend_from_slice(b"bye");
         assert_eq!(s.output().take_all(), echo, "{code}");
         let st = s.close_status().unwrap();
         assert_eq!(

@@ -41,6 +41,7 @@ mod server;
 mod split;
 mod stream;
 pub mod tls;
+pub mod websocket;
 
 pub use client::{connect, connect_with_config, handshake as client_handshake, Target};
 pub use config::{CheckOrigin, ClientConfig, Config, SelectProtocol, ServerConfig};

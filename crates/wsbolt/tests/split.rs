@@ -56,7 +56,7 @@ async fn a_split_server_echoes_from_two_tasks() {
     wr.close(Some(CloseFrame::new(1000u16, "bye").unwrap())).await.unwrap();
     assert_eq!(
         rd.next().await.unwrap().unwrap(),
-        Message::Close(Some(CloseFrame::new(1000u16, "").unwrap()))
+        Message::Close(Some(CloseFrame::new(1000u16, "bye").unwrap()))
     );
     assert!(rd.next().await.is_none());
     assert!(rd.close_status().unwrap().was_clean);

@@ -1,6 +1,6 @@
 //! Compression and bounded decompression of message payloads.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
 
@@ -11,20 +11,43 @@ const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Inflated output grows by at most this much beyond what was checked.
 pub const INFLATE_CHUNK: usize = 32 * 1024;
 
-/// Compresses messages with one deflate context.
-#[derive(Debug)]
+/// Compresses messages with one deflate context (zlib-rs, which unlike
+/// flate2's API lets the memory level be chosen).
 pub struct Compressor {
-    c: Compress,
+    c: zlib_rs::Deflate,
     reset_after_message: bool,
 }
 
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor")
+            .field("reset_after_message", &self.reset_after_message)
+            .finish()
+    }
+}
+
+/// Heap bytes a compressor holds for `window_bits` and `mem_level`, by
+/// zlib's formula: `2^(window_bits+2) + 2^(mem_level+9)`.
+pub fn compressor_memory(window_bits: u8, mem_level: u8) -> usize {
+    (1 << (window_bits.clamp(9, 15) + 2)) + (1 << (mem_level.clamp(1, 9) + 9))
+}
+
 impl Compressor {
-    /// A compressor with `window_bits` (9–15) and `level` (0–9). With
+    /// A compressor with `window_bits` (9–15), `level` (0–9) and
+    /// `mem_level` (1–9: the hash table and buffer sizes). With
     /// `reset_after_message` (no context takeover) every message is
     /// compressed on its own.
-    pub fn new(level: u32, window_bits: u8, reset_after_message: bool) -> Self {
+    pub fn new(level: u32, window_bits: u8, mem_level: u8, reset_after_message: bool) -> Self {
+        let config = zlib_rs::DeflateConfig {
+            level: level.min(9) as i32,
+            method: zlib_rs::Method::Deflated,
+            // Negative: raw deflate, no zlib header (RFC 7692 §7.2.1).
+            window_bits: -i32::from(window_bits.clamp(9, 15)),
+            mem_level: i32::from(mem_level.clamp(1, 9)),
+            strategy: zlib_rs::Strategy::Default,
+        };
         Compressor {
-            c: Compress::new_with_window_bits(Compression::new(level.min(9)), false, window_bits.clamp(9, 15)),
+            c: zlib_rs::Deflate::new_with_config(config),
             reset_after_message,
         }
     }
@@ -35,25 +58,26 @@ impl Compressor {
     /// message uncompressed; this does not happen with valid state).
     pub fn compress(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>) -> bool {
         let start = out.len();
-        out.reserve(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
-            }
-            let before = self.c.total_in();
-            if self
+            // Room to write into, zeroed so the API stays safe; trimmed below.
+            let room = (input.len() - consumed) / 2 + 64;
+            let at = out.len();
+            out.resize(at + room, 0);
+            let (in_before, out_before) = (self.c.total_in(), self.c.total_out());
+            let r = self
                 .c
-                .compress_vec(&input[consumed..], out, FlushCompress::Sync)
-                .is_err()
-            {
+                .compress(&input[consumed..], &mut out[at..], zlib_rs::DeflateFlush::SyncFlush);
+            let produced = (self.c.total_out() - out_before) as usize;
+            out.truncate(at + produced);
+            if r.is_err() {
                 out.truncate(start);
                 self.c.reset();
                 return false;
             }
-            consumed += (self.c.total_in() - before) as usize;
-            // A sync flush is complete once the output was not filled.
-            if consumed == input.len() && out.len() < out.capacity() {
+            consumed += (self.c.total_in() - in_before) as usize;
+            // A sync flush is complete once the output space was not filled.
+            if consumed == input.len() && produced < room {
                 break;
             }
         }
@@ -174,7 +198,7 @@ mod tests {
     #[test]
     fn round_trip_with_context_takeover_and_fragments() {
         for bits in [9u8, 12, 15] {
-            let mut c = Compressor::new(1, bits, false);
+            let mut c = Compressor::new(1, bits, 8, false);
             let mut d = Decompressor::new(bits, false);
             for msg in [&b"hello hello hello"[..], b"hello again", b"", &[7u8; 100_000]] {
                 let mut wire = Vec::new();
@@ -206,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_bomb_stops_at_the_limit_plus_one_chunk() {
-        let mut c = Compressor::new(9, 15, false);
+        let mut c = Compressor::new(9, 15, 8, false);
         let mut wire = Vec::new();
         c.compress(&vec![0u8; 8 << 20], true, &mut wire);
         assert!(wire.len() < 16 * 1024, "{}", wire.len());

@@ -7,7 +7,7 @@
 
 mod codec;
 
-pub use codec::{Compressor, Decompressor};
+pub use codec::{compressor_memory, Compressor, Decompressor, INFLATE_CHUNK};
 
 use crate::extension::{parse, Extension};
 use crate::handshake::HandshakeError;
@@ -48,6 +48,11 @@ pub struct DeflateConfig {
     pub client_no_context_takeover: bool,
     /// Messages shorter than this are sent uncompressed. Default 64 bytes.
     pub threshold: usize,
+    /// zlib memory level of this end's compressor, 1–9 (default 8): its
+    /// memory is `2^(window_bits+2) + 2^(mem_level+9)` bytes
+    /// ([`compressor_memory`]), 256 KiB at the defaults, 3 KiB at 9 bits and
+    /// level 1. Lower levels trade compression ratio for memory.
+    pub mem_level: u8,
 }
 
 impl Default for DeflateConfig {
@@ -59,6 +64,7 @@ impl Default for DeflateConfig {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             threshold: 64,
+            mem_level: 8,
         }
     }
 }

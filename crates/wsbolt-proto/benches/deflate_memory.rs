@@ -1,0 +1,115 @@
+//! Heap memory per connection with permessage-deflate, counted by a global
+//! allocator (bytes live, not timings): 1,000 server connections, each after
+//! receiving and sending one compressed message, for the default settings
+//! (context kept: both codecs stay allocated), smaller windows and memory
+//! levels, and no context takeover (codecs are dropped after each message).
+//!
+//! `cargo bench -p wsbolt-proto --bench deflate_memory`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use wsbolt_proto::deflate::{DeflateConfig, DeflateParams};
+use wsbolt_proto::{Config, Connection, Role};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only
+// counts the sizes; exercised by every allocation of this benchmark.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const N: usize = 1000;
+
+fn measure(label: &str, params: DeflateParams, cfg: DeflateConfig) {
+    let msg = "hello compressible world ".repeat(40);
+    // The client's compressed frame, made once.
+    let mut client = Connection::with_mask_seed(Role::Client, Config::default(), 3);
+    client.enable_deflate(params, cfg.clone());
+    client.send_text(&msg).unwrap();
+    let frame = client.output().take_all();
+
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut conns = Vec::with_capacity(N);
+    let vec_bytes = (N * std::mem::size_of::<Connection>()) as isize;
+    for _ in 0..N {
+        let mut s = Connection::new(Role::Server, Config::default());
+        s.enable_deflate(params, cfg.clone());
+        s.receive(&frame);
+        while s.next_event().is_some() {}
+        s.send_text(&msg).unwrap();
+        s.output().take_all();
+        conns.push(s);
+    }
+    let per_conn = (LIVE.load(Ordering::Relaxed) - before - vec_bytes) as f64 / N as f64;
+    let idle = {
+        let before = LIVE.load(Ordering::Relaxed);
+        let c = Connection::new(Role::Server, Config::default());
+        let v = LIVE.load(Ordering::Relaxed) - before;
+        drop(c);
+        v
+    };
+    println!(
+        "{label}: {:.1} KiB heap per connection after one message each way \
+         (+ {} B inline Connection; an idle connection without deflate state: {} B heap)",
+        per_conn / 1024.0,
+        std::mem::size_of::<Connection>(),
+        idle
+    );
+    drop(conns);
+}
+
+fn main() {
+    let default = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let cfg = DeflateConfig::default();
+    measure(
+        "defaults (15-bit windows, mem_level 8, context kept)",
+        default,
+        cfg.clone(),
+    );
+    let w9 = DeflateParams {
+        server_max_window_bits: 9,
+        client_max_window_bits: 9,
+        ..default
+    };
+    measure("9-bit windows, mem_level 8", w9, cfg.clone());
+    measure(
+        "9-bit windows, mem_level 1",
+        w9,
+        DeflateConfig {
+            mem_level: 1,
+            ..cfg.clone()
+        },
+    );
+    measure(
+        "no context takeover (both directions)",
+        DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..default
+        },
+        cfg,
+    );
+}
