@@ -509,11 +509,10 @@ impl Connection {
     }
 
     fn emit_data(&mut self, event: Event) {
-        // After we sent a Close the peer may still send data it had queued
-        // (RFC 6455 §7.1.2); it is parsed and validated but not delivered.
-        if self.state == State::Open {
-            self.events.push_back(event);
-        }
+        // Data that arrives after we sent a Close (the peer had it in flight,
+        // RFC 6455 §7.1.2) is still delivered: replies to requests sent
+        // before closing are not lost. Nothing is read after the peer's Close.
+        self.events.push_back(event);
     }
 
     fn handle_close(&mut self, payload: Bytes) -> Result<(), ProtocolError> {

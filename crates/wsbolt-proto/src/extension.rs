@@ -6,6 +6,8 @@
 //! thousands of commas, repeated parameters) cost linear time; the number of
 //! extensions and parameters kept is capped.
 
+use crate::handshake::header::is_tchar;
+
 /// One extension in an offer or answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extension {
@@ -24,14 +26,6 @@ pub struct InvalidExtensions;
 pub const MAX_EXTENSIONS: usize = 32;
 /// At most this many parameters per extension.
 pub const MAX_PARAMS: usize = 16;
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
-}
 
 struct Cursor<'a> {
     s: &'a [u8],

@@ -160,6 +160,21 @@ fn status_400_for_garbage_before_the_head_completes() {
 }
 
 #[test]
+fn tls_or_binary_bytes_are_refused_at_the_first_byte() {
+    // A TLS ClientHello starts with 0x16: no line ending is needed to refuse it.
+    for garbage in [&[0x16u8, 0x03, 0x01][..], &[0x00], b" GET", b"GETTTTTTTTTTTTTTTTTTTT"] {
+        let mut r = RequestReader::default();
+        let err = r.feed(garbage).unwrap_err();
+        assert!(matches!(err, HandshakeError::Malformed(_)), "{garbage:?}");
+    }
+    // A method trickled byte by byte is fine.
+    let mut r = RequestReader::default();
+    for b in b"GET / HTTP/1.1\r\nHost: a\r\n" {
+        assert!(r.feed(std::slice::from_ref(b)).unwrap().is_none());
+    }
+}
+
+#[test]
 fn status_405_with_allow_for_other_methods() {
     for m in ["POST", "PUT", "HEAD", "OPTIONS"] {
         let resp = expect_status(

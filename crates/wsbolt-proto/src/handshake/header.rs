@@ -78,29 +78,18 @@ pub fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
+/// Whether `b` may appear in an RFC 9110 token.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
+}
+
 /// Whether `s` is an RFC 9110 token (what subprotocol names must be).
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !s.is_empty() && s.bytes().all(is_tchar)
 }
 
 /// Whether `v` may be sent as a header value: no CR, LF or NUL (which would

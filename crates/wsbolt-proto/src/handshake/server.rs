@@ -4,7 +4,7 @@
 use base64::Engine;
 use bytes::Bytes;
 
-use super::header::{is_token, Headers};
+use super::header::{is_tchar, is_token, Headers};
 use super::{accept_key, HandshakeError, HeadLimits, HeadReader};
 
 /// A parsed HTTP request head.
@@ -51,7 +51,12 @@ impl Request {
 pub struct RequestReader {
     head: HeadReader,
     limits: HeadLimits,
+    /// Bytes of the method checked so far; `None` once its space was seen.
+    method_checked: Option<usize>,
 }
+
+/// The longest method accepted before the request is refused as garbage.
+const MAX_METHOD_LEN: usize = 16;
 
 impl Default for RequestReader {
     fn default() -> Self {
@@ -65,16 +70,38 @@ impl RequestReader {
         RequestReader {
             head: HeadReader::new(limits),
             limits,
+            method_checked: Some(0),
         }
     }
 
     /// Adds bytes; returns the request and the bytes that followed it once
     /// the head is complete.
     pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, Bytes)>, HandshakeError> {
+        self.check_method(data)?;
         let Some(head) = self.head.feed(data, check_request_line)? else {
             return Ok(None);
         };
         Ok(Some((parse_request(&head.bytes, self.limits.max_headers)?, head.rest)))
+    }
+}
+
+impl RequestReader {
+    /// Refuses bytes that cannot start a request (a TLS ClientHello, binary
+    /// garbage) as soon as they arrive, before a line ending shows up: the
+    /// method must be a short token followed by a space.
+    fn check_method(&mut self, data: &[u8]) -> Result<(), HandshakeError> {
+        let Some(seen) = self.method_checked else { return Ok(()) };
+        for (i, &b) in data.iter().enumerate() {
+            if b == b' ' && seen + i > 0 {
+                self.method_checked = None;
+                return Ok(());
+            }
+            if !is_token(std::str::from_utf8(&[b]).unwrap_or("\0")) || seen + i >= MAX_METHOD_LEN {
+                return Err(HandshakeError::Malformed("not an HTTP request".into()));
+            }
+        }
+        self.method_checked = Some(seen + data.len());
+        Ok(())
     }
 }
 

@@ -1,0 +1,172 @@
+//! `wsbolt connect URL`: an interactive client, like wscat or websocat.
+//! Lines typed on stdin go out as messages; received messages are printed.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use wsbolt::{ClientConfig, CloseFrame, Error, HandshakeError, Message};
+
+/// Arguments of `wsbolt connect`.
+#[derive(clap::Args, Debug)]
+pub struct ConnectArgs {
+    /// The server's URL: ws://HOST[:PORT]/PATH or wss://…
+    url: String,
+    /// Request a subprotocol (repeatable, in order of preference).
+    #[arg(long = "protocol", short = 'p')]
+    protocols: Vec<String>,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Send each stdin line as a binary message instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// Print received binary messages as raw bytes instead of hex.
+    #[arg(long)]
+    raw: bool,
+    /// Send a ping every SECS seconds of silence; close (1011) if no pong within SECS.
+    #[arg(long, value_name = "SECS")]
+    ping_interval: Option<u64>,
+    /// Close code sent when stdin ends (1000, or 3000-4999).
+    #[arg(long, default_value_t = 1000)]
+    close_code: u16,
+    /// Close reason sent when stdin ends (at most 123 bytes).
+    #[arg(long, default_value = "")]
+    close_reason: String,
+    /// Accept any TLS certificate (self-signed servers in development only).
+    #[arg(long)]
+    insecure: bool,
+    /// Do not offer permessage-deflate.
+    #[arg(long)]
+    no_deflate: bool,
+}
+
+pub fn run(args: ConnectArgs) -> ExitCode {
+    let close = match CloseFrame::new(args.close_code, args.close_reason.as_str()) {
+        Ok(c) if args.close_code == 1000 || (3000..=4999).contains(&args.close_code) => c,
+        _ => {
+            eprintln!("wsbolt connect: --close-code must be 1000 or 3000-4999 and --close-reason at most 123 bytes");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = ClientConfig {
+        protocols: args.protocols.clone(),
+        ..Default::default()
+    };
+    for h in &args.headers {
+        match h.split_once(':') {
+            Some((n, v)) if !n.trim().is_empty() => config.headers.push((n.trim().to_string(), v.trim().to_string())),
+            _ => {
+                eprintln!("wsbolt connect: header {h:?} is not 'Name: value'");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(secs) = args.ping_interval {
+        let d = Duration::from_secs(secs.max(1));
+        config.ws.protocol.keepalive = Some(wsbolt::Keepalive {
+            interval: d,
+            timeout: d,
+        });
+    }
+    if args.insecure {
+        config.tls = Some(wsbolt::tls::insecure_client_config());
+    }
+    if !args.no_deflate {
+        config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(session(args, config, close))
+}
+
+async fn session(args: ConnectArgs, config: ClientConfig, close: CloseFrame) -> ExitCode {
+    let (mut ws, response) = match wsbolt::connect_with_config(&args.url, &config).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wsbolt connect: {}", describe(&e, &args.url));
+            return ExitCode::from(2);
+        }
+    };
+    let mut info = format!("connected to {}", args.url);
+    if let Some(p) = &response.protocol {
+        info.push_str(&format!(" (protocol {p})"));
+    }
+    if let Some(e) = &response.extensions {
+        info.push_str(&format!(" (extensions {e})"));
+    }
+    eprintln!("{info}");
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut stdout = std::io::stdout();
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    let msg = if args.binary { Message::binary(line.into_bytes()) } else { Message::text(line) };
+                    if let Err(e) = ws.send(msg).await {
+                        eprintln!("wsbolt connect: send failed: {e}");
+                        break;
+                    }
+                }
+                _ => {
+                    // End of input: close, and keep reading until the server answers.
+                    stdin_open = false;
+                    let _ = ws.queue(Message::Close(Some(close.clone())));
+                    let _ = ws.flush().await;
+                }
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let _ = writeln!(stdout, "{t}");
+                    let _ = stdout.flush();
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    if args.raw {
+                        let _ = stdout.write_all(&b);
+                    } else {
+                        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                        let _ = writeln!(stdout, "{hex}");
+                    }
+                    let _ = stdout.flush();
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    eprintln!("wsbolt connect: {e}");
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+    match ws.close_status() {
+        Some(s) if s.was_clean => {
+            eprintln!("closed: {} {}", s.code, s.reason);
+            ExitCode::SUCCESS
+        }
+        Some(s) => {
+            eprintln!("wsbolt connect: connection closed abnormally ({})", s.code);
+            ExitCode::FAILURE
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// A one-line explanation of a connection failure.
+fn describe(e: &Error, url: &str) -> String {
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!("{url}: connection refused"),
+        Error::Handshake(HandshakeError::UnexpectedStatus(s)) => {
+            format!(
+                "{url}: the server answered HTTP {s} {} instead of 101",
+                wsbolt::proto::handshake::server::reason_phrase(*s)
+            )
+        }
+        Error::Tls(m) => format!("{url}: TLS error: {m} (use --insecure for a self-signed development server)"),
+        other => format!("{url}: {other}"),
+    }
+}

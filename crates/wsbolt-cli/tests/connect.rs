@@ -1,0 +1,106 @@
+//! `wsbolt connect` as a user runs it: lines on stdin, messages on stdout,
+//! exit codes and messages on failure.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+async fn start_server() -> String {
+    let config = wsbolt_server::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let server = wsbolt_server::Server::bind(config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    format!("ws://{addr}")
+}
+
+async fn connect(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn typed_lines_round_trip_and_the_close_is_clean() {
+    let url = start_server().await;
+    let (code, out, err) = connect(&[&format!("{url}/echo")], "hello\nwörld\n\nlast line\n".as_bytes()).await;
+    assert_eq!(out, "hello\nwörld\n\nlast line\n", "stderr: {err}");
+    assert!(err.contains("closed: 1000"), "{err}");
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn binary_mode_prints_hex_or_raw() {
+    let url = start_server().await;
+    let (code, out, _) = connect(&["--binary", &format!("{url}/echo")], b"AB\n").await;
+    assert_eq!((code, out.as_str()), (0, "4142\n"));
+    let (code, out, _) = connect(&["--binary", "--raw", &format!("{url}/echo")], b"AB\n").await;
+    assert_eq!((code, out.as_str()), (0, "AB"));
+}
+
+#[tokio::test]
+async fn close_code_and_reason_are_sent() {
+    let url = start_server().await;
+    let (code, _, err) = connect(
+        &[
+            "--close-code",
+            "4000",
+            "--close-reason",
+            "bye now",
+            &format!("{url}/echo"),
+        ],
+        b"x\n",
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(err.contains("closed: 4000 bye now"), "{err}");
+    let (code, _, err) = connect(&["--close-code", "1005", &format!("{url}/echo")], b"").await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--close-code"), "{err}");
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_a_clear_message() {
+    // Refused.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let (code, _, err) = connect(&[&format!("ws://127.0.0.1:{port}/")], b"").await;
+    assert_eq!(code, 2);
+    assert!(err.contains("connection refused"), "{err}");
+    // Bad handshake: the status is shown.
+    let url = start_server().await;
+    let (code, _, err) = connect(&[&format!("{url}/no-such-endpoint")], b"").await;
+    assert_eq!(code, 2);
+    assert!(err.contains("HTTP 404 Not Found"), "{err}");
+    // TLS to a plain server.
+    let wss = url.replacen("ws://", "wss://", 1);
+    let (code, _, err) = connect(&[&format!("{wss}/echo")], b"").await;
+    assert_eq!(code, 2);
+    assert!(err.contains("TLS"), "{err}");
+    // Not a WebSocket URL.
+    let (code, _, err) = connect(&["ftp://127.0.0.1/"], b"").await;
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid URL"), "{err}");
+}
