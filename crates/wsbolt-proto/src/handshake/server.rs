@@ -96,7 +96,7 @@ impl RequestReader {
                 self.method_checked = None;
                 return Ok(());
             }
-            if !is_token(std::str::from_utf8(&[b]).unwrap_or("\0")) || seen + i >= MAX_METHOD_LEN {
+            if !is_tchar(b) || seen + i >= MAX_METHOD_LEN {
                 return Err(HandshakeError::Malformed("not an HTTP request".into()));
             }
         }
