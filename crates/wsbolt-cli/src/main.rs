@@ -17,14 +17,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the WebSocket server (echo at /echo).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Connect to a WebSocket server: stdin lines go out, messages are printed.
     Connect(connect::ConnectArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Connect(args) => connect::run(args),
     }
 }

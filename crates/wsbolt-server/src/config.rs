@@ -1,27 +1,82 @@
-//! The server's settings, with the defaults `wsbolt serve` documents.
+//! The server's settings, with the defaults `wsbolt serve` documents. The
+//! same names serve as command-line flags and as TOML keys.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Deserialize;
 use wsbolt::{DeflateConfig, Keepalive};
 
-/// Settings of `wsbolt serve`.
-#[derive(Debug, Clone)]
+/// What to do with a client that does not read fast enough: once its
+/// outbound queue is full, it is closed with this code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowConsumer {
+    /// Close 1008 (policy violation).
+    Close1008,
+    /// Close 1013 (try again later).
+    Close1013,
+}
+
+impl SlowConsumer {
+    /// The close code.
+    pub fn code(self) -> u16 {
+        match self {
+            SlowConsumer::Close1008 => 1008,
+            SlowConsumer::Close1013 => 1013,
+        }
+    }
+}
+
+/// Settings of `wsbolt serve`. Every field has a default; a TOML file sets
+/// any of them with the flag's name (`max-message-size = 1048576`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address to listen on. Default `127.0.0.1:9998`.
     pub listen: SocketAddr,
     /// The largest message accepted (and the largest frame). Default 16 MiB.
     pub max_message_size: usize,
-    /// How long a client may take to send its opening handshake. Default 10 s.
-    pub handshake_timeout: Duration,
-    /// Keepalive pings: interval and pong timeout. Default 30 s / 20 s.
-    /// `None` turns keepalive off.
-    pub keepalive: Option<Keepalive>,
-    /// Per-connection outbound high-water mark in bytes. Default 256 KiB.
-    pub write_high_water: usize,
-    /// permessage-deflate, answered when a client offers it (browsers
-    /// always do). Default on, with [`DeflateConfig`]'s defaults.
-    pub deflate: Option<DeflateConfig>,
+    /// Seconds a client may take to send its opening handshake. Default 10.
+    pub handshake_timeout: u64,
+    /// Seconds of silence before a keepalive ping; 0 turns keepalive off. Default 30.
+    pub ping_interval: u64,
+    /// Seconds a ping may wait for its pong (then Close 1011). Default 20.
+    pub ping_timeout: u64,
+    /// Answer permessage-deflate offers. Default true.
+    pub deflate: bool,
+    /// Most open connections (WebSocket and HTTP); beyond it new ones get
+    /// 503 at once. Default 10,000.
+    pub max_connections: usize,
+    /// Most open connections from one IP address; beyond it 429. Default 256.
+    pub max_connections_per_ip: usize,
+    /// Origins allowed besides the server's own (`*` allows any). By default
+    /// only same-origin pages and clients that send no `Origin` connect;
+    /// others get 403.
+    pub allow_origin: Vec<String>,
+    /// Serve the files of this folder for plain HTTP GETs instead of the
+    /// built-in demo pages.
+    pub web_root: Option<PathBuf>,
+    /// Each executable `DIR/NAME` answers WebSockets at `/NAME`.
+    pub handlers: Option<PathBuf>,
+    /// Handler programs exchange raw binary messages instead of text lines.
+    pub handlers_binary: bool,
+    /// Most handler programs running at once; beyond it 503. Default 64.
+    pub max_handler_processes: usize,
+    /// Bytes queued for one client before the slow-consumer policy applies. Default 1 MiB.
+    pub max_outbound_queue: usize,
+    /// Close code for slow consumers: `close1008` or `close1013`. Default close1008.
+    pub slow_consumer: SlowConsumer,
+    /// PEM certificate chain: serve wss:// and https://.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls-cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Development only: serve TLS with a self-signed certificate for
+    /// localhost made at start-up.
+    pub tls_self_signed: bool,
+    /// Seconds open connections get to finish after SIGINT/SIGTERM. Default 5.
+    pub shutdown_grace: u64,
 }
 
 impl Default for ServeConfig {
@@ -29,30 +84,74 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9998)),
             max_message_size: 16 << 20,
-            handshake_timeout: Duration::from_secs(10),
-            keepalive: Some(Keepalive {
-                interval: Duration::from_secs(30),
-                timeout: Duration::from_secs(20),
-            }),
-            write_high_water: 256 * 1024,
-            deflate: Some(DeflateConfig::default()),
+            handshake_timeout: 10,
+            ping_interval: 30,
+            ping_timeout: 20,
+            deflate: true,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            allow_origin: Vec::new(),
+            web_root: None,
+            handlers: None,
+            handlers_binary: false,
+            max_handler_processes: 64,
+            max_outbound_queue: 1 << 20,
+            slow_consumer: SlowConsumer::Close1008,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+            shutdown_grace: 5,
         }
     }
 }
 
 impl ServeConfig {
+    /// Reads a TOML file (any subset of the settings).
+    pub fn from_toml_file(path: &std::path::Path) -> Result<ServeConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// The library configuration these settings imply.
     pub fn ws_config(&self) -> wsbolt::ServerConfig {
         let mut ws = wsbolt::Config::default();
         ws.protocol.max_message_size = self.max_message_size;
         ws.protocol.max_frame_size = self.max_message_size;
-        ws.protocol.keepalive = self.keepalive;
-        ws.handshake_timeout = self.handshake_timeout;
-        ws.write_high_water = self.write_high_water;
-        ws.deflate = self.deflate.clone();
+        ws.protocol.keepalive = (self.ping_interval > 0).then(|| Keepalive {
+            interval: Duration::from_secs(self.ping_interval),
+            timeout: Duration::from_secs(self.ping_timeout.max(1)),
+        });
+        ws.handshake_timeout = Duration::from_secs(self.handshake_timeout.max(1));
+        ws.write_high_water = self.max_outbound_queue.min(256 * 1024);
+        ws.deflate = self.deflate.then(DeflateConfig::default);
         wsbolt::ServerConfig {
             ws,
             ..Default::default()
         }
+    }
+
+    /// The scheme pages are served with.
+    pub fn tls(&self) -> bool {
+        self.tls_self_signed || self.tls_cert.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_uses_the_flag_names_and_refuses_unknown_keys() {
+        let c: ServeConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nmax-message-size = 1024\nallow-origin = [\"https://a.example\"]\nslow-consumer = \"close1013\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.listen.port(), c.max_message_size, c.slow_consumer),
+            (9000, 1024, SlowConsumer::Close1013)
+        );
+        assert_eq!(c.allow_origin, ["https://a.example"]);
+        assert_eq!(c.ping_interval, 30, "unset keys keep their defaults");
+        assert!(toml::from_str::<ServeConfig>("max-mesage-size = 1").is_err());
     }
 }

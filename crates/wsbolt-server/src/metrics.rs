@@ -1,0 +1,119 @@
+//! Counters for the Prometheus `/metrics` endpoint.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Open WebSocket connections.
+    pub open: AtomicI64,
+    /// WebSocket connections accepted (101 sent).
+    pub accepted: AtomicU64,
+    /// Data messages received.
+    pub messages_in: AtomicU64,
+    /// Data messages sent.
+    pub messages_out: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_in: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    close_codes: Mutex<BTreeMap<u16, u64>>,
+    handshake_failures: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Metrics {
+    /// Counts a received message of `len` bytes.
+    pub fn received(&self, len: usize) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a sent message of `len` bytes.
+    pub fn sent(&self, len: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    /// Counts how a connection ended.
+    pub fn closed(&self, code: u16) {
+        *self.close_codes.lock().expect("metrics lock").entry(code).or_default() += 1;
+    }
+
+    /// Counts a refused handshake by HTTP status.
+    pub fn handshake_failed(&self, status: u16) {
+        *self
+            .handshake_failures
+            .lock()
+            .expect("metrics lock")
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{value}");
+        };
+        let g = |v: u64| v.to_string();
+        metric(
+            "wsbolt_connections_open",
+            "gauge",
+            "Open WebSocket connections.",
+            format!("wsbolt_connections_open {}\n", self.open.load(Ordering::Relaxed)),
+        );
+        for (name, help, v) in [
+            (
+                "wsbolt_connections_accepted_total",
+                "WebSocket handshakes accepted.",
+                &self.accepted,
+            ),
+            (
+                "wsbolt_messages_received_total",
+                "Data messages received.",
+                &self.messages_in,
+            ),
+            ("wsbolt_messages_sent_total", "Data messages sent.", &self.messages_out),
+            ("wsbolt_bytes_received_total", "Payload bytes received.", &self.bytes_in),
+            ("wsbolt_bytes_sent_total", "Payload bytes sent.", &self.bytes_out),
+        ] {
+            metric(
+                name,
+                "counter",
+                help,
+                format!("{name} {}\n", g(v.load(Ordering::Relaxed))),
+            );
+        }
+        let labelled = |name: &str, label: &str, map: &BTreeMap<u16, u64>| {
+            map.iter()
+                .map(|(k, v)| format!("{name}{{{label}=\"{k}\"}} {v}\n"))
+                .collect::<String>()
+        };
+        let codes = labelled(
+            "wsbolt_close_codes_total",
+            "code",
+            &self.close_codes.lock().expect("metrics lock"),
+        );
+        metric(
+            "wsbolt_close_codes_total",
+            "counter",
+            "Connections ended, by close code.",
+            codes,
+        );
+        let fails = labelled(
+            "wsbolt_handshake_failures_total",
+            "status",
+            &self.handshake_failures.lock().expect("metrics lock"),
+        );
+        metric(
+            "wsbolt_handshake_failures_total",
+            "counter",
+            "Refused handshakes, by HTTP status.",
+            fails,
+        );
+        s
+    }
+}

@@ -1,0 +1,161 @@
+//! Plain HTTP on the WebSocket port: `/metrics`, and static pages — the
+//! demo pages built into the binary from `web/`, or the files of
+//! `--web-root`. Only GET and HEAD (405 otherwise); 404 for anything else.
+
+use std::path::{Component, Path, PathBuf};
+
+use tokio::io::AsyncWriteExt;
+use wsbolt::proto::handshake::server::http_response;
+use wsbolt::{MaybeTlsStream, Request};
+
+use crate::server::State;
+
+/// The demo pages, compiled in.
+const BUILTIN: &[(&str, &[u8])] = &[
+    ("/index.html", include_bytes!("../../../web/index.html")),
+    ("/echo.html", include_bytes!("../../../web/echo.html")),
+    ("/chat.html", include_bytes!("../../../web/chat.html")),
+    ("/chat.js", include_bytes!("../../../web/chat.js")),
+    ("/style.css", include_bytes!("../../../web/style.css")),
+];
+
+/// Where pages come from.
+#[derive(Debug)]
+pub enum Web {
+    /// The built-in demo pages.
+    Builtin,
+    /// A folder (canonical path).
+    Root(PathBuf),
+}
+
+impl Web {
+    /// Pages from `root`, or the built-in ones.
+    pub fn new(root: Option<PathBuf>) -> Result<Web, String> {
+        match root {
+            None => Ok(Web::Builtin),
+            Some(r) => {
+                let c = r.canonicalize().map_err(|e| format!("web-root {}: {e}", r.display()))?;
+                if !c.is_dir() {
+                    return Err(format!("web-root {} is not a folder", r.display()));
+                }
+                Ok(Web::Root(c))
+            }
+        }
+    }
+}
+
+/// The media type for a file name.
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Percent-decodes a path; `None` if it decodes to something unsafe.
+fn decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let s = String::from_utf8(out).ok()?;
+    (!s.contains('\0') && !s.contains('\\')).then_some(s)
+}
+
+/// The file for a request path under `root`, if it exists and stays inside
+/// `root` (no `..`, no symlink leading out).
+pub fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let decoded = decode(path)?;
+    let rel = Path::new(decoded.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) && !rel.as_os_str().is_empty() {
+        return None;
+    }
+    let mut full = root.join(rel);
+    if full.is_dir() {
+        full = full.join("index.html");
+    }
+    let canonical = full.canonicalize().ok()?;
+    (canonical.starts_with(root) && canonical.is_file()).then_some(canonical)
+}
+
+/// Answers one plain HTTP request and closes the connection.
+pub(crate) async fn answer(mut io: MaybeTlsStream, req: &Request, state: &State) {
+    let head = req.method == "HEAD";
+    let (status, ctype, body): (u16, &str, Vec<u8>) = if req.method != "GET" && !head {
+        (405, "text/plain; charset=utf-8", b"method not allowed\n".to_vec())
+    } else if req.path() == "/metrics" {
+        (200, "text/plain; version=0.0.4", state.metrics.render().into_bytes())
+    } else {
+        match &state.web {
+            Web::Builtin => {
+                let p = if req.path() == "/" { "/index.html" } else { req.path() };
+                match BUILTIN.iter().find(|(name, _)| *name == p) {
+                    Some((name, body)) => (200, content_type(name), body.to_vec()),
+                    None => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+                }
+            }
+            Web::Root(root) => match resolve(root, req.path()) {
+                Some(file) => match tokio::fs::read(&file).await {
+                    Ok(body) => (200, content_type(&file.to_string_lossy()), body),
+                    Err(_) => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+                },
+                None => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+            },
+        }
+    };
+    let allow: &[(&str, &str)] = if status == 405 { &[("Allow", "GET, HEAD")] } else { &[] };
+    let mut resp = http_response(status, allow, ctype, &body);
+    if head {
+        resp.truncate(resp.len() - body.len());
+    }
+    let _ = io.write_all(&resp).await;
+    let _ = io.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_is_refused() {
+        let dir = std::env::temp_dir().join(format!("wsbolt-web-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.html"), "a").unwrap();
+        std::fs::write(dir.join("sub/index.html"), "i").unwrap();
+        let root = dir.canonicalize().unwrap();
+        assert_eq!(resolve(&root, "/a.html"), Some(root.join("a.html")));
+        assert_eq!(resolve(&root, "/sub/"), Some(root.join("sub/index.html")));
+        for bad in [
+            "/../etc/passwd",
+            "/%2e%2e/etc/passwd",
+            "/sub/../../x",
+            "/a.html%00",
+            "/..%5c..%5cx",
+            "/nope.html",
+            "/%zz",
+        ] {
+            assert_eq!(resolve(&root, bad), None, "{bad}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(content_type("x.js"), "text/javascript; charset=utf-8");
+    }
+}

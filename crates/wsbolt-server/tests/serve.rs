@@ -1,0 +1,450 @@
+//! `wsbolt serve`'s library over real sockets: statuses, Origin, limits,
+//! endpoints, handler programs, TLS and graceful shutdown.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use wsbolt::{ClientConfig, CloseCode, Error, HandshakeError, Message};
+use wsbolt_server::{ServeConfig, Server};
+
+struct Running {
+    addr: String,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+    async fn shutdown(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.done)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(mut config: ServeConfig) -> Running {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        stop: Some(tx),
+        done,
+    }
+}
+
+/// Sends raw bytes, returns the whole response.
+async fn raw(addr: &str, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn upgrade(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+async fn text(ws: &mut wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(Message::Close(c))) => panic!("closed: {c:?}"),
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+async fn json_msg(ws: &mut wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>) -> Value {
+    serde_json::from_str(&text(ws).await).unwrap()
+}
+
+#[tokio::test]
+async fn every_http_status() {
+    let s = start(ServeConfig::default()).await;
+    let cases = [
+        (upgrade("/echo", ""), "HTTP/1.1 101 Switching Protocols"),
+        (upgrade("/nope", ""), "HTTP/1.1 404 Not Found"),
+        (
+            upgrade("/echo", "Origin: http://evil.example\r\n"),
+            "HTTP/1.1 403 Forbidden",
+        ),
+        (
+            upgrade("/echo", "Origin: http://localhost\r\n"),
+            "HTTP/1.1 101 Switching Protocols",
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n".to_string(),
+            "HTTP/1.1 405 Method Not Allowed",
+        ),
+        (
+            upgrade("/echo", "").replace("Version: 13", "Version: 8"),
+            "HTTP/1.1 426 Upgrade Required",
+        ),
+        (
+            upgrade("/echo", "").replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+            "HTTP/1.1 400 Bad Request",
+        ),
+        (
+            upgrade("/echo", &format!("X-Big: {}\r\n", "a".repeat(10_000))),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+        ),
+        ("\x16\x03\x01\x00\x05hello".to_string(), "HTTP/1.1 400 Bad Request"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_string(), "HTTP/1.1 200 OK"),
+        (
+            "GET /echo.html HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+            "HTTP/1.1 200 OK",
+        ),
+        (
+            "GET /missing.html HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+            "HTTP/1.1 404 Not Found",
+        ),
+        (
+            "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+            "HTTP/1.1 405 Method Not Allowed",
+        ),
+    ];
+    for (req, status) in cases {
+        let resp = raw(&s.addr, &req).await;
+        assert!(
+            resp.starts_with(status),
+            "{:?} → {}",
+            &req[..req.len().min(60)],
+            &resp[..resp.len().min(120)]
+        );
+    }
+    let page = raw(&s.addr, "GET /chat.js HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(page.contains("Content-Type: text/javascript; charset=utf-8"));
+    let metrics = raw(&s.addr, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(
+        metrics.contains("wsbolt_handshake_failures_total{status=\"403\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wsbolt_handshake_failures_total{status=\"404\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("wsbolt_connections_accepted_total 2"), "{metrics}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_limits_refuse_the_excess_and_spare_the_rest() {
+    let s = start(ServeConfig {
+        max_connections: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(wsbolt::connect(&s.url("/echo")).await.unwrap().0);
+    }
+    let resp = raw(&s.addr, &upgrade("/echo", "")).await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    for ws in &mut held {
+        ws.send(Message::text("still here")).await.unwrap();
+        assert_eq!(text(ws).await, "still here");
+    }
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(wsbolt::connect(&s.url("/echo")).await.is_ok(), "places are given back");
+    s.shutdown().await;
+
+    let s = start(ServeConfig {
+        max_connections_per_ip: 2,
+        ..Default::default()
+    })
+    .await;
+    let _a = wsbolt::connect(&s.url("/echo")).await.unwrap();
+    let _b = wsbolt::connect(&s.url("/echo")).await.unwrap();
+    let resp = raw(&s.addr, &upgrade("/echo", "")).await;
+    assert!(resp.starts_with("HTTP/1.1 429"), "{resp}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_protocol() {
+    let s = start(ServeConfig::default()).await;
+    let cfg = ClientConfig {
+        protocols: vec!["json".into()],
+        ..Default::default()
+    };
+    let (mut a, resp) = wsbolt::connect_with_config(&s.url("/chat"), &cfg).await.unwrap();
+    assert_eq!(resp.protocol.as_deref(), Some("json"));
+    let id_a = json_msg(&mut a).await;
+    assert_eq!(id_a["type"], "id");
+    a.send(Message::text(json!({"type": "username", "name": "alice"}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(json_msg(&mut a).await, json!({"type": "userlist", "users": ["alice"]}));
+
+    let (mut b, _) = wsbolt::connect_with_config(&s.url("/chat"), &cfg).await.unwrap();
+    let id_b = json_msg(&mut b).await;
+    assert_ne!(id_a["id"], id_b["id"]);
+    // A name collision: renamed, told, and everyone gets the list.
+    b.send(Message::text(json!({"type": "username", "name": "alice"}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        json_msg(&mut b).await,
+        json!({"type": "rejectusername", "id": id_b["id"], "name": "alice1"})
+    );
+    assert_eq!(
+        json_msg(&mut b).await,
+        json!({"type": "userlist", "users": ["alice", "alice1"]})
+    );
+    assert_eq!(
+        json_msg(&mut a).await,
+        json!({"type": "userlist", "users": ["alice", "alice1"]})
+    );
+    // Messages go to everyone, with the sender's name and HTML stripped.
+    b.send(Message::text(
+        json!({"type": "message", "text": "hi <b>all</b><script>x</script>", "date": 5}).to_string(),
+    ))
+    .await
+    .unwrap();
+    for ws in [&mut a, &mut b] {
+        let m = json_msg(ws).await;
+        assert_eq!(
+            (
+                m["type"].as_str(),
+                m["name"].as_str(),
+                m["text"].as_str(),
+                m["date"].as_i64()
+            ),
+            (Some("message"), Some("alice1"), Some("hi allx"), Some(5))
+        );
+    }
+    // Leaving updates the list.
+    b.close(None).await.unwrap();
+    assert_eq!(json_msg(&mut a).await, json!({"type": "userlist", "users": ["alice"]}));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn broadcast_reaches_everyone() {
+    let s = start(ServeConfig::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(wsbolt::connect(&s.url("/broadcast")).await.unwrap().0);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    clients[1].send(Message::text("to all")).await.unwrap();
+    for c in &mut clients {
+        assert_eq!(text(c).await, "to all");
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_and_others_are_unaffected() {
+    let s = start(ServeConfig {
+        max_outbound_queue: 256 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let (mut slow, _) = wsbolt::connect(&s.url("/broadcast")).await.unwrap();
+    let (mut fast, _) = wsbolt::connect(&s.url("/broadcast")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let chunk = Message::binary(vec![0u8; 64 * 1024]);
+    // `fast` floods and keeps reading; `slow` never reads until the end.
+    let mut echoed = 0;
+    for _ in 0..400 {
+        fast.send(chunk.clone()).await.unwrap();
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(1), fast.next()).await {
+            echoed += 1;
+        }
+    }
+    assert!(echoed > 0);
+    // The slow one was closed with 1008 (policy violation).
+    let mut code = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(15), slow.next()).await {
+        if let Ok(Message::Close(Some(f))) = msg {
+            code = Some(f.code);
+        }
+    }
+    assert_eq!(code, Some(CloseCode(1008)));
+    fast.send(Message::text("still fine")).await.unwrap();
+    loop {
+        if let Message::Text(t) = fast.next().await.unwrap().unwrap() {
+            assert_eq!(t.as_str(), "still fine");
+            break;
+        }
+    }
+    s.shutdown().await;
+}
+
+fn handlers_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsbolt-handlers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write("upper", "#!/bin/sh\necho \"hello $QUERY_STRING from $REMOTE_ADDR\"\nwhile read line; do echo \"$line\" | tr a-z A-Z; done\n");
+    write("count", "#!/bin/sh\nfor i in 1 2 3; do echo $i; done\n");
+    write("crash", "#!/bin/sh\necho about to fail\nexit 3\n");
+    std::fs::write(dir.join("not-executable"), "#!/bin/sh\necho no\n").unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn handler_programs() {
+    let s = start(ServeConfig {
+        handlers: Some(handlers_dir()),
+        ..Default::default()
+    })
+    .await;
+    let (mut ws, _) = wsbolt::connect(&s.url("/upper?x=1")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "hello x=1 from 127.0.0.1");
+    ws.send(Message::text("shout this")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SHOUT THIS");
+    ws.close(None).await.unwrap();
+
+    // Exit → 1000, after all its output.
+    let (mut ws, _) = wsbolt::connect(&s.url("/count")).await.unwrap();
+    for n in ["1", "2", "3"] {
+        assert_eq!(text(&mut ws).await, n);
+    }
+    while ws.next().await.is_some() {}
+    assert_eq!(ws.close_status().unwrap().code, CloseCode(1000));
+
+    // Crash → 1011.
+    let (mut ws, _) = wsbolt::connect(&s.url("/crash")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "about to fail");
+    while ws.next().await.is_some() {}
+    assert_eq!(ws.close_status().unwrap().code, CloseCode(1011));
+
+    // Not executable, or trying to leave the folder: 404.
+    for path in ["/not-executable", "/..%2Fupper", "/.hidden"] {
+        let err = wsbolt::connect(&s.url(path)).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(404))),
+            "{path}: {err:?}"
+        );
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn handler_processes_are_bounded() {
+    let s = start(ServeConfig {
+        handlers: Some(handlers_dir()),
+        max_handler_processes: 1,
+        ..Default::default()
+    })
+    .await;
+    let (mut first, _) = wsbolt::connect(&s.url("/upper")).await.unwrap();
+    assert!(text(&mut first).await.starts_with("hello"));
+    let err = wsbolt::connect(&s.url("/upper")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(503))),
+        "{err:?}"
+    );
+    first.close(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        wsbolt::connect(&s.url("/upper")).await.is_ok(),
+        "the slot is given back"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_sends_queued_messages_then_1001() {
+    let s = start(ServeConfig::default()).await;
+    let (mut echo, _) = wsbolt::connect(&s.url("/echo")).await.unwrap();
+    let (mut bc, _) = wsbolt::connect(&s.url("/broadcast")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Messages the server accepted just before shutdown must all arrive.
+    for i in 0..100 {
+        echo.feed(Message::text(format!("e{i}"))).await.unwrap();
+        bc.feed(Message::text(format!("b{i}"))).await.unwrap();
+    }
+    echo.flush().await.unwrap();
+    bc.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A handshake in flight when shutdown starts: 503.
+    let mut pending = TcpStream::connect(&s.addr).await.unwrap();
+    pending
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let addr = s.addr.clone();
+    let stopping = tokio::spawn(s.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pending
+        .write_all(b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let mut resp = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), pending.read_to_end(&mut resp)).await;
+    assert!(
+        String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    for (ws, prefix) in [(&mut echo, "e"), (&mut bc, "b")] {
+        let mut got = Vec::new();
+        let mut close = None;
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Text(t) => got.push(t.to_string()),
+                Message::Close(f) => close = f,
+                _ => {}
+            }
+        }
+        let want: Vec<String> = (0..100).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(got, want, "nothing accepted is lost");
+        assert_eq!(close.map(|f| f.code), Some(CloseCode::GOING_AWAY));
+    }
+    stopping.await.unwrap();
+    // No longer accepting.
+    assert!(TcpStream::connect(&addr).await.is_err());
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_certificate() {
+    let s = start(ServeConfig {
+        tls_self_signed: true,
+        ..Default::default()
+    })
+    .await;
+    let cfg = ClientConfig {
+        tls: Some(wsbolt::tls::insecure_client_config()),
+        ..Default::default()
+    };
+    let port = s.addr.rsplit(':').next().unwrap().to_string();
+    let (mut ws, _) = wsbolt::connect_with_config(&format!("wss://localhost:{port}/echo"), &cfg)
+        .await
+        .unwrap();
+    ws.send(Message::text("over tls")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "over tls");
+    // Without trusting it: a TLS error.
+    assert!(matches!(
+        wsbolt::connect(&format!("wss://localhost:{port}/echo")).await,
+        Err(Error::Tls(_))
+    ));
+    s.shutdown().await;
+}
