@@ -1,0 +1,213 @@
+// Real-browser tests: headless Debian Chromium (driven by playwright-core,
+// which downloads nothing) against `wsbolt serve` on 127.0.0.1.
+//
+//   cd tests/browser && npm ci && npm test
+//
+// WSBOLT_BIN (default target/release/wsbolt) and CHROMIUM (default
+// /usr/bin/chromium) override the binaries. Screenshots go to target/browser/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const bin = process.env.WSBOLT_BIN || path.join(root, "target/release/wsbolt");
+const out = path.join(root, "target/browser");
+const MAIN = 9998; // the port the tutorial pages hard-code
+const FOREIGN = 9997;
+const SHUTDOWN = 9996;
+
+const servers = [];
+let browser;
+
+function waitForPort(port) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 15000;
+    const attempt = () => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("connect", () => { s.destroy(); resolve(); });
+      s.on("error", () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${port}`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+async function serve(port, args) {
+  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--log", "warn", ...args], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  servers.push(child);
+  await waitForPort(port);
+  return child;
+}
+
+async function metric(port, line) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = text.split("\n").find((l) => l.startsWith(line));
+  return m ? Number(m.split(" ").pop()) : 0;
+}
+
+before(async () => {
+  fs.mkdirSync(out, { recursive: true });
+  // The demo pages plus the tutorial page, served as one web root.
+  const www = path.join(out, "www");
+  fs.rmSync(www, { recursive: true, force: true });
+  fs.cpSync(path.join(root, "web"), www, { recursive: true });
+  fs.copyFileSync(path.join(import.meta.dirname, "pages/seed-echo.html"), path.join(www, "seed-echo.html"));
+  await serve(MAIN, ["--web-root", www, "--handlers", path.join(import.meta.dirname, "handlers")]);
+  await serve(FOREIGN, ["--web-root", path.join(import.meta.dirname, "foreign")]);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const s of servers) s.kill("SIGTERM");
+});
+
+async function page(url) {
+  const p = await browser.newPage();
+  await p.goto(url);
+  return p;
+}
+
+test("the tutorial echo page works unmodified", async () => {
+  const p = await page(`http://localhost:${MAIN}/seed-echo.html`);
+  await p.waitForFunction(() => document.getElementById("output").textContent.includes("DISCONNECTED"), null, { timeout: 10000 });
+  const lines = await p.$$eval("#output p", (ps) => ps.map((x) => x.textContent));
+  assert.deepEqual(lines, ["CONNECTED", "SENT: WebSocket rocks", "RESPONSE: WebSocket rocks", "DISCONNECTED"]);
+  await p.close();
+});
+
+test("readyState, text and binary round trips, bufferedAmount, extensions, clean close", async () => {
+  const p = await page(`http://localhost:${MAIN}/`);
+  const r = await p.evaluate(async (port) => {
+    const r = {};
+    const ws = new WebSocket(`ws://localhost:${port}/echo`);
+    r.initial = ws.readyState;
+    ws.binaryType = "arraybuffer";
+    const next = () => new Promise((res) => { ws.onmessage = (e) => res(e.data); });
+    await new Promise((res) => { ws.onopen = () => { r.onopen = ws.readyState; res(); }; });
+    r.extensions = ws.extensions;
+    ws.send("hello");
+    r.text = await next();
+    ws.send(new Uint8Array([1, 2, 3, 250]).buffer);
+    r.arraybuffer = Array.from(new Uint8Array(await next()));
+    ws.send(new Blob([new Uint8Array([9, 8, 7])]));
+    r.blob = Array.from(new Uint8Array(await next()));
+    // bufferedAmount rises by the bytes passed to send() and falls to 0.
+    const big = new Uint8Array(8 * 1024 * 1024);
+    const echoed = next();
+    ws.send(big);
+    r.bufferedAfterSend = ws.bufferedAmount;
+    await echoed;
+    r.bufferedAtEnd = ws.bufferedAmount;
+    const closed = new Promise((res) => { ws.onclose = (e) => res({ code: e.code, reason: e.reason, wasClean: e.wasClean }); });
+    ws.close(1000, "done here");
+    r.afterClose = ws.readyState;
+    r.close = await closed;
+    r.final = ws.readyState;
+    return r;
+  }, MAIN);
+  assert.equal(r.initial, 0);
+  assert.equal(r.onopen, 1);
+  assert.equal(r.extensions, "permessage-deflate");
+  assert.equal(r.text, "hello");
+  assert.deepEqual(r.arraybuffer, [1, 2, 3, 250]);
+  assert.deepEqual(r.blob, [9, 8, 7]);
+  assert.ok(r.bufferedAfterSend > 0, `bufferedAmount after a large send: ${r.bufferedAfterSend}`);
+  assert.equal(r.bufferedAtEnd, 0);
+  assert.equal(r.afterClose, 2);
+  assert.deepEqual(r.close, { code: 1000, reason: "done here", wasClean: true });
+  assert.equal(r.final, 3);
+  await p.close();
+});
+
+test("a server-initiated close is seen with its code", async () => {
+  const p = await page(`http://localhost:${MAIN}/`);
+  const r = await p.evaluate(async (port) => {
+    const ws = new WebSocket(`ws://localhost:${port}/bye`);
+    const msgs = [];
+    ws.onmessage = (e) => msgs.push(e.data);
+    const e = await new Promise((res) => { ws.onclose = res; });
+    return { msgs, code: e.code, wasClean: e.wasClean };
+  }, MAIN);
+  assert.deepEqual(r, { msgs: ["goodbye from the server"], code: 1000, wasClean: true });
+  await p.close();
+});
+
+test("two chat pages see each other, the user list, and a rename collision", async () => {
+  const a = await page(`http://localhost:${MAIN}/chat.html`);
+  const b = await page(`http://localhost:${MAIN}/chat.html`);
+  await a.fill("#name", "alice");
+  await a.click("#login");
+  await a.waitForFunction(() => document.getElementById("userlistbox").textContent === "alice");
+  await b.fill("#name", "alice");
+  await b.click("#login");
+  // The second "alice" is renamed; both lists show both users.
+  await b.waitForFunction(() => document.getElementById("name").value === "alice1");
+  for (const p of [a, b]) {
+    await p.waitForFunction(() => document.getElementById("userlistbox").textContent === "alicealice1");
+  }
+  await a.waitForSelector("#text:not([disabled])");
+  await a.fill("#text", "Hello from <b>alice</b>");
+  await a.click("#send");
+  await b.fill("#text", "Hi alice, this is alice1");
+  await b.click("#send");
+  for (const p of [a, b]) {
+    await p.waitForFunction(() => document.getElementById("chatbox").textContent.includes("Hi alice, this is alice1"));
+  }
+  const text = await b.textContent("#chatbox");
+  assert.match(text, /alice: Hello from alice/);
+  assert.match(text, /alice1: Hi alice, this is alice1/);
+  assert.match(text, /you are now known as alice1/);
+  const shot = path.join(out, "chat.png");
+  await b.screenshot({ path: shot });
+  const png = fs.readFileSync(shot);
+  assert.equal(png.subarray(1, 4).toString(), "PNG");
+  assert.ok(png.length > 5000, `screenshot of ${png.length} bytes`);
+  console.log(`chat screenshot: ${shot}`);
+  await a.close();
+  await b.close();
+});
+
+test("a page from a foreign origin is refused (403)", async () => {
+  const before403 = await metric(MAIN, 'wsbolt_handshake_failures_total{status="403"}');
+  const p = await page(`http://localhost:${FOREIGN}/`);
+  const events = await p.evaluate(() => window.result);
+  assert.deepEqual(events, ["error", "close 1006 false"]);
+  assert.equal(await metric(MAIN, 'wsbolt_handshake_failures_total{status="403"}'), before403 + 1);
+  await p.close();
+});
+
+test("graceful shutdown: an open page sees close code 1001", async () => {
+  const server = await serve(SHUTDOWN, []);
+  const p = await page(`http://localhost:${SHUTDOWN}/`);
+  await p.evaluate((port) => {
+    // (not `window.closed`: that name is the window's own property)
+    window.closeEvent = new Promise((res) => {
+      const ws = new WebSocket(`ws://localhost:${port}/echo`);
+      ws.onclose = (e) => res({ code: e.code, wasClean: e.wasClean });
+      window.ws = ws;
+    });
+    return new Promise((res) => { const t = setInterval(() => { if (window.ws.readyState === 1) { clearInterval(t); res(); } }, 10); });
+  }, SHUTDOWN);
+  const exited = new Promise((res) => server.on("exit", (code) => res(code)));
+  server.kill("SIGTERM");
+  const e = await p.evaluate(() => window.closeEvent);
+  assert.deepEqual(e, { code: 1001, wasClean: true });
+  assert.equal(await exited, 0);
+  await p.close();
+});
