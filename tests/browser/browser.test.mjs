@@ -62,7 +62,9 @@ before(async () => {
   fs.rmSync(www, { recursive: true, force: true });
   fs.cpSync(path.join(root, "web"), www, { recursive: true });
   fs.copyFileSync(path.join(import.meta.dirname, "pages/seed-echo.html"), path.join(www, "seed-echo.html"));
-  await serve(MAIN, ["--web-root", www, "--handlers", path.join(import.meta.dirname, "handlers")]);
+  // `--allow-origin null` admits pages opened from disk (file://), which
+  // browsers send as `Origin: null`; the default refuses them.
+  await serve(MAIN, ["--web-root", www, "--handlers", path.join(import.meta.dirname, "handlers"), "--allow-origin", "null"]);
   await serve(FOREIGN, ["--web-root", path.join(import.meta.dirname, "foreign")]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -85,6 +87,14 @@ async function page(url) {
 
 test("the tutorial echo page works unmodified", async () => {
   const p = await page(`http://localhost:${MAIN}/seed-echo.html`);
+  await p.waitForFunction(() => document.getElementById("output").textContent.includes("DISCONNECTED"), null, { timeout: 10000 });
+  const lines = await p.$$eval("#output p", (ps) => ps.map((x) => x.textContent));
+  assert.deepEqual(lines, ["CONNECTED", "SENT: WebSocket rocks", "RESPONSE: WebSocket rocks", "DISCONNECTED"]);
+  await p.close();
+});
+
+test("the tutorial page opened from a file works with --allow-origin null", async () => {
+  const p = await page("file://" + path.join(import.meta.dirname, "pages/seed-echo.html"));
   await p.waitForFunction(() => document.getElementById("output").textContent.includes("DISCONNECTED"), null, { timeout: 10000 });
   const lines = await p.$$eval("#output p", (ps) => ps.map((x) => x.textContent));
   assert.deepEqual(lines, ["CONNECTED", "SENT: WebSocket rocks", "RESPONSE: WebSocket rocks", "DISCONNECTED"]);
