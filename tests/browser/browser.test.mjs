@@ -40,12 +40,25 @@ function waitForPort(port) {
   });
 }
 
+function portInUse(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => { s.destroy(); resolve(true); });
+    s.on("error", () => { s.destroy(); resolve(false); });
+  });
+}
+
 async function serve(port, args) {
+  // Something else on the port would be tested instead of this build.
+  if (await portInUse(port)) throw new Error(`127.0.0.1:${port} is already in use`);
   const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--log", "warn", ...args], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   servers.push(child);
+  let exited = false;
+  child.on("exit", () => { exited = true; });
   await waitForPort(port);
+  if (exited) throw new Error(`wsbolt serve on ${port} exited at start`);
   return child;
 }
 
