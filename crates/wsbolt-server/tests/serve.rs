@@ -304,6 +304,10 @@ fn handlers_dir() -> std::path::PathBuf {
     write("upper", "#!/bin/sh\necho \"hello $QUERY_STRING from $REMOTE_ADDR\"\nwhile read line; do echo \"$line\" | tr a-z A-Z; done\n");
     write("count", "#!/bin/sh\nfor i in 1 2 3; do echo $i; done\n");
     write("crash", "#!/bin/sh\necho about to fail\nexit 3\n");
+    write(
+        "linger",
+        "#!/bin/sh\necho $$ > \"$QUERY_STRING\"\necho started\nexec sleep 300\n",
+    );
     std::fs::write(dir.join("not-executable"), "#!/bin/sh\necho no\n").unwrap();
     dir
 }
@@ -343,6 +347,36 @@ async fn handler_programs() {
             "{path}: {err:?}"
         );
     }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_ends_its_program() {
+    let s = start(ServeConfig {
+        handlers: Some(handlers_dir()),
+        ..Default::default()
+    })
+    .await;
+    let pid_file = std::env::temp_dir().join(format!("wsbolt-linger-{}", std::process::id()));
+    let (mut ws, _) = wsbolt::connect(&s.url(&format!("/linger?{}", pid_file.display())))
+        .await
+        .unwrap();
+    assert_eq!(text(&mut ws).await, "started");
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let proc_dir = format!("/proc/{pid}");
+    assert!(
+        std::path::Path::new(&proc_dir).exists(),
+        "the program runs while the client is there"
+    );
+    drop(ws); // the client vanishes without a closing handshake
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Gone, or a zombie awaiting its parent's wait(): either way no longer running.
+    let running = || std::fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|st| !st.contains(") Z "));
+    while running() {
+        assert!(tokio::time::Instant::now() < deadline, "handler {pid} still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_file(&pid_file);
     s.shutdown().await;
 }
 
