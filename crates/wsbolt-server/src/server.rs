@@ -210,9 +210,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
     let hs = match ServerHandshake::read(io, &state.ws).await {
         Ok(hs) => hs,
         Err(e) => {
-            if let wsbolt::Error::Handshake(h) = &e {
-                state.metrics.handshake_failed(h.status());
-            }
+            record_failure(&state, &e);
             tracing::debug!(%peer, error = %e, "bad request");
             return;
         }
@@ -261,9 +259,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
     let ws = match hs.accept(&cfg).await {
         Ok(ws) => ws,
         Err(e) => {
-            if let wsbolt::Error::Handshake(h) = &e {
-                state.metrics.handshake_failed(h.status());
-            }
+            record_failure(&state, &e);
             tracing::debug!(%peer, error = %e, "handshake refused");
             return;
         }
@@ -284,6 +280,13 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
     drop(permit);
     state.metrics.open.fetch_sub(1, Ordering::Relaxed);
     state.metrics.closed(code);
+}
+
+/// Counts a handshake the library refused, by the status it answered.
+fn record_failure(state: &State, e: &wsbolt::Error) {
+    if let wsbolt::Error::Handshake(h) = e {
+        state.metrics.handshake_failed(h.status());
+    }
 }
 
 enum Endpoint {

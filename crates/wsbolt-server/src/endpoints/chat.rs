@@ -9,61 +9,25 @@
 //! - `{"type":"message","text":…}` goes to everyone with the sender's `name`
 //!   and `id` and with HTML tags stripped from `text`.
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use wsbolt::Message;
 
-use super::{end_code, going_away, queue_out, slow_consumer, Ctx, Out, Ws};
+use super::{member_loop, queue_out, Ctx, Ws};
 use crate::endpoints::Room;
 
 /// Chats until the connection ends.
 pub async fn run(mut ws: Ws, ctx: &Ctx) -> u16 {
     let room = &ctx.state.chat;
     let limit = ctx.state.config.max_outbound_queue;
-    let code = ctx.state.config.slow_consumer.code();
-    let mut me = room.join();
-    let mut stop = ctx.stop.clone();
-    queue_out(
-        &mut ws,
-        Message::text(json!({"type": "id", "id": me.id}).to_string()),
-        ctx,
-    );
-    loop {
-        tokio::select! {
-            _ = super::stopped(&mut stop) => {
-                leave(room, me.id, limit);
-                while let Ok(Out::Msg(m)) = me.rx.try_recv() {
-                    queue_out(&mut ws, m, ctx);
-                }
-                going_away(&mut ws).await;
-                break;
-            }
-            out = me.rx.recv() => match out {
-                Some(Out::Msg(m)) => {
-                    me.taken(&m);
-                    if !queue_out(&mut ws, m, ctx) {
-                        leave(room, me.id, limit);
-                        slow_consumer(&mut ws, code).await;
-                        break;
-                    }
-                }
-                Some(Out::Kick) | None => {
-                    leave(room, me.id, limit);
-                    slow_consumer(&mut ws, code).await;
-                    break;
-                }
-            },
-            next = ws.next() => {
-                let Some(Ok(msg)) = next else { break };
-                if let Message::Text(t) = &msg {
-                    ctx.state.metrics.received(t.len());
-                    handle(room, me.id, t.as_str(), limit);
-                }
-            }
+    let me = room.join();
+    let id = me.id;
+    queue_out(&mut ws, Message::text(json!({"type": "id", "id": id}).to_string()), ctx);
+    let on_message = |msg: Message| {
+        if let Message::Text(t) = &msg {
+            handle(room, id, t.as_str(), limit);
         }
-    }
-    leave(room, me.id, limit);
-    end_code(&ws)
+    };
+    member_loop(ws, ctx, me, on_message, || leave(room, id, limit)).await
 }
 
 fn handle(room: &Room, id: u64, text: &str, limit: usize) {

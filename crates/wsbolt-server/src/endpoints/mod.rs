@@ -149,6 +149,64 @@ pub fn queue_out(ws: &mut Ws, msg: Message, ctx: &Ctx) -> bool {
     ws.buffered_amount() <= ctx.state.config.max_outbound_queue
 }
 
+/// Runs one room member's connection until it ends: messages the room sends
+/// are queued to the client (the slow-consumer policy closes it if they
+/// pile up), messages from the client go to `on_message`, and on shutdown
+/// what is already queued is written before Close 1001. `on_leave` runs as
+/// soon as the member stops receiving (before the closing handshake).
+pub async fn member_loop(
+    mut ws: Ws,
+    ctx: &Ctx,
+    mut me: Membership,
+    mut on_message: impl FnMut(Message),
+    on_leave: impl FnOnce(),
+) -> u16 {
+    let code = ctx.state.config.slow_consumer.code();
+    let mut stop = ctx.stop.clone();
+    let mut on_leave = Some(on_leave);
+    let mut leave = || {
+        if let Some(f) = on_leave.take() {
+            f();
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => {
+                leave();
+                // Messages already queued for this client go out before the Close.
+                while let Ok(Out::Msg(m)) = me.rx.try_recv() {
+                    queue_out(&mut ws, m, ctx);
+                }
+                going_away(&mut ws).await;
+                break;
+            }
+            out = me.rx.recv() => {
+                let kept_up = match out {
+                    Some(Out::Msg(m)) => {
+                        me.taken(&m);
+                        queue_out(&mut ws, m, ctx)
+                    }
+                    Some(Out::Kick) | None => false,
+                };
+                if !kept_up {
+                    leave();
+                    slow_consumer(&mut ws, code).await;
+                    break;
+                }
+            }
+            next = futures_util::StreamExt::next(&mut ws) => {
+                let Some(Ok(msg)) = next else { break };
+                if is_data(&msg) {
+                    ctx.state.metrics.received(msg.len());
+                    on_message(msg);
+                }
+            }
+        }
+    }
+    leave();
+    end_code(&ws)
+}
+
 /// Whether a message carries data (text or binary).
 pub fn is_data(m: &Message) -> bool {
     matches!(m, Message::Text(_) | Message::Binary(_))
