@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod connect;
 mod serve;
 
@@ -20,11 +21,14 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Connect to a WebSocket server: stdin lines go out, messages are printed.
     Connect(connect::ConnectArgs),
+    /// Load-test a WebSocket echo server (messages/s, latency percentiles, handshakes/s).
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(*args),
         Command::Connect(args) => connect::run(args),
+        Command::Bench(args) => bench::run(*args),
     }
 }

@@ -104,3 +104,43 @@ async fn failures_exit_non_zero_with_a_clear_message() {
     assert_eq!(code, 2);
     assert!(err.contains("invalid URL"), "{err}");
 }
+
+async fn bench(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn bench_reports_echoes_and_handshakes_as_json() {
+    let url = start_server().await;
+    let echo = format!("{url}/echo");
+    let (code, out, err) = bench(&[
+        &echo, "-c", "4", "-k", "2", "-s", "64", "-d", "0.5", "--json", "--quiet",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["mode"], "echo");
+    assert!(v["count"].as_u64().unwrap() > 0);
+    assert_eq!(v["errors"], 0);
+    assert!(v["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+    assert!((v["bytes_per_second"].as_f64().unwrap() / v["per_second"].as_f64().unwrap() - 64.0).abs() < 1.0);
+    let (code, out, err) = bench(&[&echo, "--handshakes", "-c", "2", "-d", "0.5", "--json", "--quiet"]).await;
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["mode"], "handshakes");
+    assert!(v["count"].as_u64().unwrap() > 0);
+    // Nothing listening: a clear failure.
+    let (code, _, err) = bench(&["ws://127.0.0.1:1/echo", "-d", "0.2"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("ws://127.0.0.1:1/echo"), "{err}");
+}

@@ -1,0 +1,250 @@
+//! `wsbolt bench URL`: a load generator for any WebSocket echo server.
+//!
+//! Echo mode (default): N connections, each keeping K messages in flight
+//! (closed loop: a message is sent when an echo comes back), for a set
+//! duration; reports messages/s, bytes/s and round-trip latency percentiles
+//! (HDR histogram). Handshake mode (`--handshakes`): N loops that connect,
+//! complete the handshake and close, as fast as they can.
+
+use std::collections::VecDeque;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use wsbolt::{ClientConfig, Message};
+
+/// Arguments of `wsbolt bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The echo server's URL, e.g. ws://127.0.0.1:9998/echo.
+    url: String,
+    /// Concurrent connections.
+    #[arg(short = 'c', long, default_value_t = 10)]
+    connections: usize,
+    /// Message size in bytes.
+    #[arg(short = 's', long, default_value_t = 20)]
+    size: usize,
+    /// Messages in flight per connection.
+    #[arg(short = 'k', long, default_value_t = 1)]
+    in_flight: usize,
+    /// Seconds to run (after all connections are open).
+    #[arg(short = 'd', long, default_value_t = 10.0)]
+    duration: f64,
+    /// Send binary messages instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// Offer permessage-deflate.
+    #[arg(long)]
+    deflate: bool,
+    /// Measure handshakes per second instead of echoes.
+    #[arg(long)]
+    handshakes: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+}
+
+pub fn run(args: BenchArgs) -> ExitCode {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = args.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    match rt.block_on(bench(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsbolt bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Nanoseconds from 1 µs to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid bounds")
+}
+
+async fn bench(args: BenchArgs) -> Result<(), String> {
+    let mut config = ClientConfig::default();
+    config.ws.protocol.max_message_size = args.size.max(16 << 20);
+    config.ws.protocol.max_frame_size = args.size.max(16 << 20);
+    if args.deflate {
+        config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let duration = Duration::from_secs_f64(args.duration.max(0.1));
+
+    // Open every connection first, so the measured window is steady state.
+    let mut conns = Vec::new();
+    if !args.handshakes {
+        for _ in 0..args.connections {
+            let (ws, _) = wsbolt::connect_with_config(&args.url, &config)
+                .await
+                .map_err(|e| format!("{}: {e}", args.url))?;
+            conns.push(ws);
+        }
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    if args.handshakes {
+        for _ in 0..args.connections {
+            let (url, config, counters, stop) = (args.url.clone(), config.clone(), counters.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut hist = histogram();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match wsbolt::connect_with_config(&url, &config).await {
+                        Ok((mut ws, _)) => {
+                            hist.saturating_record(t.elapsed().as_nanos() as u64);
+                            counters.messages.fetch_add(1, Ordering::Relaxed);
+                            let _ = ws.close(None).await;
+                        }
+                        Err(_) => {
+                            counters.errors.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                hist
+            }));
+        }
+    } else {
+        let payload = vec![b'x'; args.size];
+        for mut ws in conns {
+            let (counters, stop, binary, k) = (counters.clone(), stop.clone(), args.binary, args.in_flight.max(1));
+            let msg = if binary {
+                Message::binary(payload.clone())
+            } else {
+                Message::text(String::from_utf8(payload.clone()).expect("ASCII"))
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut hist = histogram();
+                let mut sent: VecDeque<Instant> = VecDeque::with_capacity(k);
+                for _ in 0..k {
+                    sent.push_back(Instant::now());
+                    if ws.feed(msg.clone()).await.is_err() {
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
+                        return hist;
+                    }
+                }
+                if ws.flush().await.is_err() {
+                    return hist;
+                }
+                'run: while let Some(Ok(first)) = ws.next().await {
+                    // This echo and every other one the same read brought in.
+                    let mut next = Some(first);
+                    while let Some(m) = next.take() {
+                        if matches!(m, Message::Text(_) | Message::Binary(_)) {
+                            if let Some(t) = sent.pop_front() {
+                                hist.saturating_record(t.elapsed().as_nanos() as u64);
+                            }
+                            counters.messages.fetch_add(1, Ordering::Relaxed);
+                            counters.bytes.fetch_add(m.len() as u64, Ordering::Relaxed);
+                            // Closed loop: one echo back, one message out.
+                            if !stop.load(Ordering::Relaxed) {
+                                sent.push_back(Instant::now());
+                                if ws.queue(msg.clone()).is_err() {
+                                    break 'run;
+                                }
+                            }
+                        }
+                        next = ws.try_next_buffered().and_then(Result::ok);
+                    }
+                    if stop.load(Ordering::Relaxed) && sent.is_empty() {
+                        break;
+                    }
+                    // Everything queued for this read leaves in one write.
+                    if ws.flush().await.is_err() {
+                        break;
+                    }
+                }
+                let _ = ws.close(None).await;
+                hist
+            }));
+        }
+    }
+
+    // Progress once a second, then stop.
+    let mut last = 0;
+    while start.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(1).min(duration.saturating_sub(start.elapsed()))).await;
+        let now = counters.messages.load(Ordering::Relaxed);
+        if !args.quiet {
+            let what = if args.handshakes { "handshakes" } else { "messages" };
+            eprint!(
+                "\r{:>6.1} s  {:>10} {what}/s ",
+                start.elapsed().as_secs_f64(),
+                now - last
+            );
+        }
+        last = now;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let total = counters.messages.load(Ordering::Relaxed);
+    let bytes = counters.bytes.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    if !args.quiet {
+        eprintln!();
+    }
+    let mut hist = histogram();
+    for t in tasks {
+        if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(15), t).await {
+            let _ = hist.add(&h);
+        }
+    }
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let rate = total as f64 / elapsed;
+    let result = serde_json::json!({
+        "mode": if args.handshakes { "handshakes" } else { "echo" },
+        "url": args.url,
+        "connections": args.connections,
+        "size": args.size,
+        "in_flight": args.in_flight,
+        "seconds": elapsed,
+        "count": total,
+        "per_second": rate,
+        "bytes_per_second": bytes as f64 / elapsed,
+        "errors": counters.errors.load(Ordering::Relaxed),
+        "latency_us": {"p50": us(0.5), "p99": us(0.99), "p99.9": us(0.999), "max": hist.max() as f64 / 1000.0},
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        let what = if args.handshakes { "handshakes" } else { "messages" };
+        println!(
+            "{total} {what} in {elapsed:.2} s: {rate:.0} {what}/s, {:.1} MB/s",
+            bytes as f64 / elapsed / 1e6
+        );
+        println!(
+            "latency: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            hist.max() as f64 / 1000.0
+        );
+        if counters.errors.load(Ordering::Relaxed) > 0 {
+            println!("errors: {}", counters.errors.load(Ordering::Relaxed));
+        }
+    }
+    if total == 0 {
+        return Err("no message completed".into());
+    }
+    Ok(())
+}
