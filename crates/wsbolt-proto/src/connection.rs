@@ -160,7 +160,8 @@ pub struct Connection {
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     out: OutBuf,
-    rng: Option<StdRng>,
+    /// Masking keys (clients only); boxed so servers do not carry its state inline.
+    rng: Option<Box<StdRng>>,
     state: State,
     close_sent: bool,
     input_closed: bool,
@@ -180,7 +181,7 @@ impl Connection {
     /// A connection in the Open state. A client draws its masking keys from
     /// a CSPRNG seeded by the operating system.
     pub fn new(role: Role, config: Config) -> Self {
-        let rng = (role == Role::Client).then(StdRng::from_os_rng);
+        let rng = (role == Role::Client).then(|| Box::new(StdRng::from_os_rng()));
         Self::with_rng(role, config, rng)
     }
 
@@ -188,10 +189,10 @@ impl Connection {
     /// tests. Never use this on a network: predictable masks defeat their
     /// purpose (RFC 6455 §10.3).
     pub fn with_mask_seed(role: Role, config: Config, seed: u64) -> Self {
-        Self::with_rng(role, config, Some(StdRng::seed_from_u64(seed)))
+        Self::with_rng(role, config, Some(Box::new(StdRng::seed_from_u64(seed))))
     }
 
-    fn with_rng(role: Role, config: Config, rng: Option<StdRng>) -> Self {
+    fn with_rng(role: Role, config: Config, rng: Option<Box<StdRng>>) -> Self {
         let rules = HeaderRules {
             expect_masked: role == Role::Server,
             allow_rsv1: false,
@@ -332,10 +333,10 @@ impl Connection {
                 Err(e) => self.fail(e),
             }
         }
-        if self.input_closed {
-            self.inbuf = BytesMut::new();
-        } else if self.inbuf.is_empty() && self.inbuf.capacity() > 64 * 1024 {
-            // A large frame has passed: give its buffer back.
+        if self.input_closed || (self.inbuf.is_empty() && self.inbuf.capacity() > 0) {
+            // Nothing more will be read, or everything was consumed: hold no
+            // buffer between frames (what is left of the allocation belongs
+            // to the messages handed out).
             self.inbuf = BytesMut::new();
         }
     }

@@ -98,9 +98,9 @@ impl OutBuf {
         if self.len == 0 {
             self.chunks.clear();
             self.tail.clear();
-            // Give a large buffer back once it has drained, so an idle
-            // connection holds almost nothing.
-            if self.tail.capacity() > 64 * 1024 {
+            // Give a buffer back once it has drained, so an idle
+            // connection holds almost nothing; small ones are kept for reuse.
+            if self.tail.capacity() > 1024 {
                 self.tail = BytesMut::new();
             }
         }

@@ -16,12 +16,23 @@ use crate::error::{Error, Result};
 
 /// The smallest read: enough for many small frames per syscall.
 const READ_CHUNK: usize = 16 * 1024;
+/// The per-thread buffer reads between frames go into.
+const SCRATCH_LEN: usize = 64 * 1024;
+
+thread_local! {
+    /// Reads that start between frames land here, and only what arrived is
+    /// copied into the connection: an idle connection holds no read buffer
+    /// while it waits (one buffer per worker thread instead of one per
+    /// connection).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_LEN]);
+}
 /// The largest single reservation for a large frame's payload.
 const MAX_READ_CHUNK: usize = 1 << 20;
 
 /// What the read loop needs from its transport.
 pub(crate) trait Io {
     fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>>;
     /// Writes, or hands off, everything in the connection's output.
     fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>>;
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -112,22 +123,40 @@ impl<I: Io> ReadLoop<I> {
     }
 
     fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let hint = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK);
-        let buf = self.conn.read_buffer();
-        if buf.capacity() - buf.len() < READ_CHUNK {
-            buf.reserve(hint);
-        }
-        let n = ready!(self.io.poll_read_buf(cx, buf))?;
+        let n = if self.conn.read_buffer().is_empty() {
+            // Between frames: read into this thread's scratch buffer.
+            let (io, conn) = (&mut self.io, &mut self.conn);
+            ready!(SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+                ready!(io.poll_read(cx, &mut buf))?;
+                let n = buf.filled().len();
+                if n > 0 {
+                    conn.receive(&scratch[..n]);
+                }
+                Poll::Ready(Ok::<_, io::Error>(n))
+            }))?
+        } else {
+            // A frame is under way: read straight into the connection's
+            // buffer, sized for what the frame still needs.
+            let hint = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK);
+            let buf = self.conn.read_buffer();
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(hint);
+            }
+            let n = ready!(self.io.poll_read_buf(cx, buf))?;
+            if n > 0 {
+                self.conn.process();
+            }
+            n
+        };
         if n == 0 {
             self.read_eof = true;
             self.conn.receive_eof();
-        } else {
-            self.conn.process();
-            if self.conn.timers_active() {
-                // Record the activity and any keepalive pong at arrival time,
-                // before the events are handed out.
-                self.conn.poll_timeout(Instant::now());
-            }
+        } else if self.conn.timers_active() {
+            // Record the activity and any keepalive pong at arrival time,
+            // before the events are handed out.
+            self.conn.poll_timeout(Instant::now());
         }
         Poll::Ready(Ok(()))
     }

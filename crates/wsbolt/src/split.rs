@@ -137,6 +137,10 @@ impl<R: AsyncRead + Unpin> Io for Forward<R> {
         tokio_util::io::poll_read_buf(Pin::new(&mut self.read), cx, buf)
     }
 
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+
     fn poll_write_out(&mut self, _cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>> {
         if conn.output().is_empty() {
             return Poll::Ready(Ok(()));

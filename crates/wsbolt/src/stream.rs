@@ -57,6 +57,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
         tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, buf)
     }
 
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
     fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>> {
         let out = conn.output();
         while !out.is_empty() {
