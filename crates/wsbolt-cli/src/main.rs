@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the WebSocket server (echo at /echo).
+    /// Run the WebSocket server: /echo, /chat, /broadcast, handler programs, demo pages, /metrics.
     Serve(Box<serve::ServeArgs>),
     /// Connect to a WebSocket server: stdin lines go out, messages are printed.
     Connect(connect::ConnectArgs),

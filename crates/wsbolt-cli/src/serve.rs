@@ -39,7 +39,7 @@ pub struct ServeArgs {
     /// Most open connections from one IP address; beyond it 429 [default: 256].
     #[arg(long, value_name = "N")]
     max_connections_per_ip: Option<usize>,
-    /// An Origin allowed to connect besides the server's own pages (repeatable; * allows any).
+    /// An Origin allowed to connect besides the server's own pages (repeatable; * allows any; null admits pages opened from files).
     /// By default only same-origin pages and clients sending no Origin connect; others get 403.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
