@@ -69,9 +69,13 @@ fn parsing(c: &mut Criterion) {
     // A fragmented message: 64 fragments of 1 KiB.
     let mut client = Connection::with_mask_seed(Role::Client, Config::default(), 1);
     let piece = vec![7u8; 1024];
-    client.send_fragment(wsbolt_proto::frame::OpCode::Binary, &piece, false).unwrap();
+    client
+        .send_fragment(wsbolt_proto::frame::OpCode::Binary, &piece, false)
+        .unwrap();
     for i in 1..64 {
-        client.send_fragment(wsbolt_proto::frame::OpCode::Continuation, &piece, i == 63).unwrap();
+        client
+            .send_fragment(wsbolt_proto::frame::OpCode::Continuation, &piece, i == 63)
+            .unwrap();
     }
     let input = client.output().take_all();
     g.throughput(Throughput::Bytes(64 * 1024));
@@ -105,7 +109,8 @@ fn sending(c: &mut Criterion) {
 }
 
 fn handshake(c: &mut Criterion) {
-    let request = b"GET /chat HTTP/1.1\r\nHost: server.example.com:9998\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    let request =
+        b"GET /chat HTTP/1.1\r\nHost: server.example.com:9998\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://server.example.com:9998\r\n\
 User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36\r\n\
 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n";

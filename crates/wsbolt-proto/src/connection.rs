@@ -606,14 +606,15 @@ impl Connection {
         self.out.len()
     }
 
-    /// Whether the transport should now be closed: the connection is closed,
-    /// everything queued was written, and either this is the server (which
-    /// closes first, RFC 6455 §7.1.1), the connection failed, the peer already
-    /// closed its side, or the peer did not close in time.
+    /// Whether the transport should now be closed: the connection is closed
+    /// and either the close timeout expired (whatever is still queued: a peer
+    /// that does not read never gets it), or everything queued was written
+    /// and this is the server (which closes first, RFC 6455 §7.1.1), the
+    /// connection failed, or the peer already closed its side.
     pub fn wants_transport_closed(&self) -> bool {
         self.state == State::Closed
-            && self.out.is_empty()
-            && (self.role == Role::Server || self.failed || self.eof || self.timers.close_expired)
+            && (self.timers.close_expired
+                || (self.out.is_empty() && (self.role == Role::Server || self.failed || self.eof)))
     }
 
     /// Whether a Close frame was sent (or queued).

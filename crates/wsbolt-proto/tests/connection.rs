@@ -526,3 +526,19 @@ fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
     assert_eq!(code, 1011u16.to_be_bytes());
     assert!(c.wants_transport_closed());
 }
+
+#[test]
+fn the_close_timeout_drops_the_transport_even_with_output_unwritten() {
+    let mut s = server();
+    s.send_binary(&[0u8; 1000]).unwrap();
+    s.close(None).unwrap();
+    let t0 = Instant::now();
+    s.poll_timeout(t0);
+    assert!(!s.wants_transport_closed());
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(!s.output().is_empty(), "the peer never read it");
+    assert!(
+        s.wants_transport_closed(),
+        "a peer that does not read cannot hold the connection"
+    );
+}

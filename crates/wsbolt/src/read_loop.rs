@@ -174,12 +174,18 @@ impl<I: Io> ReadLoop<I> {
                     // application hears of it, so it is sent even if the
                     // application stops polling now.
                     match self.poll_flush_all(cx) {
-                        Poll::Pending => {
+                        Poll::Pending if !self.conn.wants_transport_closed() => {
+                            // The peer is not reading: keep the close timer
+                            // running, so it cannot hold the connection open.
                             self.held = Some(ev);
+                            if self.poll_timers(cx) {
+                                continue;
+                            }
                             return Poll::Pending;
                         }
                         Poll::Ready(Err(e)) if !e.closed_io() => return Poll::Ready(Some(Err(e))),
-                        Poll::Ready(_) => {}
+                        // Written, or given up on at the close timeout.
+                        _ => {}
                     }
                 }
                 match ev {

@@ -421,3 +421,33 @@ async fn permessage_deflate_end_to_end() {
     ws.send(Message::text(text.as_str())).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text.as_str()));
 }
+
+#[tokio::test]
+async fn close_timeout_drops_a_peer_that_never_reads_even_with_output_queued() {
+    let (l, url) = listener().await;
+    let mut cfg = ServerConfig::default();
+    cfg.ws.protocol.close_timeout = Duration::from_millis(300);
+    cfg.ws.write_high_water = usize::MAX; // queue without waiting
+    let server = tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = wsbolt::accept_with_config(tcp, &cfg).await.unwrap();
+        // Far more than the kernel buffers hold: the peer never reads.
+        for _ in 0..64 {
+            ws.queue(Message::binary(vec![0u8; 1 << 20])).unwrap();
+        }
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), ws.close(None))
+            .await
+            .expect("close must give up at the close timeout")
+            .unwrap();
+        started.elapsed()
+    });
+    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://")).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
+    let elapsed = tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    drop(tcp);
+}
