@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Close code for slow consumers: close1008 or close1013 [default: close1008].
     #[arg(long, value_parser = parse_slow_consumer)]
     slow_consumer: Option<SlowConsumer>,
+    /// Seconds a client may leave answers unread before it is a slow consumer [default: 30].
+    #[arg(long, value_name = "SECS")]
+    write_timeout: Option<u64>,
     /// PEM certificate chain: serve wss:// and https:// (with --tls-key).
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,

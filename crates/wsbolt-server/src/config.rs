@@ -68,6 +68,9 @@ pub struct ServeConfig {
     pub max_outbound_queue: usize,
     /// Close code for slow consumers: `close1008` or `close1013`. Default close1008.
     pub slow_consumer: SlowConsumer,
+    /// Seconds a client may leave the server's answers unread (while the
+    /// server waits before reading more) before it is a slow consumer. Default 30.
+    pub write_timeout: u64,
     /// PEM certificate chain: serve wss:// and https://.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
@@ -97,6 +100,7 @@ impl Default for ServeConfig {
             max_handler_processes: 64,
             max_outbound_queue: 1 << 20,
             slow_consumer: SlowConsumer::Close1008,
+            write_timeout: 30,
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,

@@ -292,6 +292,68 @@ async fn a_slow_consumer_is_closed_and_others_are_unaffected() {
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn echo_of_one_message_larger_than_the_outbound_queue() {
+    // Autobahn 9.*: one 16 MiB message must come back, not trip the slow-consumer policy.
+    let s = start(ServeConfig {
+        max_message_size: 32 << 20,
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = ClientConfig::default();
+    cfg.ws.protocol.max_message_size = 32 << 20;
+    cfg.ws.protocol.max_frame_size = 32 << 20;
+    let (mut ws, _) = wsbolt::connect_with_config(&s.url("/echo"), &cfg).await.unwrap();
+    let big = Message::binary(vec![0x42u8; 16 << 20]);
+    for _ in 0..2 {
+        ws.send(big.clone()).await.unwrap();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+            big
+        );
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_echo_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let s = start(ServeConfig {
+        write_timeout: 1,
+        ..Default::default()
+    })
+    .await;
+    let (ws, _) = wsbolt::connect(&s.url("/echo")).await.unwrap();
+    let (mut rd, mut wr) = ws.split();
+    // Send far more than the socket buffers hold, without reading.
+    let flood = tokio::spawn(async move {
+        for _ in 0..64 {
+            if tokio::time::timeout(Duration::from_secs(3), wr.send(Message::binary(vec![1u8; 1 << 20])))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Now read: the backlog, then the server's Close.
+    let mut code = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(15), rd.next()).await {
+        match msg {
+            Ok(Message::Close(f)) => code = f.map(|f| f.code),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(code, Some(CloseCode(1008)));
+    flood.abort();
+    s.shutdown().await;
+}
+
 fn handlers_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wsbolt-handlers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -139,14 +139,29 @@ fn send_to(m: &Member, msg: Message, limit: usize) {
     }
 }
 
-/// Queues `msg` on the connection; false if the connection's own write
-/// buffer passed the limit (the caller applies the slow-consumer policy).
+/// Queues `msg` on the connection; false (the caller applies the
+/// slow-consumer policy) if the client had already left more than
+/// `max-outbound-queue` bytes unread. One message larger than the limit is
+/// still sent when the backlog is small.
 pub fn queue_out(ws: &mut Ws, msg: Message, ctx: &Ctx) -> bool {
+    if ws.buffered_amount() > ctx.state.config.max_outbound_queue {
+        return false;
+    }
     let len = msg.len();
     if ws.queue(msg).is_ok() {
         ctx.state.metrics.sent(len);
     }
-    ws.buffered_amount() <= ctx.state.config.max_outbound_queue
+    true
+}
+
+/// Waits until the connection's backlog is written, for at most
+/// `write-timeout` seconds; false if the client did not read it in time.
+pub async fn drain(ws: &mut Ws, ctx: &Ctx) -> bool {
+    let limit = std::time::Duration::from_secs(ctx.state.config.write_timeout.max(1));
+    matches!(
+        tokio::time::timeout(limit, futures_util::SinkExt::flush(ws)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Runs one room member's connection until it ends: messages the room sends
