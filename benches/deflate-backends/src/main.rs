@@ -2,32 +2,15 @@
 //! work: raw deflate, sync flush, context kept, level 1, a 16 KiB JSON-like
 //! message. Prints one table row. Run through `./run`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+#[path = "../../common/counting_alloc.rs"]
+mod counting_alloc;
 
-// SAFETY: forwards to the system allocator unchanged, only counting sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 #[global_allocator]
-static A: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 fn message(len: usize, seed: u64) -> Vec<u8> {
     let mut s = String::from("[");
@@ -98,14 +81,14 @@ fn main() {
     // miniz_oxide cannot set window bits: only its fixed 15 is measured.
     let window_bits: &[u8] = if cfg!(any(feature = "zlib-rs", feature = "zlib")) { &[15, 9] } else { &[15] };
     for &bits in window_bits {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live();
         let (mut c, mut d) = new_codecs(bits);
         let mut wire = Vec::new();
         let mut plain = Vec::new();
         compress(&mut c, &msgs[0], &mut wire);
         inflate(&mut d, &wire, &mut plain);
         assert_eq!(plain, msgs[0]);
-        let codec_mem = LIVE.load(Ordering::Relaxed) - before - (wire.capacity() + plain.capacity()) as isize;
+        let codec_mem = counting_alloc::live() - before - (wire.capacity() + plain.capacity()) as isize;
 
         let (mut c_mbs, mut d_mbs, mut ratio) = (Vec::new(), Vec::new(), 0.0);
         for _ in 0..7 {

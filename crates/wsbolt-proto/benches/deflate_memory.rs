@@ -6,35 +6,14 @@
 //!
 //! `cargo bench -p wsbolt-proto --bench deflate_memory`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use wsbolt_proto::deflate::{DeflateConfig, DeflateParams};
 use wsbolt_proto::{Config, Connection, Role};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged and only
-// counts the sizes; exercised by every allocation of this benchmark.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../../../benches/common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 const N: usize = 1000;
 
@@ -46,7 +25,7 @@ fn measure(label: &str, params: DeflateParams, cfg: DeflateConfig) {
     client.send_text(&msg).unwrap();
     let frame = client.output().take_all();
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     let mut conns = Vec::with_capacity(N);
     let vec_bytes = (N * std::mem::size_of::<Connection>()) as isize;
     for _ in 0..N {
@@ -58,11 +37,11 @@ fn measure(label: &str, params: DeflateParams, cfg: DeflateConfig) {
         s.output().take_all();
         conns.push(s);
     }
-    let per_conn = (LIVE.load(Ordering::Relaxed) - before - vec_bytes) as f64 / N as f64;
+    let per_conn = (counting_alloc::live() - before - vec_bytes) as f64 / N as f64;
     let idle = {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live();
         let c = Connection::new(Role::Server, Config::default());
-        let v = LIVE.load(Ordering::Relaxed) - before;
+        let v = counting_alloc::live() - before;
         drop(c);
         v
     };

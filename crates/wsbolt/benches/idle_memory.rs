@@ -6,32 +6,14 @@
 //!
 //! `cargo bench -p wsbolt --bench idle_memory` (N = 2,000)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use futures_util::{SinkExt, StreamExt};
 use wsbolt::Message;
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+#[path = "../../../benches/common/counting_alloc.rs"]
+mod counting_alloc;
 
-// SAFETY: forwards to the system allocator unchanged, only counting sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 #[global_allocator]
-static A: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 const N: usize = 2000;
 
@@ -59,7 +41,7 @@ fn main() {
             }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live();
         let mut clients = Vec::with_capacity(N);
         for _ in 0..N {
             let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
@@ -68,7 +50,7 @@ fn main() {
             clients.push(ws);
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let both = LIVE.load(Ordering::Relaxed) - before;
+        let both = counting_alloc::live() - before;
         // The client half, on its own: drop the server's share by measuring
         // a client-only set against a plain TCP sink.
         let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,13 +62,13 @@ fn main() {
             }
             held
         });
-        let before_tcp = LIVE.load(Ordering::Relaxed);
+        let before_tcp = counting_alloc::live();
         let mut raw = Vec::with_capacity(N);
         for _ in 0..N {
             raw.push(tokio::net::TcpStream::connect(sink_addr).await.unwrap());
         }
         let held = accepted.await.unwrap();
-        let tcp_pair = LIVE.load(Ordering::Relaxed) - before_tcp;
+        let tcp_pair = counting_alloc::live() - before_tcp;
         println!(
             "{N} idle connections: {:.0} B heap per client+server WebSocket pair; a plain tokio TCP pair costs {:.0} B",
             both as f64 / N as f64,
