@@ -228,13 +228,11 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
         p => endpoints::handler::find(&state, p).map(Endpoint::Handler),
     };
     let Some(endpoint) = endpoint else {
-        state.metrics.handshake_failed(404);
-        hs.reject(HandshakeError::NotFound).await;
+        record_failure(&state, &hs.reject(HandshakeError::NotFound).await);
         return;
     };
     if *stop.borrow() {
-        state.metrics.handshake_failed(503);
-        hs.reject(HandshakeError::Unavailable).await;
+        record_failure(&state, &hs.reject(HandshakeError::Unavailable).await);
         return;
     }
     // A handler program needs a process slot before the upgrade is accepted.
@@ -242,8 +240,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
         Endpoint::Handler(_) => match state.handler_slots.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                state.metrics.handshake_failed(503);
-                hs.reject(HandshakeError::Unavailable).await;
+                record_failure(&state, &hs.reject(HandshakeError::Unavailable).await);
                 return;
             }
         },

@@ -6,7 +6,7 @@ use url::Url;
 use wsbolt_proto::deflate::{self, accept_client, client_offer};
 use wsbolt_proto::handshake::client::{ClientHandshake, ClientRequest, Response};
 use wsbolt_proto::handshake::generate_key;
-use wsbolt_proto::handshake::header::is_valid_value;
+use wsbolt_proto::handshake::header::is_valid_field;
 use wsbolt_proto::Role;
 
 use crate::config::ClientConfig;
@@ -116,7 +116,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     for (n, v) in &config.headers {
-        if !wsbolt_proto::handshake::header::is_token(n) || !is_valid_value(v) {
+        if !is_valid_field(n, v) {
             return Err(Error::Url(format!("invalid request header {n:?}")));
         }
     }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsbolt_proto::deflate::negotiate_server;
-use wsbolt_proto::handshake::header::{is_token, is_valid_value};
+use wsbolt_proto::handshake::header::is_valid_field;
 use wsbolt_proto::handshake::server::http_response;
 use wsbolt_proto::handshake::server::{accept_response, reject_response, validate, Request, RequestReader};
 use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
@@ -102,11 +102,7 @@ where
     }
 
     async fn accept_inner(mut self, config: &ServerConfig) -> Result<WebSocketStream<S>> {
-        if let Some((name, _)) = config
-            .response_headers
-            .iter()
-            .find(|(n, v)| !is_token(n) || !is_valid_value(v))
-        {
+        if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
             // A CR or LF here would inject header fields: refuse to send it.
             write_and_close(
                 &mut self.io,

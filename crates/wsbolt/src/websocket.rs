@@ -42,7 +42,6 @@ use url::Url;
 use wsbolt_proto::handshake::header::is_token;
 use wsbolt_proto::{CloseFrame, Message};
 
-use crate::client::Target;
 use crate::config::ClientConfig;
 use crate::error::Error;
 
@@ -286,10 +285,8 @@ impl WebSocket {
             ReadyState::Connecting => Err(DomException::InvalidStateError("the connection is not open yet".into())),
             ReadyState::Open => {
                 self.shared.buffered.fetch_add(data.len(), Ordering::AcqRel);
-                if let Err(mpsc::error::SendError(Cmd::Send(d))) = self.cmds.send(Cmd::Send(data)) {
-                    // The connection task is gone: the data stays counted, unsent.
-                    let _ = d;
-                }
+                // If the connection task is gone, the data stays counted, unsent.
+                let _ = self.cmds.send(Cmd::Send(data));
                 Ok(())
             }
             ReadyState::Closing | ReadyState::Closed => {
@@ -434,18 +431,11 @@ async fn run(
             was_clean: false,
         }));
     };
-    let target = Target::parse(&url);
-    let connect = async {
-        let _ = target?;
-        crate::client::connect_with_config(&url, &config).await
-    };
+    let connect = crate::client::connect_with_config(&url, &config);
     // close() while CONNECTING fails the connection at once.
     let connected = tokio::select! {
         r = connect => r,
-        cmd = wait_close(&mut cmds) => {
-            let _ = cmd;
-            return fail(&events);
-        }
+        _ = wait_close(&mut cmds) => return fail(&events),
     };
     let mut ws = match connected {
         Ok((ws, _)) => ws,

@@ -98,6 +98,12 @@ pub fn is_valid_value(v: &str) -> bool {
     v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// Whether `name: value` may be written as a header field: a token name and
+/// a value that cannot inject further fields.
+pub fn is_valid_field(name: &str, value: &str) -> bool {
+    is_token(name) && is_valid_value(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +133,6 @@ mod tests {
         assert_eq!(f.get("connection"), Some("keep-alive, Upgrade"));
         assert!(is_token("chat.v2") && !is_token("a b") && !is_token("") && !is_token("a,b"));
         assert!(!is_valid_value("a\r\nX: y") && is_valid_value("text/html; q=1"));
+        assert!(is_valid_field("X-Ok", "v") && !is_valid_field("X Bad", "v") && !is_valid_field("X", "a\nb"));
     }
 }
