@@ -95,11 +95,12 @@ impl CloseFrame {
     }
 
     /// Parses a received Close payload: `None` for an empty one (reported as
-    /// 1005), an error for 1 byte, an invalid code or a reason that is not UTF-8.
+    /// 1005), an error for 1 byte, more than a control frame's 125 bytes, an
+    /// invalid code or a reason that is not UTF-8.
     pub fn parse(payload: &Bytes) -> Result<Option<CloseFrame>, ProtocolError> {
         match payload.len() {
             0 => Ok(None),
-            1 => Err(ProtocolError::InvalidClosePayload),
+            1 | 126.. => Err(ProtocolError::InvalidClosePayload),
             _ => {
                 let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
                 if !code.is_valid_on_wire() {
@@ -152,6 +153,12 @@ mod tests {
         assert_eq!((f.code, f.reason.as_str()), (CloseCode::NORMAL, "bye"));
         let p = Bytes::from_static(&[0x03, 0xe8, 0xce, 0xba, 0xe1, 0xbd]);
         assert_eq!(CloseFrame::parse(&p), Err(ProtocolError::InvalidUtf8));
+        // Found by the close_frame fuzz target: a payload longer than a
+        // control frame may carry is refused, not parsed into a reason that
+        // `encode` could not send back.
+        let mut long = vec![0x03, 0xe8];
+        long.extend_from_slice(&[b'q'; 124]);
+        assert_eq!(CloseFrame::parse(&Bytes::from(long)), Err(ProtocolError::InvalidClosePayload));
     }
 
     #[test]

@@ -1,0 +1,67 @@
+//! The sans-I/O read path of both roles (frame parsing, unmasking, assembly,
+//! UTF-8, close handling, optional permessage-deflate) over any split of the
+//! same bytes. Properties:
+//! - never a panic;
+//! - the events and the bytes queued in answer are the same whether the input
+//!   arrives in one piece or in the chunks the fuzzer chose;
+//! - no message is larger than the configured limit;
+//! - nothing follows a Close or a failure.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
+use wsbolt_proto::deflate::{DeflateConfig, DeflateParams};
+use wsbolt_proto::{Config, Connection, Event, Role};
+
+const MAX_MESSAGE: usize = 16 * 1024;
+
+fn run<'a>(ctl: u8, pieces: impl Iterator<Item = &'a [u8]>) -> (Vec<Event>, Vec<u8>) {
+    let role = if ctl & 1 != 0 { Role::Client } else { Role::Server };
+    let config = Config {
+        max_frame_size: 4096,
+        max_message_size: MAX_MESSAGE,
+        max_fragments: 64,
+        auto_pong: ctl & 2 != 0,
+        close_timeout: Duration::from_secs(1),
+        keepalive: None,
+    };
+    let mut conn = Connection::with_mask_seed(role, config, 7);
+    if ctl & 4 != 0 {
+        let params = DeflateParams {
+            server_no_context_takeover: ctl & 8 != 0,
+            client_no_context_takeover: ctl & 16 != 0,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        conn.enable_deflate(params, DeflateConfig::default());
+    }
+    let mut events = Vec::new();
+    let mut ended = false;
+    for piece in pieces {
+        conn.receive(piece);
+        while let Some(ev) = conn.next_event() {
+            assert!(!ended, "an event after Close or Failed: {ev:?}");
+            match &ev {
+                Event::Text(t) => assert!(t.as_str().len() <= MAX_MESSAGE),
+                Event::Binary(b) => assert!(b.len() <= MAX_MESSAGE),
+                Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= 125),
+                Event::Close(_) | Event::Failed(_) => ended = true,
+                Event::TimedOut(_) => unreachable!("no clock was given"),
+            }
+            events.push(ev);
+        }
+    }
+    conn.receive_eof();
+    while let Some(ev) = conn.next_event() {
+        events.push(ev);
+    }
+    (events, conn.output().take_all())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else { return };
+    let nsizes = (nsizes as usize % 8).min(rest.len());
+    let (sizes, stream) = rest.split_at(nsizes);
+    let whole = run(ctl, std::iter::once(stream));
+    let split = run(ctl, wsbolt_fuzz::chunks(stream, sizes));
+    assert_eq!(whole, split, "the same bytes split differently gave different results");
+});
