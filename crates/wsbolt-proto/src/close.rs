@@ -158,7 +158,10 @@ mod tests {
         // `encode` could not send back.
         let mut long = vec![0x03, 0xe8];
         long.extend_from_slice(&[b'q'; 124]);
-        assert_eq!(CloseFrame::parse(&Bytes::from(long)), Err(ProtocolError::InvalidClosePayload));
+        assert_eq!(
+            CloseFrame::parse(&Bytes::from(long)),
+            Err(ProtocolError::InvalidClosePayload)
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub(crate) trait Io {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Brings in state that another half changed (a Close sent by the writer).
     fn sync(&mut self, _conn: &mut Connection) {}
+    /// Ready once fewer than `limit` bytes of what this loop produced (pongs,
+    /// Close replies) wait to be written; otherwise registers for the wake-up
+    /// when they drain.
+    fn poll_backlog_below(&mut self, cx: &mut Context<'_>, conn: &Connection, limit: usize) -> Poll<()>;
 }
 
 #[derive(Debug)]
@@ -51,10 +55,15 @@ pub(crate) struct ReadLoop<I> {
     held: Option<Event>,
     read_eof: bool,
     finished: bool,
+    /// Reading pauses while this many bytes of our answers are unwritten.
+    pause_reads_above: usize,
 }
 
 impl<I: Io> ReadLoop<I> {
-    pub(crate) fn new(io: I, conn: Connection) -> Self {
+    /// `pause_reads_above`: stop reading while this many bytes of answers
+    /// (pongs, Close replies) are unwritten, so a peer that sends pings but
+    /// never reads is held back by TCP instead of growing our memory.
+    pub(crate) fn new(io: I, conn: Connection, pause_reads_above: usize) -> Self {
         ReadLoop {
             io,
             conn,
@@ -63,6 +72,7 @@ impl<I: Io> ReadLoop<I> {
             held: None,
             read_eof: false,
             finished: false,
+            pause_reads_above: pause_reads_above.max(1),
         }
     }
 
@@ -198,6 +208,10 @@ impl<I: Io> ReadLoop<I> {
             // Pongs and Close replies leave even if the application never sends.
             if !self.conn.output().is_empty() {
                 if let Poll::Ready(Err(e)) = self.poll_flush_all(cx) {
+                    // The transport cannot take more: what is queued can never
+                    // leave, so drop it instead of waiting for it to drain.
+                    let out = self.conn.output();
+                    out.advance(out.len());
                     self.conn.receive_eof();
                     self.read_eof = true;
                     if !e.closed_io() {
@@ -219,6 +233,9 @@ impl<I: Io> ReadLoop<I> {
             if self.read_eof {
                 return Poll::Pending; // waiting for output to drain
             }
+            // The peer is not reading our answers: read no more from it until
+            // they drain (the timers above still run).
+            ready!(self.io.poll_backlog_below(cx, &self.conn, self.pause_reads_above));
             if let Err(e) = ready!(self.poll_read_once(cx)) {
                 self.read_eof = true;
                 self.conn.receive_eof();

@@ -64,14 +64,20 @@ struct Shared {
     writer_done: AtomicBool,
     /// Wakes a write half waiting for `buffered` to fall.
     space: AtomicWaker,
+    /// Bytes the read half produced (pongs, Close replies) not yet written.
+    reader_buffered: AtomicUsize,
+    /// Wakes a read half that paused because `reader_buffered` is high.
+    reader_space: AtomicWaker,
 }
 
 #[derive(Debug)]
 enum Cmd {
-    /// Encoded frames; `counted` bytes of them count toward `buffered`.
+    /// Encoded frames; `counted` bytes of them count toward `buffered`,
+    /// `from_reader` bytes toward `reader_buffered`.
     Frames {
         chunks: Vec<Bytes>,
         counted: usize,
+        from_reader: usize,
         close: bool,
     },
     /// Write what is queued, then shut the write side down.
@@ -99,6 +105,7 @@ impl<S: SplitIo> WebSocketStream<S> {
                     close_synced: false,
                 },
                 conn,
+                config.write_high_water,
             ),
             protocol: protocol.clone(),
             extensions: extensions.clone(),
@@ -146,11 +153,14 @@ impl<R: AsyncRead + Unpin> Io for Forward<R> {
             return Poll::Ready(Ok(()));
         }
         let close = conn.close_sent();
+        let from_reader = conn.output_len();
         let chunks = conn.output().take_chunks();
+        self.shared.reader_buffered.fetch_add(from_reader, Ordering::AcqRel);
         // The writer task drops this if a Close already went out.
         let _ = self.tx.send(Cmd::Frames {
             chunks,
             counted: 0,
+            from_reader,
             close,
         });
         Poll::Ready(Ok(()))
@@ -163,6 +173,22 @@ impl<R: AsyncRead + Unpin> Io for Forward<R> {
     fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let _ = self.tx.send(Cmd::Shutdown);
         Poll::Ready(Ok(()))
+    }
+
+    fn poll_backlog_below(&mut self, cx: &mut Context<'_>, _conn: &Connection, limit: usize) -> Poll<()> {
+        let below = || {
+            self.shared.reader_buffered.load(Ordering::Acquire) < limit
+                || self.shared.writer_done.load(Ordering::Acquire)
+        };
+        if below() {
+            return Poll::Ready(());
+        }
+        self.shared.reader_space.register(cx.waker());
+        if below() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn sync(&mut self, conn: &mut Connection) {
@@ -269,7 +295,12 @@ impl WsWriter {
         let chunks = self.encoder.output().take_chunks();
         self.shared.buffered.fetch_add(counted, Ordering::AcqRel);
         self.tx
-            .send(Cmd::Frames { chunks, counted, close })
+            .send(Cmd::Frames {
+                chunks,
+                counted,
+                from_reader: 0,
+                close,
+            })
             .map_err(|_| Error::ConnectionClosed)
     }
 }
@@ -279,6 +310,7 @@ impl WsWriter {
 async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>) {
     let mut batch: Vec<Bytes> = Vec::new();
     let mut counted = 0usize;
+    let mut from_reader_total = 0usize;
     let mut close_written = false;
     'run: while let Some(first) = rx.recv().await {
         let mut shutdown = false;
@@ -288,13 +320,16 @@ async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedRec
                 Cmd::Frames {
                     chunks,
                     counted: n,
+                    from_reader,
                     close,
                 } => {
                     if close_written {
                         shared.buffered.fetch_sub(n, Ordering::AcqRel);
+                        shared.reader_buffered.fetch_sub(from_reader, Ordering::AcqRel);
                     } else {
                         batch.extend(chunks);
                         counted += n;
+                        from_reader_total += from_reader;
                         if close {
                             close_written = true;
                             shared.close_written.store(true, Ordering::Release);
@@ -309,8 +344,10 @@ async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedRec
             break 'run;
         }
         shared.buffered.fetch_sub(counted, Ordering::AcqRel);
-        counted = 0;
+        shared.reader_buffered.fetch_sub(from_reader_total, Ordering::AcqRel);
+        (counted, from_reader_total) = (0, 0);
         shared.space.wake();
+        shared.reader_space.wake();
         if shutdown {
             let _ = w.shutdown().await;
             break;
@@ -318,6 +355,7 @@ async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedRec
     }
     shared.writer_done.store(true, Ordering::Release);
     shared.space.wake();
+    shared.reader_space.wake();
 }
 
 async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &mut Vec<Bytes>) -> std::io::Result<()> {

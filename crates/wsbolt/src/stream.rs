@@ -83,6 +83,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
         Pin::new(&mut self.0).poll_flush(cx)
     }
 
+    fn poll_backlog_below(&mut self, _cx: &mut Context<'_>, conn: &Connection, limit: usize) -> Poll<()> {
+        // The read loop tried to write just before this, so when the output
+        // is still large the transport's write readiness will wake us.
+        if conn.output_len() < limit {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
@@ -115,7 +125,7 @@ where
             conn.receive(leftover);
         }
         WebSocketStream {
-            inner: ReadLoop::new(Direct(io), conn),
+            inner: ReadLoop::new(Direct(io), conn, config.write_high_water),
             config,
             protocol: None,
             extensions: None,
