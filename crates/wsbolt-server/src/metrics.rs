@@ -65,6 +65,16 @@ impl Metrics {
             "Open WebSocket connections.",
             format!("wsbolt_connections_open {}\n", self.open.load(Ordering::Relaxed)),
         );
+        // Every connection, handler program and timer is a task: a count
+        // that only grows is a leak (the soak script watches it).
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            metric(
+                "wsbolt_tasks_alive",
+                "gauge",
+                "Tokio tasks alive in the server's runtime.",
+                format!("wsbolt_tasks_alive {}\n", rt.metrics().num_alive_tasks()),
+            );
+        }
         for (name, help, v) in [
             (
                 "wsbolt_connections_accepted_total",
