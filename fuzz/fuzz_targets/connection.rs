@@ -58,7 +58,9 @@ fn run<'a>(ctl: u8, pieces: impl Iterator<Item = &'a [u8]>) -> (Vec<Event>, Vec<
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else { return };
+    let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else {
+        return;
+    };
     let nsizes = (nsizes as usize % 8).min(rest.len());
     let (sizes, stream) = rest.split_at(nsizes);
     let whole = run(ctl, std::iter::once(stream));

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use wsbolt_proto::frame::{FrameHeader, HeaderRules};
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([ctl], buf)) = wsbolt_fuzz::split_control::<1>(data) else { return };
+    let Some(([ctl], buf)) = wsbolt_fuzz::split_control::<1>(data) else {
+        return;
+    };
     let rules = HeaderRules {
         expect_masked: ctl & 1 != 0,
         allow_rsv1: ctl & 2 != 0,

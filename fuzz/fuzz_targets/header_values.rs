@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = deflate::accept_client(Some(&answer), &cfg);
     }
     let _ = deflate::accept_client(Some(value), &cfg);
-    let headers = Headers(vec![("Sec-WebSocket-Protocol".into(), bytes::Bytes::copy_from_slice(data))]);
+    let headers = Headers(vec![(
+        "Sec-WebSocket-Protocol".into(),
+        bytes::Bytes::copy_from_slice(data),
+    )]);
     for p in headers.list("sec-websocket-protocol") {
         assert!(!p.contains(','));
     }

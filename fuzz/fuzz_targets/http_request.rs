@@ -11,14 +11,20 @@ use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 type Outcome = Result<Option<(String, String, usize)>, u16>;
 
 fn read<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> (Outcome, Option<wsbolt_proto::handshake::server::Request>) {
-    let mut r = RequestReader::new(HeadLimits { max_head_size: 2048, max_headers: 16 });
+    let mut r = RequestReader::new(HeadLimits {
+        max_head_size: 2048,
+        max_headers: 16,
+    });
     let mut fed = 0;
     for piece in pieces {
         fed += piece.len();
         match r.feed(piece) {
             Ok(None) => {}
             Ok(Some((req, rest))) => {
-                return (Ok(Some((req.method.clone(), req.target.clone(), fed - rest.len()))), Some(req));
+                return (
+                    Ok(Some((req.method.clone(), req.target.clone(), fed - rest.len()))),
+                    Some(req),
+                );
             }
             Err(e) => {
                 check_reject(&e);
@@ -38,7 +44,9 @@ fn check_reject(e: &HandshakeError) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([nsizes], rest)) = wsbolt_fuzz::split_control::<1>(data) else { return };
+    let Some(([nsizes], rest)) = wsbolt_fuzz::split_control::<1>(data) else {
+        return;
+    };
     let nsizes = (nsizes as usize % 8).min(rest.len());
     let (sizes, input) = rest.split_at(nsizes);
     let (whole, req) = read(std::iter::once(input));

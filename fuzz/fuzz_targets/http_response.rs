@@ -36,7 +36,9 @@ fn read<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> Outcome {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([nsizes], rest)) = wsbolt_fuzz::split_control::<1>(data) else { return };
+    let Some(([nsizes], rest)) = wsbolt_fuzz::split_control::<1>(data) else {
+        return;
+    };
     let nsizes = (nsizes as usize % 8).min(rest.len());
     let (sizes, input) = rest.split_at(nsizes);
     let whole = read(std::iter::once(input));

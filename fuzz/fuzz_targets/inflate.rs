@@ -7,7 +7,9 @@ use wsbolt_proto::deflate::{Decompressor, INFLATE_CHUNK};
 use wsbolt_proto::ProtocolError;
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([ctl, limit, nsizes], rest)) = wsbolt_fuzz::split_control::<3>(data) else { return };
+    let Some(([ctl, limit, nsizes], rest)) = wsbolt_fuzz::split_control::<3>(data) else {
+        return;
+    };
     let bits = 8 + ctl % 8;
     let max = 1 + limit as usize * 256;
     let nsizes = (nsizes as usize % 8).min(rest.len());
@@ -22,8 +24,16 @@ fuzz_target!(|data: &[u8]| {
             let r = d.inflate(piece, &mut out, max, &mut ok);
             // The buffer is bounded whatever happens; the output may pass the
             // limit by part of one chunk only in the call that then fails.
-            assert!(out.capacity() <= max + INFLATE_CHUNK, "buffer {} for limit {max}", out.capacity());
-            assert!(r.is_err() || out.len() <= max, "inflated {} bytes past the limit {max}", out.len());
+            assert!(
+                out.capacity() <= max + INFLATE_CHUNK,
+                "buffer {} for limit {max}",
+                out.capacity()
+            );
+            assert!(
+                r.is_err() || out.len() <= max,
+                "inflated {} bytes past the limit {max}",
+                out.len()
+            );
             if r.is_err() {
                 failed = true;
                 break;

@@ -115,7 +115,9 @@ fn run(ctl: u8, pieces: Vec<Vec<u8>>) -> Vec<Message> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else { return };
+    let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else {
+        return;
+    };
     let nsizes = (nsizes as usize % 8).min(rest.len());
     let (sizes, stream) = rest.split_at(nsizes);
     let whole = run(ctl, vec![stream.to_vec()]);

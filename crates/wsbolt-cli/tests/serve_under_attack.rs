@@ -201,7 +201,7 @@ async fn graceful_shutdown_under_load_loses_nothing() {
                     break;
                 }
                 i += 1;
-                if i % 16 == 0 {
+                if i.is_multiple_of(16) {
                     tokio::task::yield_now().await;
                 }
             }
