@@ -1,0 +1,118 @@
+//! One echo server per competitor, each on a single-threaded tokio runtime
+//! (the harness pins it to one core), TCP_NODELAY on every connection.
+//!
+//! `compare-server tcp|wsbolt|fastwebsockets|tungstenite 127.0.0.1:PORT`
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().expect("kind");
+    let addr = args.next().expect("address");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let listener = TcpListener::bind(&addr).await.unwrap();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            tcp.set_nodelay(true).unwrap();
+            let kind = kind.clone();
+            tokio::spawn(async move {
+                let _ = match kind.as_str() {
+                    "tcp" => tcp_echo(tcp).await,
+                    "wsbolt" => wsbolt_echo(tcp).await,
+                    "fastwebsockets" => fastwebsockets_echo(tcp).await,
+                    "tungstenite" => tungstenite_echo(tcp).await,
+                    other => panic!("unknown server {other}"),
+                };
+            });
+        }
+    });
+}
+
+type Res = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The kernel's ceiling: every byte read is written back.
+async fn tcp_echo(mut tcp: TcpStream) -> Res {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tcp.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        tcp.write_all(&buf[..n]).await?;
+    }
+}
+
+/// wsbolt as its docs suggest for echo: answers are queued, and the read
+/// loop writes everything one read produced in one write.
+async fn wsbolt_echo(tcp: TcpStream) -> Res {
+    let mut ws = wsbolt::accept(tcp).await?;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if matches!(msg, wsbolt::Message::Text(_) | wsbolt::Message::Binary(_)) {
+            ws.queue(msg)?;
+        }
+    }
+    Ok(())
+}
+
+/// fastwebsockets after a hand-parsed upgrade (its own examples use hyper;
+/// this keeps the handshake comparable and the dependency list short).
+async fn fastwebsockets_echo(mut tcp: TcpStream) -> Res {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let key = loop {
+        let n = tcp.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        if req.parse(&head)?.is_complete() {
+            let key = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .ok_or("no key")?
+                .value
+                .to_vec();
+            break key;
+        }
+    };
+    let accept = wsbolt::proto::handshake::accept_key(&key);
+    tcp.write_all(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
+    ws.set_writev(true);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            fastwebsockets::OpCode::Close => return Ok(()),
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => ws.write_frame(frame).await?,
+            _ => {}
+        }
+    }
+}
+
+/// tokio-tungstenite's usual echo: next, then send.
+async fn tungstenite_echo(tcp: TcpStream) -> Res {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! The side-by-side harness: starts each echo server in turn (pinned to one
+//! core), drives it from this process (pinned to the other) with one lean
+//! load generator that is the same for every server, and prints medians and
+//! ratios.
+//!
+//! ```text
+//! benches/compare/run              # the full matrix, 3 repeats
+//! benches/compare/run --quick      # 1 repeat, 2 s per run
+//! ```
+//!
+//! The load generator sends pre-built masked frames and counts the bytes
+//! of the answers (for the TCP echo server, the same frames come back; for
+//! WebSocket servers, unmasked frames): every server does the same byte
+//! exchange the WebSocket way, and the client costs the same for all.
+//! Server CPU comes from `/proc/<pid>/stat` (user and system time) over the
+//! measured window, and idle memory from the server's RSS.
+
+use std::io::IoSlice;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+const SERVERS: [&str; 4] = ["tcp", "wsbolt", "fastwebsockets", "tungstenite"];
+const PORT: u16 = 9990;
+
+/// One row of the matrix.
+#[derive(Clone, Copy)]
+struct Case {
+    name: &'static str,
+    conns: usize,
+    size: usize,
+    inflight: usize,
+}
+
+const CASES: [Case; 8] = [
+    Case { name: "100 x 20 B", conns: 100, size: 20, inflight: 1 },
+    Case { name: "500 x 512 B", conns: 500, size: 512, inflight: 1 },
+    Case { name: "100 x 1 KiB", conns: 100, size: 1024, inflight: 1 },
+    Case { name: "200 x 16 KiB", conns: 200, size: 16 * 1024, inflight: 1 },
+    Case { name: "50 x 64 KiB", conns: 50, size: 64 * 1024, inflight: 1 },
+    Case { name: "1 x 20 B", conns: 1, size: 20, inflight: 1 },
+    Case { name: "pipelined 10 x 16 x 20 B", conns: 10, size: 20, inflight: 16 },
+    Case { name: "1 x 16 MiB", conns: 1, size: 16 << 20, inflight: 1 },
+];
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(kind: &str, core: Option<usize>) -> Server {
+        let exe = std::env::current_exe().unwrap().with_file_name("compare-server");
+        let mut cmd = match core {
+            Some(c) => {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", &c.to_string()]).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
+        let child = cmd
+            .args([kind, &format!("127.0.0.1:{PORT}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start compare-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
+            assert!(Instant::now() < deadline, "{kind} server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Server { child }
+    }
+
+    /// User and system CPU time used so far, in seconds.
+    fn cpu(&self) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let tick = 100.0; // USER_HZ on Linux
+        (f[11].parse::<f64>().unwrap() / tick, f[12].parse::<f64>().unwrap() / tick)
+    }
+
+    fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Let the port and the kernel settle before the next server.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn masked_frame(size: usize) -> Vec<u8> {
+    let mut f = vec![0x82];
+    match size {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    f.extend_from_slice(&mask);
+    f.extend((0..size).map(|i| (b'a' + (i % 26) as u8) ^ mask[i % 4]));
+    f
+}
+
+fn server_frame_len(size: usize) -> usize {
+    size + match size {
+        n if n < 126 => 2,
+        n if n < 65536 => 4,
+        _ => 10,
+    }
+}
+
+async fn upgrade(addr: &str) -> std::io::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await?;
+    let mut head = Vec::with_capacity(256);
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(b[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(std::io::Error::other(String::from_utf8_lossy(&head).into_owned()));
+    }
+    Ok(s)
+}
+
+/// One closed-loop connection: keeps `inflight` frames outstanding, sends
+/// one more for each complete answer. One task, non-blocking reads and
+/// vectored writes, so the client costs little per message.
+async fn drive(s: TcpStream, frame: Arc<Vec<u8>>, answer_len: usize, inflight: usize, done: Arc<AtomicU64>) {
+    let mut to_send = inflight; // frames not yet fully written
+    let mut offset = 0; // into the first of them
+    let mut got = 0usize; // bytes of the current answer
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let interest = if to_send > 0 { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let Ok(ready) = s.ready(interest).await else { return };
+        if ready.is_writable() && to_send > 0 {
+            let mut slices = Vec::with_capacity(to_send.min(64));
+            slices.push(IoSlice::new(&frame[offset..]));
+            for _ in 1..to_send.min(64) {
+                slices.push(IoSlice::new(&frame));
+            }
+            match s.try_write_vectored(&slices) {
+                Ok(mut n) => {
+                    while n > 0 {
+                        let left = frame.len() - offset;
+                        if n >= left {
+                            n -= left;
+                            offset = 0;
+                            to_send -= 1;
+                        } else {
+                            offset += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+        if ready.is_readable() {
+            match s.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    got += n;
+                    let complete = got / answer_len;
+                    got %= answer_len;
+                    if complete > 0 {
+                        to_send += complete;
+                        done.fetch_add(complete as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+struct Echo {
+    msgs_per_s: f64,
+    bytes_per_s: f64,
+    user_us_per_msg: f64,
+    sys_us_per_msg: f64,
+}
+
+fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Option<usize>) -> Echo {
+    let server = Server::start(kind, core);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let frame = Arc::new(masked_frame(case.size));
+    let answer_len = if kind == "tcp" { frame.len() } else { server_frame_len(case.size) };
+    let addr = format!("127.0.0.1:{PORT}");
+    let (msgs, cpu) = rt.block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..case.conns {
+            let s = if kind == "tcp" {
+                let s = TcpStream::connect(&addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                s
+            } else {
+                upgrade(&addr).await.unwrap()
+            };
+            sockets.push(s);
+        }
+        for s in sockets {
+            tokio::spawn(drive(s, frame.clone(), answer_len, case.inflight, done.clone()));
+        }
+        tokio::time::sleep(warmup).await;
+        let (n0, c0, t0) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        tokio::time::sleep(window).await;
+        let (n1, c1, t1) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        let secs = (t1 - t0).as_secs_f64();
+        ((n1 - n0) as f64 / secs, ((c1.0 - c0.0) / secs, (c1.1 - c0.1) / secs))
+    });
+    rt.shutdown_background();
+    drop(server);
+    Echo {
+        msgs_per_s: msgs,
+        bytes_per_s: msgs * case.size as f64,
+        user_us_per_msg: cpu.0 / msgs.max(1.0) * 1e6,
+        sys_us_per_msg: cpu.1 / msgs.max(1.0) * 1e6,
+    }
+}
+
+/// Handshakes per second with 4 concurrent connectors, and the server's CPU
+/// (user + system) per completed handshake. Each connection upgrades, then
+/// resets (no TIME_WAIT pile-up).
+fn handshake_run(kind: &str, window: Duration, core: Option<usize>) -> (f64, f64, f64) {
+    let server = Server::start(kind, core);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = format!("127.0.0.1:{PORT}");
+    let r = rt.block_on(async {
+        for _ in 0..4 {
+            let (done, stop, addr) = (done.clone(), stop.clone(), addr.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(s) = upgrade(&addr).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        #[allow(deprecated)] // a reset on drop is the point: no TIME_WAIT
+                        let _ = s.set_linger(Some(Duration::ZERO));
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (n0, c0, t0) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        tokio::time::sleep(window).await;
+        let (n1, c1, t1) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        stop.store(true, Ordering::Relaxed);
+        let n = (n1 - n0) as f64;
+        let secs = (t1 - t0).as_secs_f64();
+        (n / secs, (c1.0 - c0.0) / n * 1e6, (c1.1 - c0.1) / n * 1e6)
+    });
+    rt.shutdown_background();
+    r
+}
+
+/// Server RSS growth per open idle connection, with `n` connections.
+fn idle_run(kind: &str, n: usize, core: Option<usize>) -> f64 {
+    let server = Server::start(kind, core);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let addr = format!("127.0.0.1:{PORT}");
+    let per_conn = rt.block_on(async {
+        // One connection first: whatever the server allocates once is not
+        // per connection.
+        let warm = if kind == "tcp" { TcpStream::connect(&addr).await.unwrap() } else { upgrade(&addr).await.unwrap() };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = server.rss_bytes();
+        let mut open = Vec::with_capacity(n);
+        for _ in 0..n {
+            let s = if kind == "tcp" { TcpStream::connect(&addr).await.unwrap() } else { upgrade(&addr).await.unwrap() };
+            open.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let after = server.rss_bytes();
+        drop((warm, open));
+        (after as f64 - before as f64) / n as f64
+    });
+    rt.shutdown_background();
+    per_conn
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn fmt_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let value = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).cloned();
+    let quick = has("--quick");
+    let repeats: usize = value("--repeats").map(|v| v.parse().unwrap()).unwrap_or(if quick { 1 } else { 3 });
+    let window = Duration::from_secs_f64(value("--seconds").map(|v| v.parse().unwrap()).unwrap_or(if quick { 2.0 } else { 4.0 }));
+    let warmup = Duration::from_millis(if quick { 500 } else { 1000 });
+    // Pin the servers to core 0; `run` pins this process to core 1.
+    let core = if has("--no-pin") { None } else { Some(0) };
+    let only: Option<Vec<String>> = value("--cases").map(|v| v.split(',').map(str::to_string).collect());
+    let idle_n: usize = value("--idle-connections").map(|v| v.parse().unwrap()).unwrap_or(10_000);
+    let mut json = serde_json::Map::new();
+
+    println!("## Echo (median of {repeats}; {window:?} windows; server pinned to core 0, client to core 1)\n");
+    println!("| case | server | msgs/s | MB/s | ratio to TCP | server user µs/msg | server sys µs/msg |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (ci, case) in CASES.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&ci.to_string())) {
+            continue;
+        }
+        let mut runs: Vec<Vec<Echo>> = SERVERS.iter().map(|_| Vec::new()).collect();
+        for _ in 0..repeats {
+            // Interleave the servers, so drift hits them alike.
+            for (si, kind) in SERVERS.iter().enumerate() {
+                runs[si].push(echo_run(kind, *case, warmup, window, core));
+            }
+        }
+        let med = |si: usize, f: fn(&Echo) -> f64| median(runs[si].iter().map(f).collect());
+        let tcp = med(0, |e| e.msgs_per_s);
+        let mut row = serde_json::Map::new();
+        for (si, kind) in SERVERS.iter().enumerate() {
+            let m = med(si, |e| e.msgs_per_s);
+            let (u, s) = (med(si, |e| e.user_us_per_msg), med(si, |e| e.sys_us_per_msg));
+            println!(
+                "| {} | {kind} | {} | {:.1} | {:.3} | {u:.3} | {s:.3} |",
+                case.name,
+                fmt_rate(m),
+                med(si, |e| e.bytes_per_s) / 1e6,
+                m / tcp
+            );
+            row.insert(
+                kind.to_string(),
+                serde_json::json!({"msgs_per_s": m, "ratio_to_tcp": m / tcp, "user_us_per_msg": u, "sys_us_per_msg": s,
+                                   "all_msgs_per_s": runs[si].iter().map(|e| e.msgs_per_s).collect::<Vec<_>>()}),
+            );
+        }
+        json.insert(case.name.to_string(), serde_json::Value::Object(row));
+    }
+
+    if !has("--no-handshakes") {
+        println!("\n## Handshakes (4 concurrent connectors, median of {repeats})\n");
+        println!("| server | handshakes/s | server user µs/handshake | server sys µs/handshake |");
+        println!("| --- | --- | --- | --- |");
+        for kind in &SERVERS[1..] {
+            let runs: Vec<(f64, f64, f64)> = (0..repeats).map(|_| handshake_run(kind, window, core)).collect();
+            let (r, u, s) = (
+                median(runs.iter().map(|r| r.0).collect()),
+                median(runs.iter().map(|r| r.1).collect()),
+                median(runs.iter().map(|r| r.2).collect()),
+            );
+            println!("| {kind} | {} | {u:.1} | {s:.1} |", fmt_rate(r));
+            json.insert(format!("handshake {kind}"), serde_json::json!({"per_s": r, "user_us": u, "sys_us": s}));
+        }
+    }
+
+    if !has("--no-idle") {
+        println!("\n## Idle memory ({idle_n} open connections; server RSS growth per connection)\n");
+        println!("| server | bytes per idle connection |");
+        println!("| --- | --- |");
+        for kind in SERVERS {
+            let b = idle_run(kind, idle_n, core);
+            println!("| {kind} | {b:.0} |");
+            json.insert(format!("idle {kind}"), serde_json::json!({"bytes_per_conn": b}));
+        }
+    }
+    if let Some(path) = value("--json") {
+        std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    }
+}
