@@ -21,6 +21,7 @@ use crate::frame::{FrameHeader, HeaderRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HE
 use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
 use crate::outbuf::{OutBuf, SHARE_THRESHOLD};
+use crate::prepared::PreparedMessage;
 use crate::utf8::Utf8Validator;
 
 /// Which end of the connection this is. Clients mask what they send and
@@ -688,6 +689,23 @@ impl Connection {
             Some(b) if b.len() >= SHARE_THRESHOLD && self.role == Role::Server => self.write_shared(opcode, b.clone()),
             _ => self.write_frame(opcode, true, data),
         }
+        Ok(())
+    }
+
+    /// Queues a message framed once by [`PreparedMessage::new`], by
+    /// reference (no copy, no compression): for sending one message to many
+    /// connections. Servers only.
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        if self.role != Role::Server {
+            return Err(SendError::PreparedOnClient);
+        }
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if self.sending.is_some() {
+            return Err(SendError::FragmentOutOfOrder);
+        }
+        self.out.push_shared(prepared.frame().clone());
         Ok(())
     }
 

@@ -120,6 +120,9 @@ pub enum SendError {
     ControlPayloadTooLong(usize),
     /// A fragment continued no message, or a message started before the last one ended.
     FragmentOutOfOrder,
+    /// A [`PreparedMessage`](crate::PreparedMessage) holds an unmasked frame,
+    /// which only a server may send.
+    PreparedOnClient,
 }
 
 impl fmt::Display for SendError {
@@ -132,6 +135,7 @@ impl fmt::Display for SendError {
                 write!(f, "control payload of {n} bytes exceeds 125")
             }
             SendError::FragmentOutOfOrder => f.write_str("fragment sent out of order"),
+            SendError::PreparedOnClient => f.write_str("prepared (unmasked) messages can only be sent by a server"),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod handshake;
 pub mod mask;
 mod message;
 pub mod outbuf;
+mod prepared;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -42,3 +43,4 @@ pub use config::{Config, Keepalive};
 pub use connection::{CloseStatus, Connection, Event, Role, State, Timeout};
 pub use error::{ProtocolError, SendError};
 pub use message::{Message, Utf8Bytes};
+pub use prepared::PreparedMessage;

@@ -542,3 +542,39 @@ fn the_close_timeout_drops_the_transport_even_with_output_unwritten() {
         "a peer that does not read cannot hold the connection"
     );
 }
+
+/// A broadcast frames its message once: every connection queues a reference
+/// to the same bytes, which equal what `send` would have framed.
+#[test]
+fn a_prepared_message_is_framed_once_and_shared() {
+    use wsbolt_proto::{Message, PreparedMessage};
+    for msg in [Message::text("hello everyone"), Message::binary(vec![7u8; 70_000])] {
+        let prepared = PreparedMessage::new(&msg).unwrap();
+        let mut expected = Connection::new(Role::Server, Config::default());
+        expected.send(msg.clone()).unwrap();
+        let expected = expected.output().take_all();
+        let mut ptrs = Vec::new();
+        for _ in 0..3 {
+            let mut c = Connection::new(Role::Server, Config::default());
+            c.send_prepared(&prepared).unwrap();
+            let chunks = c.output().take_chunks();
+            assert_eq!(chunks.len(), 1);
+            assert_eq!(chunks[0][..], expected[..]);
+            ptrs.push(chunks[0].as_ptr());
+        }
+        assert!(
+            ptrs.iter().all(|p| *p == prepared.frame().as_ptr()),
+            "copied instead of shared"
+        );
+    }
+    assert!(PreparedMessage::new(&Message::Ping(Default::default())).is_none());
+    let prepared = PreparedMessage::new(&Message::text("x")).unwrap();
+    let mut client = Connection::new(Role::Client, Config::default());
+    assert_eq!(
+        client.send_prepared(&prepared),
+        Err(wsbolt_proto::SendError::PreparedOnClient)
+    );
+    let mut closed = Connection::new(Role::Server, Config::default());
+    closed.close(None).unwrap();
+    assert_eq!(closed.send_prepared(&prepared), Err(wsbolt_proto::SendError::Closed));
+}

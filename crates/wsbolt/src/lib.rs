@@ -55,7 +55,9 @@ pub use wsbolt_proto::deflate::DeflateConfig;
 pub use wsbolt_proto::handshake::client::Response;
 pub use wsbolt_proto::handshake::server::Request;
 pub use wsbolt_proto::handshake::HandshakeError;
-pub use wsbolt_proto::{CloseCode, CloseFrame, CloseStatus, Keepalive, Message, ProtocolError, Role, State, Utf8Bytes};
+pub use wsbolt_proto::{
+    CloseCode, CloseFrame, CloseStatus, Keepalive, Message, PreparedMessage, ProtocolError, Role, State, Utf8Bytes,
+};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

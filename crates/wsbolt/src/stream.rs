@@ -9,7 +9,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsbolt_proto::deflate::DeflateParams;
-use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, Role, State};
+use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, PreparedMessage, Role, State};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -186,6 +186,24 @@ where
     /// Queues a message without writing it (see [`Sink::start_send`]).
     pub fn queue(&mut self, msg: Message) -> Result<()> {
         self.inner.conn.send(msg).map_err(Error::Send)
+    }
+
+    /// Queues a message framed once for many connections (broadcast): the
+    /// connections share its bytes. Server connections only; never
+    /// compressed. Flush (or keep reading) to write it.
+    ///
+    /// ```no_run
+    /// # async fn f(clients: &mut [wsbolt::WebSocketStream<tokio::net::TcpStream>]) -> wsbolt::Result<()> {
+    /// use futures_util::SinkExt;
+    /// let news = wsbolt::PreparedMessage::new(&wsbolt::Message::text("news")).unwrap();
+    /// for ws in clients.iter_mut() {
+    ///     ws.queue_prepared(&news)?;
+    ///     ws.flush().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn queue_prepared(&mut self, prepared: &PreparedMessage) -> Result<()> {
+        self.inner.conn.send_prepared(prepared).map_err(Error::Send)
     }
 
     /// Queues a message that is not compressed even with permessage-deflate

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
-use wsbolt::{CloseFrame, MaybeTlsStream, Message, WebSocketStream};
+use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
 use crate::server::State;
 
@@ -53,8 +53,8 @@ pub async fn slow_consumer(ws: &mut Ws, code: u16) {
 /// What a room hands to one member.
 #[derive(Debug)]
 pub enum Out {
-    /// A message to send.
-    Msg(Message),
+    /// A message to send, framed once for every member it goes to.
+    Msg(PreparedMessage),
     /// The member's queue overflowed: close it.
     Kick,
 }
@@ -87,7 +87,7 @@ pub struct Membership {
 
 impl Membership {
     /// Records that `msg` was taken off the queue.
-    pub fn taken(&self, msg: &Message) {
+    pub fn taken(&self, msg: &PreparedMessage) {
         self.queued.fetch_sub(msg.len(), Ordering::AcqRel);
     }
 }
@@ -114,22 +114,30 @@ impl Room {
         self.members.lock().expect("room lock").remove(&id);
     }
 
-    /// Sends `msg` to every member (the payload is shared, not copied).
+    /// Sends `msg` to every member: it is framed once and every member's
+    /// connection writes the same bytes (never compressed, so a broadcast
+    /// costs one encoding, not one per recipient).
     pub fn publish(&self, msg: &Message, limit: usize) {
+        let Some(prepared) = PreparedMessage::new(msg) else {
+            return;
+        };
         for m in self.members.lock().expect("room lock").values() {
-            send_to(m, msg.clone(), limit);
+            send_to(m, prepared.clone(), limit);
         }
     }
 
     /// Sends `msg` to one member.
     pub fn send(&self, id: u64, msg: Message, limit: usize) {
+        let Some(prepared) = PreparedMessage::new(&msg) else {
+            return;
+        };
         if let Some(m) = self.members.lock().expect("room lock").get(&id) {
-            send_to(m, msg, limit);
+            send_to(m, prepared, limit);
         }
     }
 }
 
-fn send_to(m: &Member, msg: Message, limit: usize) {
+fn send_to(m: &Member, msg: PreparedMessage, limit: usize) {
     let len = msg.len();
     if m.queued.load(Ordering::Acquire) + len > limit {
         let _ = m.tx.send(Out::Kick);
@@ -150,6 +158,17 @@ pub fn queue_out(ws: &mut Ws, msg: Message, ctx: &Ctx) -> bool {
     let len = msg.len();
     if ws.queue(msg).is_ok() {
         ctx.state.metrics.sent(len);
+    }
+    true
+}
+
+/// [`queue_out`] for a message framed once for many connections.
+pub fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Ctx) -> bool {
+    if ws.buffered_amount() > ctx.state.config.max_outbound_queue {
+        return false;
+    }
+    if ws.queue_prepared(msg).is_ok() {
+        ctx.state.metrics.sent(msg.len());
     }
     true
 }
@@ -190,7 +209,7 @@ pub async fn member_loop(
                 leave();
                 // Messages already queued for this client go out before the Close.
                 while let Ok(Out::Msg(m)) = me.rx.try_recv() {
-                    queue_out(&mut ws, m, ctx);
+                    queue_prepared_out(&mut ws, &m, ctx);
                 }
                 going_away(&mut ws).await;
                 break;
@@ -199,7 +218,7 @@ pub async fn member_loop(
                 let kept_up = match out {
                     Some(Out::Msg(m)) => {
                         me.taken(&m);
-                        queue_out(&mut ws, m, ctx)
+                        queue_prepared_out(&mut ws, &m, ctx)
                     }
                     Some(Out::Kick) | None => false,
                 };
