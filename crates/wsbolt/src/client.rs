@@ -135,9 +135,11 @@ where
     let (mut hs, bytes) = ClientHandshake::new(&request);
     io.write_all(&bytes).await?;
     io.flush().await?;
-    let mut buf = vec![0u8; 4096];
+    // Uninitialised capacity: read_buf does not zero it first.
+    let mut buf = bytes::BytesMut::with_capacity(4096);
     loop {
-        let n = io.read(&mut buf).await?;
+        buf.clear();
+        let n = io.read_buf(&mut buf).await?;
         if n == 0 {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

@@ -71,9 +71,12 @@ where
 
     async fn read_inner(mut io: S, config: &ServerConfig) -> Result<ServerHandshake<S>> {
         let mut reader = RequestReader::new(config.head_limits.unwrap_or(HeadLimits::REQUEST));
-        let mut buf = vec![0u8; 4096];
+        // Uninitialised capacity: read_buf does not zero it first (a zeroed
+        // 4 KiB buffer was a tenth of a handshake's instructions).
+        let mut buf = bytes::BytesMut::with_capacity(4096);
         loop {
-            let n = io.read(&mut buf).await?;
+            buf.clear();
+            let n = io.read_buf(&mut buf).await?;
             if n == 0 {
                 return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
