@@ -126,5 +126,40 @@ Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nAccept-L
     g.finish();
 }
 
-criterion_group!(benches, masking, utf8, parsing, sending, handshake);
+/// One 1 KiB message to 10,000 server connections: framed once and shared
+/// (`send_prepared`) against framed per connection (`send`).
+fn broadcast(c: &mut Criterion) {
+    let msg = wsbolt_proto::Message::binary(vec![7u8; 1024]);
+    let mut conns: Vec<Connection> = (0..10_000)
+        .map(|_| Connection::new(Role::Server, Config::default()))
+        .collect();
+    let mut g = c.benchmark_group("broadcast 1 KiB to 10,000 connections");
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("framed once (send_prepared)", |b| {
+        b.iter(|| {
+            let prepared = wsbolt_proto::PreparedMessage::new(&msg).unwrap();
+            for c in conns.iter_mut() {
+                c.send_prepared(&prepared).unwrap();
+            }
+            for c in conns.iter_mut() {
+                let n = c.output_len();
+                c.output().advance(n);
+            }
+        })
+    });
+    g.bench_function("framed per connection (send)", |b| {
+        b.iter(|| {
+            for c in conns.iter_mut() {
+                c.send(msg.clone()).unwrap();
+            }
+            for c in conns.iter_mut() {
+                let n = c.output_len();
+                c.output().advance(n);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, masking, utf8, parsing, sending, handshake, broadcast);
 criterion_main!(benches);
