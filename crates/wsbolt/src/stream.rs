@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::read_loop::{Io, ReadLoop};
 
 /// The most slices handed to one vectored write.
-const MAX_IOV: usize = 64;
+const MAX_IOV: usize = 16;
 
 /// A WebSocket connection over a transport `S`: a [`Stream`] of received
 /// [`Message`]s and a [`Sink`] of messages to send.
