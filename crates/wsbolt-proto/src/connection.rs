@@ -389,8 +389,11 @@ impl Connection {
             return Ok(false);
         }
         let InFrame { header, header_len, .. } = self.frame.take().expect("set above");
-        self.inbuf.advance(header_len);
-        let payload = self.inbuf.split_to(len).freeze();
+        // One split for header and payload, then a pointer bump past the
+        // header on the frozen bytes: cheaper than advancing the BytesMut
+        // and splitting again (two updates of its shared state).
+        let mut payload = self.inbuf.split_to(header_len + len).freeze();
+        payload.advance(header_len);
         self.handle_frame(header, payload)?;
         Ok(true)
     }
@@ -682,7 +685,8 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentOutOfOrder);
         }
-        if compress && self.try_send_compressed(opcode, data, true, true) {
+        // The `deflate` check first keeps the uncompressed path free of a call.
+        if compress && self.deflate.is_some() && self.try_send_compressed(opcode, data, true, true) {
             return Ok(());
         }
         match shared {

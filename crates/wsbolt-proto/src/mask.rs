@@ -35,11 +35,15 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// The key as seen from byte `offset` of the payload: `[k1, k2, k3, k0]`
+/// for offset 1, and so on. Rotating the key as one little-endian word
+/// compiles to a single instruction; `<[u8]>::rotate_left` did not (19
+/// instructions per frame under callgrind, 2% of a small echoed message).
 #[inline]
 fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut k = key;
-    k.rotate_left(offset % 4);
-    k
+    u32::from_le_bytes(key)
+        .rotate_right(8 * (offset % 4) as u32)
+        .to_le_bytes()
 }
 
 #[cfg(test)]
@@ -64,6 +68,15 @@ mod tests {
                 assert_eq!(fast, slow, "len {len} offset {offset}");
             }
         }
+    }
+
+    #[test]
+    fn rotated_key_starts_at_the_offset() {
+        let key = [1, 2, 3, 4];
+        assert_eq!(rotate_key(key, 0), [1, 2, 3, 4]);
+        assert_eq!(rotate_key(key, 1), [2, 3, 4, 1]);
+        assert_eq!(rotate_key(key, 2), [3, 4, 1, 2]);
+        assert_eq!(rotate_key(key, 7), [4, 1, 2, 3]);
     }
 
     #[test]
