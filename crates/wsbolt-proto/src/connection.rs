@@ -24,6 +24,11 @@ use crate::outbuf::{OutBuf, SHARE_THRESHOLD};
 use crate::prepared::PreparedMessage;
 use crate::utf8::Utf8Validator;
 
+/// A read buffer up to this size is kept between frames (the next read
+/// reuses it once the messages cut from it are dropped); a larger one is
+/// given back as soon as it has been consumed.
+const KEEP_READ_BUFFER: usize = 4 * 1024;
+
 /// Which end of the connection this is. Clients mask what they send and
 /// expect unmasked frames; servers the reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +329,8 @@ impl Connection {
             self.inbuf.clear();
             return;
         }
+        // The bytes being processed live in an allocation at least this large.
+        let held = self.inbuf.capacity();
         if !self.inbuf.is_empty() {
             self.timers.activity = true;
         }
@@ -334,10 +341,12 @@ impl Connection {
                 Err(e) => self.fail(e),
             }
         }
-        if self.input_closed || (self.inbuf.is_empty() && self.inbuf.capacity() > 0) {
-            // Nothing more will be read, or everything was consumed: hold no
-            // buffer between frames (what is left of the allocation belongs
-            // to the messages handed out).
+        if self.input_closed || (self.inbuf.is_empty() && held > KEEP_READ_BUFFER) {
+            // Nothing more will be read, or a large buffer was consumed: hold
+            // none between frames (what is left of the allocation belongs to
+            // the messages handed out). An emptied `BytesMut` may report no
+            // capacity and still share the whole allocation, so this is
+            // judged by the size it had, not by what it reports now.
             self.inbuf = BytesMut::new();
         }
     }

@@ -18,7 +18,15 @@ pub struct OutBuf {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// The tail's capacity after the last append. Advancing a `BytesMut`
+    /// shrinks its reported capacity but not its allocation, so whether a
+    /// drained tail is worth keeping is judged from this.
+    tail_alloc: usize,
 }
+
+/// A drained tail up to this size is kept for the next frames; a larger one
+/// is freed, so a connection holds little once its output has drained.
+const KEEP_TAIL: usize = 4 * 1024;
 
 impl OutBuf {
     /// Total bytes queued.
@@ -39,6 +47,7 @@ impl OutBuf {
 
     pub(crate) fn note_appended(&mut self, n: usize) {
         self.len += n;
+        self.tail_alloc = self.tail_alloc.max(self.tail.capacity());
     }
 
     /// Queues a shared chunk after everything already queued.
@@ -96,13 +105,19 @@ impl OutBuf {
             }
         }
         if self.len == 0 {
-            self.chunks.clear();
-            self.tail.clear();
-            // Give a buffer back once it has drained, so an idle
-            // connection holds almost nothing; small ones are kept for reuse.
-            if self.tail.capacity() > 1024 {
-                self.tail = BytesMut::new();
-            }
+            self.drained();
+        }
+    }
+
+    /// Everything was written or taken: give a large tail back, so an idle
+    /// connection holds almost nothing; a small one is kept for reuse.
+    fn drained(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+        self.len = 0;
+        if self.tail_alloc > KEEP_TAIL {
+            self.tail = BytesMut::new();
+            self.tail_alloc = 0;
         }
     }
 
@@ -112,7 +127,7 @@ impl OutBuf {
         if !self.tail.is_empty() {
             v.push(self.tail.split().freeze());
         }
-        self.len = 0;
+        self.drained();
         v
     }
 
@@ -124,9 +139,7 @@ impl OutBuf {
             v.extend_from_slice(c);
         }
         v.extend_from_slice(&self.tail);
-        self.chunks.clear();
-        self.tail.clear();
-        self.len = 0;
+        self.drained();
         v
     }
 }
@@ -154,6 +167,25 @@ mod tests {
         assert_eq!(o.first_chunk(), b"g");
         o.advance(1);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn a_large_tail_is_freed_once_drained_however_it_was_written() {
+        let mut o = OutBuf::default();
+        o.tail_mut().extend_from_slice(&[7u8; 64 * 1024]);
+        o.note_appended(64 * 1024);
+        // Written in pieces: the advanced BytesMut reports little capacity
+        // but still holds the 64 KiB allocation.
+        o.advance(60 * 1024);
+        o.advance(4 * 1024);
+        assert!(o.is_empty());
+        assert_eq!(o.tail.capacity(), 0, "the drained 64 KiB tail was kept");
+        // A small tail is kept for the next frames.
+        o.tail_mut().extend_from_slice(b"ab");
+        o.note_appended(2);
+        let kept = o.tail.capacity();
+        o.advance(2);
+        assert!(kept > 0 && o.tail_alloc > 0 && o.tail_alloc <= KEEP_TAIL);
     }
 
     #[test]

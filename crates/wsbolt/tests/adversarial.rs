@@ -1028,6 +1028,51 @@ fn sending_to_a_client_that_never_reads_is_capped() {
     });
 }
 
+/// Expected: connections that received bulk data (read straight into each
+/// connection's buffer, not through the per-thread scratch buffer) hold no
+/// read buffer once they go idle. 20 connections each echo 4 messages of
+/// 256 KiB and then wait: the heap comes back to within 256 KiB of where it
+/// was before the traffic (a 64 KiB buffer kept per side would be 2.5 MiB).
+#[test]
+fn connections_idle_after_bulk_data_hold_no_read_buffer() {
+    case(|| async {
+        let mut cfg = server_config();
+        cfg.ws.deflate = None;
+        let addr = serve(cfg).await;
+        let base = Baseline::take();
+        // The clients run on the runtime's workers, as the servers do: the
+        // suite allows one scratch read buffer per worker thread.
+        let client = tokio::spawn(async move {
+            let mut clients = Vec::new();
+            for _ in 0..20 {
+                let (mut ws, _) = wsbolt::connect(&format!("ws://{addr}/")).await.unwrap();
+                // A small exchange first: the worker threads' scratch buffers
+                // exist before the measurement starts.
+                ws.send(Message::text("warm")).await.unwrap();
+                assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("warm"));
+                clients.push(ws);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let idle_before = counting_alloc::live();
+            for ws in clients.iter_mut() {
+                for i in 0..4u8 {
+                    let big = Message::binary(vec![i; 256 * 1024]);
+                    ws.send(big.clone()).await.unwrap();
+                    assert_eq!(ws.next().await.unwrap().unwrap(), big);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let grown = counting_alloc::live() - idle_before;
+            assert!(
+                grown < 256 * 1024,
+                "idle connections kept {grown} bytes after bulk data"
+            );
+        });
+        client.await.unwrap();
+        base.settle("idle after bulk data").await;
+    });
+}
+
 /// Expected: a handler slower than its input holds at most what it has read:
 /// the library reads only when asked, so TCP pushes back on the sender.
 #[test]
