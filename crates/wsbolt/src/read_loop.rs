@@ -28,6 +28,10 @@ thread_local! {
 }
 /// The largest single reservation for a large frame's payload.
 const MAX_READ_CHUNK: usize = 1 << 20;
+/// A read at least this long means bulk data: the next read between frames
+/// goes straight into the connection's buffer, so large payloads are not
+/// copied out of the scratch buffer first.
+const BULK_READ: usize = 16 * 1024;
 
 /// What the read loop needs from its transport.
 pub(crate) trait Io {
@@ -57,6 +61,8 @@ pub(crate) struct ReadLoop<I> {
     finished: bool,
     /// Reading pauses while this many bytes of our answers are unwritten.
     pause_reads_above: usize,
+    /// The last read was bulk data (see [`BULK_READ`]).
+    bulk: bool,
 }
 
 impl<I: Io> ReadLoop<I> {
@@ -73,6 +79,7 @@ impl<I: Io> ReadLoop<I> {
             read_eof: false,
             finished: false,
             pause_reads_above: pause_reads_above.max(1),
+            bulk: false,
         }
     }
 
@@ -133,7 +140,8 @@ impl<I: Io> ReadLoop<I> {
     }
 
     fn poll_read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let n = if self.conn.read_buffer().is_empty() {
+        let between_frames = self.conn.read_buffer().is_empty();
+        let n = if between_frames && !self.bulk {
             // Between frames: read into this thread's scratch buffer.
             let (io, conn) = (&mut self.io, &mut self.conn);
             ready!(SCRATCH.with(|scratch| {
@@ -147,19 +155,35 @@ impl<I: Io> ReadLoop<I> {
                 Poll::Ready(Ok::<_, io::Error>(n))
             }))?
         } else {
-            // A frame is under way: read straight into the connection's
-            // buffer, sized for what the frame still needs.
-            let hint = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK);
+            // A frame is under way (or bulk data is arriving): read straight
+            // into the connection's buffer, sized for what the frame still
+            // needs; the payloads handed out are slices of it, not copies.
+            let hint = match between_frames {
+                true => SCRATCH_LEN,
+                false => self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK),
+            };
             let buf = self.conn.read_buffer();
             if buf.capacity() - buf.len() < READ_CHUNK {
                 buf.reserve(hint);
             }
-            let n = ready!(self.io.poll_read_buf(cx, buf))?;
+            let n = match self.io.poll_read_buf(cx, buf) {
+                Poll::Pending => {
+                    if between_frames {
+                        // Nothing arrived: give the buffer back, so a
+                        // connection that goes idle after bulk data holds
+                        // no read buffer while it waits.
+                        *self.conn.read_buffer() = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(r) => r?,
+            };
             if n > 0 {
                 self.conn.process();
             }
             n
         };
+        self.bulk = n >= BULK_READ;
         if n == 0 {
             self.read_eof = true;
             self.conn.receive_eof();
