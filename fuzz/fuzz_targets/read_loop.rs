@@ -3,7 +3,8 @@
 //! chunks the fuzzer chose, sometimes returns Pending, and takes writes in
 //! small pieces. Properties: never a panic or a hang (time is paused, so the
 //! close timeout passes at once), no message above the limit, and the same
-//! messages whatever the split.
+//! messages whatever the split (including the bulk read path against the
+//! scratch path: see the repeat bit below).
 #![no_main]
 use futures_util::StreamExt;
 use libfuzzer_sys::fuzz_target;
@@ -118,9 +119,22 @@ fuzz_target!(|data: &[u8]| {
     let Some(([ctl, nsizes], rest)) = wsbolt_fuzz::split_control::<2>(data) else {
         return;
     };
+    // The top bit of the second control byte repeats the stream 16 times and
+    // hands the whole run two large pieces: reads of 16 KiB and more switch
+    // the read loop to its bulk path (reads straight into the connection's
+    // buffer), while the split run's small pieces keep it on the scratch path.
+    let copies = if nsizes & 0x80 != 0 { 16 } else { 1 };
     let nsizes = (nsizes as usize % 8).min(rest.len());
     let (sizes, stream) = rest.split_at(nsizes);
-    let whole = run(ctl, vec![stream.to_vec()]);
-    let split = run(ctl, wsbolt_fuzz::chunks(stream, sizes).map(<[u8]>::to_vec).collect());
+    let stream = stream.repeat(copies);
+    let whole = match copies {
+        1 => vec![stream.clone()],
+        _ => {
+            let (a, b) = stream.split_at(stream.len() / 2);
+            vec![a.to_vec(), b.to_vec()]
+        }
+    };
+    let whole = run(ctl, whole);
+    let split = run(ctl, wsbolt_fuzz::chunks(&stream, sizes).map(<[u8]>::to_vec).collect());
     assert_eq!(whole, split, "the same bytes split differently gave different messages");
 });
