@@ -20,14 +20,9 @@ use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, HeaderRules, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
-use crate::outbuf::{OutBuf, SHARE_THRESHOLD};
+use crate::outbuf::{OutBuf, KEEP_DRAINED, SHARE_THRESHOLD};
 use crate::prepared::PreparedMessage;
 use crate::utf8::Utf8Validator;
-
-/// A read buffer up to this size is kept between frames (the next read
-/// reuses it once the messages cut from it are dropped); a larger one is
-/// given back as soon as it has been consumed.
-const KEEP_READ_BUFFER: usize = 4 * 1024;
 
 /// Which end of the connection this is. Clients mask what they send and
 /// expect unmasked frames; servers the reverse.
@@ -341,12 +336,13 @@ impl Connection {
                 Err(e) => self.fail(e),
             }
         }
-        if self.input_closed || (self.inbuf.is_empty() && held > KEEP_READ_BUFFER) {
+        if self.input_closed || (self.inbuf.is_empty() && held > KEEP_DRAINED) {
             // Nothing more will be read, or a large buffer was consumed: hold
             // none between frames (what is left of the allocation belongs to
-            // the messages handed out). An emptied `BytesMut` may report no
-            // capacity and still share the whole allocation, so this is
-            // judged by the size it had, not by what it reports now.
+            // the messages handed out). A small one is kept: the next read
+            // reuses it once those messages are dropped. An emptied
+            // `BytesMut` may report no capacity and still share the whole
+            // allocation, so this is judged by the size it had.
             self.inbuf = BytesMut::new();
         }
     }

@@ -24,9 +24,10 @@ pub struct OutBuf {
     tail_alloc: usize,
 }
 
-/// A drained tail up to this size is kept for the next frames; a larger one
-/// is freed, so a connection holds little once its output has drained.
-const KEEP_TAIL: usize = 4 * 1024;
+/// A drained buffer (this output tail, or the connection's read buffer) up
+/// to this size is kept for reuse; a larger one is freed, so a connection
+/// holds little once its traffic has passed.
+pub(crate) const KEEP_DRAINED: usize = 4 * 1024;
 
 impl OutBuf {
     /// Total bytes queued.
@@ -115,7 +116,7 @@ impl OutBuf {
         self.chunks.clear();
         self.tail.clear();
         self.len = 0;
-        if self.tail_alloc > KEEP_TAIL {
+        if self.tail_alloc > KEEP_DRAINED {
             self.tail = BytesMut::new();
             self.tail_alloc = 0;
         }
@@ -185,7 +186,7 @@ mod tests {
         o.note_appended(2);
         let kept = o.tail.capacity();
         o.advance(2);
-        assert!(kept > 0 && o.tail_alloc > 0 && o.tail_alloc <= KEEP_TAIL);
+        assert!(kept > 0 && o.tail_alloc > 0 && o.tail_alloc <= KEEP_DRAINED);
     }
 
     #[test]

@@ -158,9 +158,10 @@ impl<I: Io> ReadLoop<I> {
             // A frame is under way (or bulk data is arriving): read straight
             // into the connection's buffer, sized for what the frame still
             // needs; the payloads handed out are slices of it, not copies.
-            let hint = match between_frames {
-                true => SCRATCH_LEN,
-                false => self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK),
+            let hint = if between_frames {
+                SCRATCH_LEN
+            } else {
+                self.conn.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK)
             };
             let buf = self.conn.read_buffer();
             if buf.capacity() - buf.len() < READ_CHUNK {
