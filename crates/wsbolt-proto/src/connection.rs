@@ -463,10 +463,15 @@ impl Connection {
             }
             OpCode::Ping => self.events.push_back(Event::Ping(payload)),
             OpCode::Pong => {
-                if self.timers.ping_sent_at.is_some() && payload[..] == self.timers.ping_counter.to_be_bytes() {
-                    self.timers.pong_received = true;
+                if self.timers.ping_counter > 0 && payload[..] == keepalive_payload(self.timers.ping_counter) {
+                    // Our keepalive's answer (or a late one): the library's
+                    // own traffic, never shown to the application.
+                    if self.timers.ping_sent_at.is_some() {
+                        self.timers.pong_received = true;
+                    }
+                } else {
+                    self.events.push_back(Event::Pong(payload));
                 }
-                self.events.push_back(Event::Pong(payload));
             }
             OpCode::Close => self.handle_close(payload)?,
         }
@@ -629,19 +634,6 @@ impl Connection {
     /// Whether a Close frame was sent (or queued).
     pub fn close_sent(&self) -> bool {
         self.close_sent
-    }
-
-    /// Records that a Close was sent by another encoder of this connection
-    /// (an I/O layer whose write half encodes on its own): nothing more is
-    /// sent from here, incoming data is no longer delivered, and the close
-    /// timeout starts.
-    pub fn mark_close_sent(&mut self) {
-        if !self.close_sent {
-            self.close_sent = true;
-            if self.state == State::Open {
-                self.state = State::Closing;
-            }
-        }
     }
 
     /// Queues a text message.
@@ -939,12 +931,22 @@ impl Connection {
             None if !t.activity && t.last_activity.is_some_and(|l| now >= l + ka.interval) => {
                 t.ping_counter += 1;
                 t.ping_sent_at = Some(now);
-                let payload = t.ping_counter.to_be_bytes();
+                let payload = keepalive_payload(t.ping_counter);
                 self.write_frame(OpCode::Ping, true, &payload);
             }
             _ => {}
         }
     }
+}
+
+/// The payload of keepalive ping number `n`: a tag that an application's own
+/// pings are unlikely to carry, then the counter, so its pong is recognised
+/// and kept inside the library.
+fn keepalive_payload(n: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(b"wsbolt-k");
+    p[8..].copy_from_slice(&n.to_be_bytes());
+    p
 }
 
 /// Reserves room for `extra` more bytes with doubling growth, but never past

@@ -148,6 +148,12 @@ impl Message {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether this is a data message (text or binary), as opposed to a
+    /// control message (ping, pong, close).
+    pub fn is_data(&self) -> bool {
+        matches!(self, Message::Text(_) | Message::Binary(_))
+    }
 }
 
 #[cfg(test)]

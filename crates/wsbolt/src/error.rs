@@ -33,6 +33,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// The transport was closed under us (reset, broken pipe, aborted).
     pub(crate) fn closed_io(&self) -> bool {
         matches!(self, Error::Io(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted))
     }

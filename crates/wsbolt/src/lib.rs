@@ -47,7 +47,7 @@ pub use client::{connect, connect_with_config, handshake as client_handshake, Ta
 pub use config::{CheckOrigin, ClientConfig, Config, SelectProtocol, ServerConfig};
 pub use error::{Error, Result};
 pub use server::{accept, accept_with_config, ServerHandshake};
-pub use split::{SplitIo, WsReader, WsWriter};
+pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::WebSocketStream;
 pub use tls::MaybeTlsStream;
 pub use wsbolt_proto as proto;

@@ -41,8 +41,6 @@ pub(crate) trait Io {
     fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>>;
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Brings in state that another half changed (a Close sent by the writer).
-    fn sync(&mut self, _conn: &mut Connection) {}
     /// Ready once fewer than `limit` bytes of what this loop produced (pongs,
     /// Close replies) wait to be written; otherwise registers for the wake-up
     /// when they drain.
@@ -201,7 +199,6 @@ impl<I: Io> ReadLoop<I> {
             if self.finished {
                 return Poll::Ready(None);
             }
-            self.io.sync(&mut self.conn);
             let event = self.held.take().or_else(|| self.conn.next_event());
             if let Some(ev) = event {
                 if matches!(ev, Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) {

@@ -1,419 +1,373 @@
-//! Owned read and write halves that work from different tasks.
+//! Owned read and write halves of one connection, usable from different tasks.
 //!
-//! The write half encodes frames itself (masking included) and hands them to
-//! a writer task that owns the transport's write side and writes everything
-//! that is ready in one vectored write. The read half owns the transport's
-//! read side and the decoder; the pongs and Close replies it produces go to
-//! the same writer task, so they leave even when the application only reads.
-//! The halves share only atomics and a lock-free waker: neither ever waits
-//! for the other on the data path.
+//! Both halves share the one [`WebSocketStream`] they came from, behind a
+//! mutex: one protocol state machine, so compression, the close state,
+//! keepalive and the RTT behave exactly as they do unsplit. The mutex is held
+//! only for the length of one non-blocking poll (a parse, an encode, a
+//! syscall that does not wait), never across an `.await`.
+//!
+//! Whichever half finds the transport not writable registers the shared
+//! waker set, so the write readiness wakes every half waiting on it: the read
+//! half writes pongs and Close replies even when the application never sends,
+//! and the write half writes its own messages even when nobody reads.
 
-use std::io::IoSlice;
+use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::task::AtomicWaker;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, Role, State};
+use tokio::io::{AsyncRead, AsyncWrite};
+use wsbolt_proto::{CloseFrame, CloseStatus, Message, PreparedMessage, Role, SendError, State};
 
 use crate::error::{Error, Result};
-use crate::read_loop::{Io, ReadLoop};
 use crate::stream::WebSocketStream;
 
-/// Transports that split into independently owned read and write halves.
-/// `TcpStream` (and plain [`MaybeTlsStream`](crate::MaybeTlsStream)) split
-/// without any lock; TLS streams share their session state through
-/// `tokio::io::split`.
-pub trait SplitIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// The read half.
-    type Read: AsyncRead + Unpin + Send + 'static;
-    /// The write half.
-    type Write: AsyncWrite + Unpin + Send + 'static;
-    /// Splits the transport.
-    fn split_io(self) -> (Self::Read, Self::Write);
-}
-
-impl SplitIo for tokio::net::TcpStream {
-    type Read = tokio::net::tcp::OwnedReadHalf;
-    type Write = tokio::net::tcp::OwnedWriteHalf;
-    fn split_io(self) -> (Self::Read, Self::Write) {
-        self.into_split()
-    }
-}
-
-impl SplitIo for crate::MaybeTlsStream {
-    type Read = tokio::io::ReadHalf<crate::MaybeTlsStream>;
-    type Write = tokio::io::WriteHalf<crate::MaybeTlsStream>;
-    fn split_io(self) -> (Self::Read, Self::Write) {
-        tokio::io::split(self)
-    }
-}
-
+/// The tasks waiting on the shared connection: the read half's, and those of
+/// every write half (clones included) that found the transport full.
 #[derive(Debug, Default)]
-struct Shared {
-    /// Application bytes handed to the writer task and not yet written.
-    buffered: AtomicUsize,
-    /// The writer task wrote a Close frame.
-    close_written: AtomicBool,
-    /// The writer task stopped (transport error, or shut down).
-    writer_done: AtomicBool,
-    /// Wakes a write half waiting for `buffered` to fall.
-    space: AtomicWaker,
-    /// Bytes the read half produced (pongs, Close replies) not yet written.
-    reader_buffered: AtomicUsize,
-    /// Wakes a read half that paused because `reader_buffered` is high.
-    reader_space: AtomicWaker,
+struct WakeSet {
+    reader: AtomicWaker,
+    /// At most one entry per waiting task (see [`WakeSet::register_writer`]).
+    writers: Mutex<Vec<Waker>>,
 }
 
-#[derive(Debug)]
-enum Cmd {
-    /// Encoded frames; `counted` bytes of them count toward `buffered`,
-    /// `from_reader` bytes toward `reader_buffered`.
-    Frames {
-        chunks: Vec<Bytes>,
-        counted: usize,
-        from_reader: usize,
-        close: bool,
-    },
-    /// Write what is queued, then shut the write side down.
-    Shutdown,
-}
-
-impl<S: SplitIo> WebSocketStream<S> {
-    /// Splits the connection into a read half (a `Stream` of messages) and a
-    /// write half, usable from different tasks. Spawns the writer task on
-    /// the current tokio runtime.
-    pub fn split(self) -> (WsReader<S::Read>, WsWriter) {
-        let (io, conn, config, protocol, extensions) = self.into_parts();
-        let role = conn.role();
-        let (read, write) = io.split_io();
-        let shared = Arc::new(Shared::default());
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_task(write, rx, shared.clone()));
-        let encoder = Connection::new(role, config.protocol.clone());
-        let reader = WsReader {
-            inner: ReadLoop::new(
-                Forward {
-                    read,
-                    tx: tx.clone(),
-                    shared: shared.clone(),
-                    close_synced: false,
-                },
-                conn,
-                config.write_high_water,
-            ),
-            protocol: protocol.clone(),
-            extensions: extensions.clone(),
-        };
-        let writer = WsWriter {
-            encoder,
-            tx,
-            shared,
-            high_water: config.write_high_water,
-            role,
-        };
-        (reader, writer)
+impl WakeSet {
+    fn register_writer(&self, waker: &Waker) {
+        let mut list = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
     }
 }
 
-/// The read half: a `Stream` of messages, cancel-safe like
-/// [`WebSocketStream`]. Keep polling it: it answers pings and completes the
-/// closing handshake.
-#[derive(Debug)]
-pub struct WsReader<R> {
-    inner: ReadLoop<Forward<R>>,
+impl Wake for WakeSet {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.reader.wake();
+        let waiting = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiting {
+            w.wake();
+        }
+    }
+}
+
+struct Shared<S> {
+    stream: Mutex<WebSocketStream<S>>,
+    wakers: Arc<WakeSet>,
+    /// A waker that wakes everything in `wakers`: the transport and the
+    /// timers are always polled with it.
+    all: Waker,
+    role: Role,
     protocol: Option<String>,
     extensions: Option<String>,
 }
 
-#[derive(Debug)]
-struct Forward<R> {
-    read: R,
-    tx: mpsc::UnboundedSender<Cmd>,
-    shared: Arc<Shared>,
-    close_synced: bool,
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, WebSocketStream<S>> {
+        // A panic while polling leaves the protocol state consistent (every
+        // mutation completes before the next poll), so poisoning is ignored.
+        self.stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-impl<R: AsyncRead + Unpin> Io for Forward<R> {
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<std::io::Result<usize>> {
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.read), cx, buf)
+impl<S> fmt::Debug for Shared<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("role", &self.role)
+            .field("protocol", &self.protocol)
+            .field("extensions", &self.extensions)
+            .finish_non_exhaustive()
     }
+}
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.read).poll_read(cx, buf)
-    }
-
-    fn poll_write_out(&mut self, _cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>> {
-        if conn.output().is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        let close = conn.close_sent();
-        let from_reader = conn.output_len();
-        let chunks = conn.output().take_chunks();
-        self.shared.reader_buffered.fetch_add(from_reader, Ordering::AcqRel);
-        // The writer task drops this if a Close already went out.
-        let _ = self.tx.send(Cmd::Frames {
-            chunks,
-            counted: 0,
-            from_reader,
-            close,
+impl<S> WebSocketStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Splits the connection into a read half (a [`Stream`] of messages) and a
+    /// write half (cloneable, a [`Sink`](futures_sink::Sink) of messages),
+    /// usable from different tasks. Works on any transport; nothing is
+    /// spawned. [`WsReader::reunite`] puts them back together.
+    ///
+    /// Both halves drive the one connection they came from: permessage-deflate,
+    /// the close state, keepalive and its RTT are shared. Keep polling the read
+    /// half: it answers pings, runs the timers and completes the closing
+    /// handshake.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// # async fn run() -> Result<(), wsbolt::Error> {
+    /// let (ws, _) = wsbolt::connect("ws://127.0.0.1:9998/echo").await?;
+    /// let (mut reader, writer) = ws.split();
+    /// let mut w2 = writer.clone();
+    /// tokio::spawn(async move { w2.send(wsbolt::Message::text("from a task")).await });
+    /// while let Some(msg) = reader.next().await {
+    ///     println!("{:?}", msg?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
+        let wakers = Arc::new(WakeSet::default());
+        let shared = Arc::new(Shared {
+            role: self.role(),
+            protocol: self.protocol().map(str::to_owned),
+            extensions: self.extensions().map(str::to_owned),
+            stream: Mutex::new(self),
+            all: Waker::from(wakers.clone()),
+            wakers,
         });
-        Poll::Ready(Ok(()))
+        (WsReader { shared: shared.clone() }, WsWriter { shared })
     }
+}
 
-    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+/// The read half: a [`Stream`] of messages.
+///
+/// Keep polling it: it answers pings, runs the keepalive and close timers and
+/// completes the closing handshake (also one the write half started).
+///
+/// # Cancel safety
+///
+/// `next()` is cancel-safe, as on [`WebSocketStream`]: a dropped `next()`
+/// loses no message.
+pub struct WsReader<S> {
+    shared: Arc<Shared<S>>,
+}
 
-    fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let _ = self.tx.send(Cmd::Shutdown);
-        Poll::Ready(Ok(()))
-    }
+/// The write half: send messages from any task. Clone it to send from several
+/// tasks; each `send` queues its message whole (messages never interleave).
+pub struct WsWriter<S> {
+    shared: Arc<Shared<S>>,
+}
 
-    fn poll_backlog_below(&mut self, cx: &mut Context<'_>, _conn: &Connection, limit: usize) -> Poll<()> {
-        let below = || {
-            self.shared.reader_buffered.load(Ordering::Acquire) < limit
-                || self.shared.writer_done.load(Ordering::Acquire)
-        };
-        if below() {
-            return Poll::Ready(());
-        }
-        self.shared.reader_space.register(cx.waker());
-        if below() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-
-    fn sync(&mut self, conn: &mut Connection) {
-        if !self.close_synced && self.shared.close_written.load(Ordering::Acquire) {
-            self.close_synced = true;
-            conn.mark_close_sent();
+impl<S> Clone for WsWriter<S> {
+    fn clone(&self) -> Self {
+        WsWriter {
+            shared: self.shared.clone(),
         }
     }
 }
 
-impl<R: AsyncRead + Unpin> WsReader<R> {
-    /// The protocol state, as the read half sees it.
-    pub fn state(&self) -> State {
-        self.inner.conn.state()
-    }
-
-    /// How the connection ended, once it has.
-    pub fn close_status(&self) -> Option<&CloseStatus> {
-        self.inner.conn.close_status()
-    }
-
-    /// The subprotocol agreed in the handshake, if any.
-    pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
-    }
-
-    /// The extensions agreed in the handshake, if any.
-    pub fn extensions(&self) -> Option<&str> {
-        self.extensions.as_deref()
+impl<S> fmt::Debug for WsReader<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsReader").field("shared", &self.shared).finish()
     }
 }
 
-impl<R: AsyncRead + Unpin> Stream for WsReader<R> {
+impl<S> fmt::Debug for WsWriter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsWriter").field("shared", &self.shared).finish()
+    }
+}
+
+/// [`WsReader::reunite`] was given a write half of another connection, or a
+/// clone of the write half is still alive. Both halves are handed back.
+pub struct ReuniteError<S>(pub WsReader<S>, pub WsWriter<S>);
+
+impl<S> fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl<S> fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of different connections, or a write half clone is still alive")
+    }
+}
+
+impl<S> std::error::Error for ReuniteError<S> {}
+
+/// What both halves can read of the connection's state.
+macro_rules! shared_accessors {
+    () => {
+        /// The protocol state of the (one) connection.
+        pub fn state(&self) -> State {
+            self.shared.lock().state()
+        }
+
+        /// How the connection ended, once it has (a copy: the state lives in
+        /// the shared connection).
+        pub fn close_status(&self) -> Option<CloseStatus> {
+            self.shared.lock().close_status().cloned()
+        }
+
+        /// The subprotocol agreed in the handshake, if any.
+        pub fn protocol(&self) -> Option<&str> {
+            self.shared.protocol.as_deref()
+        }
+
+        /// The extensions agreed in the handshake, if any.
+        pub fn extensions(&self) -> Option<&str> {
+            self.shared.extensions.as_deref()
+        }
+
+        /// The last keepalive round-trip time, if keepalive is on.
+        pub fn keepalive_rtt(&self) -> Option<Duration> {
+            self.shared.lock().keepalive_rtt()
+        }
+
+        /// Bytes queued for sending (by either half) and not yet accepted by the OS.
+        pub fn buffered_amount(&self) -> usize {
+            self.shared.lock().buffered_amount()
+        }
+
+        /// This end's role.
+        pub fn role(&self) -> Role {
+            self.shared.role
+        }
+    };
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
+    shared_accessors!();
+
+    /// Puts the halves back together into the stream they came from.
+    ///
+    /// # Errors
+    ///
+    /// [`ReuniteError`] (with both halves) if `writer` belongs to another
+    /// connection or a clone of it is still alive.
+    pub fn reunite(self, writer: WsWriter<S>) -> Result<WebSocketStream<S>, ReuniteError<S>> {
+        if !Arc::ptr_eq(&self.shared, &writer.shared) || Arc::strong_count(&self.shared) != 2 {
+            return Err(ReuniteError(self, writer));
+        }
+        drop(writer);
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => Ok(shared.stream.into_inner().unwrap_or_else(|e| e.into_inner())),
+            // Unreachable: both owners were here, and no clone can be made
+            // of halves this function owns.
+            Err(_) => unreachable!("the two halves held the only references"),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsReader<S> {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().inner.poll_next_message(cx)
+        let shared = &*self.shared;
+        shared.wakers.reader.register(cx.waker());
+        let mut all = Context::from_waker(&shared.all);
+        Pin::new(&mut *shared.lock()).poll_next(&mut all)
     }
 }
 
-/// The write half. `send` waits while more than `write_high_water` bytes are
-/// handed to the writer task and not yet written.
-#[derive(Debug)]
-pub struct WsWriter {
-    encoder: Connection,
-    tx: mpsc::UnboundedSender<Cmd>,
-    shared: Arc<Shared>,
-    high_water: usize,
-    role: Role,
-}
+impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
+    shared_accessors!();
 
-impl WsWriter {
-    /// Sends a message (a Close message starts the closing handshake, which
-    /// the read half completes).
+    /// Sends a message and waits until it is written to the transport
+    /// (a Close message starts the closing handshake, which the read half
+    /// completes).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe before the message is queued (it waits while more than
+    /// `write_high_water` bytes are unwritten); once queued, a cancelled
+    /// `send` loses nothing: the message is written by the next flush or by
+    /// the read half.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionClosed`] after a Close was sent or the transport
+    /// failed; [`Error::Send`] for a message that cannot be sent (an invalid
+    /// close code, a control payload over 125 bytes); [`Error::Io`].
     pub async fn send(&mut self, msg: Message) -> Result<()> {
-        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.start_send(msg)
+        std::future::poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        self.queue(msg)?;
+        std::future::poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
 
-    /// Sends a Close (`None`: without status). The read half completes the
-    /// handshake when the peer's Close arrives.
+    /// Sends a message framed once for many connections (see
+    /// [`WebSocketStream::queue_prepared`]) and waits until it is written.
+    ///
+    /// # Errors
+    ///
+    /// As [`WsWriter::send`].
+    pub async fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        let queued = self.shared.lock().queue_prepared(prepared);
+        queued.map_err(closed_as_connection_closed)?;
+        std::future::poll_fn(|cx| self.poll_flush_inner(cx)).await
+    }
+
+    /// Sends a Close (`None`: without status) and waits until it is written.
+    /// The read half completes the handshake when the peer's Close arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`WsWriter::send`].
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.send(Message::Close(frame)).await
     }
 
-    /// Bytes handed over and not yet accepted by the OS.
-    pub fn buffered_amount(&self) -> usize {
-        self.shared.buffered.load(Ordering::Acquire)
-    }
-
-    /// This end's role.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.shared.close_written.load(Ordering::Acquire) || self.shared.writer_done.load(Ordering::Acquire) {
-            return Err(Error::ConnectionClosed);
+    /// Queues a message without waiting; the next flush (or the read half)
+    /// writes it.
+    fn queue(&mut self, msg: Message) -> Result<()> {
+        let close = matches!(msg, Message::Close(_));
+        self.shared.lock().queue(msg).map_err(closed_as_connection_closed)?;
+        if close {
+            // The read half arms the close timer when it next runs.
+            self.shared.wakers.reader.wake();
         }
         Ok(())
     }
 
-    /// Ready when the writer task has room (below the high-water mark).
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.check_open()?;
-        if self.buffered_amount() < self.high_water {
-            return Poll::Ready(Ok(()));
+    fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.wakers.register_writer(cx.waker());
+        let mut all = Context::from_waker(&self.shared.all);
+        let mut ws = self.shared.lock();
+        if matches!(ws.state(), State::Closing | State::Closed) {
+            return Poll::Ready(Err(Error::ConnectionClosed));
         }
-        self.shared.space.register(cx.waker());
-        // Re-check after registering, so a wake between the two is not lost.
-        if self.buffered_amount() < self.high_water {
-            return Poll::Ready(Ok(()));
-        }
-        self.check_open()?;
-        Poll::Pending
+        futures_sink::Sink::poll_ready(Pin::new(&mut *ws), &mut all)
     }
 
-    /// Encodes a message and hands it to the writer task, without waiting.
-    pub fn start_send(&mut self, msg: Message) -> Result<()> {
-        self.check_open()?;
-        let close = matches!(msg, Message::Close(_));
-        self.encoder.send(msg)?;
-        let counted = self.encoder.output_len();
-        let chunks = self.encoder.output().take_chunks();
-        self.shared.buffered.fetch_add(counted, Ordering::AcqRel);
-        self.tx
-            .send(Cmd::Frames {
-                chunks,
-                counted,
-                from_reader: 0,
-                close,
-            })
-            .map_err(|_| Error::ConnectionClosed)
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.wakers.register_writer(cx.waker());
+        let mut all = Context::from_waker(&self.shared.all);
+        futures_sink::Sink::poll_flush(Pin::new(&mut *self.shared.lock()), &mut all)
     }
 }
 
-/// Owns the write side: writes everything that is ready in one vectored
-/// write, at most one Close, nothing after it.
-async fn writer_task<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut counted = 0usize;
-    let mut from_reader_total = 0usize;
-    let mut close_written = false;
-    'run: while let Some(first) = rx.recv().await {
-        let mut shutdown = false;
-        let mut next = Some(first);
-        while let Some(cmd) = next {
-            match cmd {
-                Cmd::Frames {
-                    chunks,
-                    counted: n,
-                    from_reader,
-                    close,
-                } => {
-                    if close_written {
-                        shared.buffered.fetch_sub(n, Ordering::AcqRel);
-                        shared.reader_buffered.fetch_sub(from_reader, Ordering::AcqRel);
-                    } else {
-                        batch.extend(chunks);
-                        counted += n;
-                        from_reader_total += from_reader;
-                        if close {
-                            close_written = true;
-                            shared.close_written.store(true, Ordering::Release);
-                        }
-                    }
-                }
-                Cmd::Shutdown => shutdown = true,
-            }
-            next = rx.try_recv().ok();
-        }
-        if write_batch(&mut w, &mut batch).await.is_err() {
-            break 'run;
-        }
-        shared.buffered.fetch_sub(counted, Ordering::AcqRel);
-        shared.reader_buffered.fetch_sub(from_reader_total, Ordering::AcqRel);
-        (counted, from_reader_total) = (0, 0);
-        shared.space.wake();
-        shared.reader_space.wake();
-        if shutdown {
-            let _ = w.shutdown().await;
-            break;
-        }
+fn closed_as_connection_closed(e: Error) -> Error {
+    match e {
+        Error::Send(SendError::Closed) => Error::ConnectionClosed,
+        e => e,
     }
-    shared.writer_done.store(true, Ordering::Release);
-    shared.space.wake();
-    shared.reader_space.wake();
 }
 
-async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
-    let mut i = 0;
-    while i < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[i..].iter().take(64).map(|b| IoSlice::new(b)).collect();
-        let mut n = w.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let k = n.min(batch[i].len());
-            batch[i].advance(k);
-            n -= k;
-            if batch[i].is_empty() {
-                i += 1;
-            }
-        }
-    }
-    batch.clear();
-    w.flush().await
-}
-
-impl futures_sink::Sink<Message> for WsWriter {
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WsWriter<S> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        WsWriter::poll_ready(self.get_mut(), cx)
+        self.get_mut().poll_ready_inner(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        WsWriter::start_send(self.get_mut(), item)
+        self.get_mut().queue(item)
     }
 
-    /// Ready once the writer task has written everything handed to it.
+    /// Ready once everything queued (by either half) is written.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        if this.buffered_amount() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        this.shared.space.register(cx.waker());
-        if this.buffered_amount() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        if this.shared.writer_done.load(Ordering::Acquire) {
-            return Poll::Ready(Err(Error::ConnectionClosed));
-        }
-        Poll::Pending
+        self.get_mut().poll_flush_inner(cx)
     }
 
-    /// Sends a Close (1000) unless one went out, then flushes.
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if !self.shared.close_written.load(Ordering::Acquire) && !self.encoder.close_sent() {
-            let frame = CloseFrame::new(1000u16, "").expect("1000 is valid");
-            self.as_mut().get_mut().start_send(Message::Close(Some(frame)))?;
+    /// Sends a Close (1000) unless one went out, then flushes. The read half
+    /// completes the closing handshake.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let open = this.shared.lock().state() == State::Open;
+        if open {
+            this.queue(Message::Close(Some(CloseFrame::new(1000u16, "").expect("1000 is valid"))))?;
         }
-        match self.poll_flush(cx) {
-            Poll::Ready(Err(Error::ConnectionClosed)) => Poll::Ready(Ok(())),
+        match this.poll_flush_inner(cx) {
+            Poll::Ready(Err(e)) if e.closed_io() => Poll::Ready(Ok(())),
             other => other,
         }
     }

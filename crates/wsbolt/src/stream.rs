@@ -223,14 +223,9 @@ where
         Ok(())
     }
 
-    pub(crate) fn into_parts(self) -> (S, Connection, Config, Option<String>, Option<String>) {
-        (
-            self.inner.io.0,
-            self.inner.conn,
-            self.config,
-            self.protocol,
-            self.extensions,
-        )
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.inner.conn.role()
     }
 }
 
