@@ -144,12 +144,12 @@ async fn session(args: ConnectArgs, config: ClientConfig, close: CloseFrame) -> 
         }
     }
     match ws.close_status() {
-        Some(s) if s.was_clean => {
-            eprintln!("closed: {} {}", s.code, s.reason);
+        Some(s) if s.was_clean() => {
+            eprintln!("closed: {} {}", s.code(), s.reason());
             ExitCode::SUCCESS
         }
         Some(s) => {
-            eprintln!("wsbolt connect: connection closed abnormally ({})", s.code);
+            eprintln!("wsbolt connect: connection closed abnormally ({})", s.code());
             ExitCode::FAILURE
         }
         None => ExitCode::FAILURE,

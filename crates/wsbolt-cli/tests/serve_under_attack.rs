@@ -217,7 +217,7 @@ async fn graceful_shutdown_under_load_loses_nothing() {
                         next += 1;
                     }
                     Ok(Message::Close(f)) => {
-                        close = f.map(|f| f.code.0);
+                        close = f.map(|f| f.code().as_u16());
                         stop.store(true, Ordering::Relaxed);
                     }
                     Ok(_) => {}

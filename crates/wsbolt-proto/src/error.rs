@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::close::CloseCode;
+use crate::close_code::CloseCode;
 
 /// A violation of RFC 6455 (or of a configured limit) by the peer. The core
 /// answers each one with a Close frame carrying [`ProtocolError::close_code`]

@@ -23,8 +23,10 @@
 //! and Close payloads), and [`Connection`] (the state machine).
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod close;
+mod close_code;
 mod config;
 mod connection;
 pub mod deflate;
@@ -37,6 +39,7 @@ mod message;
 pub mod outbuf;
 mod prepared;
 pub mod utf8;
+mod utf8bytes;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Keepalive};

@@ -65,7 +65,7 @@ fn expect_failure(input: &[u8], err: ProtocolError, code: u16) {
     assert_eq!(s.state(), State::Closed);
     assert!(s.wants_transport_closed());
     let st = s.close_status().unwrap();
-    assert_eq!((st.code, st.was_clean), (CloseCode(code), false));
+    assert_eq!((st.code(), st.was_clean()), (CloseCode::new(code), false));
     // Nothing more is read or sent.
     s.receive(&cframe(0x81, b"late"));
     assert!(s.next_event().is_none());
@@ -236,10 +236,7 @@ fn every_valid_close_code_is_echoed_and_reported_clean() {
     ] {
         let mut s = server();
         s.receive(&cframe(0x88, &close_payload(code, b"bye")));
-        let want = CloseFrame {
-            code: CloseCode(code),
-            reason: "bye".into(),
-        };
+        let want = CloseFrame::new(code, "bye").unwrap();
         assert_eq!(events(&mut s), [Event::Close(Some(want))]);
         let mut echo = vec![0x88, 0x05];
         echo.extend_from_slice(&code.to_be_bytes());
@@ -247,8 +244,8 @@ fn every_valid_close_code_is_echoed_and_reported_clean() {
         assert_eq!(s.output().take_all(), echo, "{code}");
         let st = s.close_status().unwrap();
         assert_eq!(
-            (st.code, st.reason.as_str(), st.was_clean),
-            (CloseCode(code), "bye", true)
+            (st.code(), st.reason(), st.was_clean()),
+            (CloseCode::new(code), "bye", true)
         );
         assert_eq!(s.state(), State::Closed);
         assert!(s.wants_transport_closed(), "the server closes the TCP connection first");
@@ -297,20 +294,15 @@ fn an_empty_close_is_answered_empty_and_reported_as_1005() {
     s.receive(&cframe(0x88, b""));
     assert_eq!(events(&mut s), [Event::Close(None)]);
     assert_eq!(s.output().take_all(), [0x88, 0x00]);
-    assert_eq!(s.close_status().unwrap().code, CloseCode::NO_STATUS);
+    assert_eq!(s.close_status().unwrap().code(), CloseCode::NO_STATUS);
 }
 
 #[test]
 fn codes_that_may_not_be_sent_are_refused_locally() {
     for code in [1004u16, 1005, 1006, 1015, 999, 5000] {
         assert_eq!(CloseFrame::new(code, ""), Err(SendError::InvalidCloseCode(code)));
-        let mut s = server();
-        let forged = CloseFrame {
-            code: CloseCode(code),
-            reason: "".into(),
-        };
-        assert_eq!(s.close(Some(forged)), Err(SendError::InvalidCloseCode(code)));
-        assert!(s.output().is_empty());
+        // A CloseFrame's fields are private: `new` is the only way to build
+        // one, so an invalid frame cannot reach `close`.
     }
     assert_eq!(
         CloseFrame::new(1000u16, "x".repeat(124)),
@@ -338,7 +330,7 @@ fn local_close_then_peer_close_completes_cleanly() {
     );
     assert!(s.output().is_empty(), "no second Close");
     assert_eq!(s.state(), State::Closed);
-    assert!(s.close_status().unwrap().was_clean);
+    assert!(s.close_status().unwrap().was_clean());
 }
 
 #[test]
@@ -385,7 +377,7 @@ fn a_client_waits_for_the_server_to_close_the_tcp_connection() {
     assert!(!c.wants_transport_closed(), "RFC 6455 §7.1.1: the server closes first");
     c.receive_eof();
     assert!(c.wants_transport_closed());
-    assert!(c.close_status().unwrap().was_clean);
+    assert!(c.close_status().unwrap().was_clean());
 }
 
 #[test]
@@ -394,7 +386,7 @@ fn eof_without_close_is_abnormal_1006() {
     s.receive(&cframe(0x01, b"partial"));
     s.receive_eof();
     let st = s.close_status().unwrap();
-    assert_eq!((st.code, st.was_clean), (CloseCode::ABNORMAL, false));
+    assert_eq!((st.code(), st.was_clean()), (CloseCode::ABNORMAL, false));
     assert_eq!(s.send_text("x"), Err(SendError::Closed));
 }
 
@@ -470,15 +462,23 @@ fn close_timeout_drops_a_peer_that_never_answers() {
     let t0 = Instant::now();
     s.close(None).unwrap();
     s.output().take_all();
-    assert_eq!(s.poll_timeout(t0), Some(t0 + Duration::from_secs(10)));
-    s.handle_timeout(t0 + Duration::from_secs(9));
+    // The Close was queued without a time: the timer is due at once (no
+    // clock yet, so nothing to report), and the next time passed in starts it.
+    assert_eq!(s.poll_timeout(), None);
+    assert!(!s.handle_timeout(t0));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    // Asking only reads.
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    assert!(!s.handle_timeout(t0 + Duration::from_secs(9)));
     assert_eq!(s.state(), State::Closing);
-    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(s.handle_timeout(t0 + Duration::from_secs(10)));
     assert_eq!(events(&mut s), [Event::TimedOut(Timeout::Close)]);
     assert_eq!(s.state(), State::Closed);
     assert!(s.wants_transport_closed());
     let st = s.close_status().unwrap();
-    assert_eq!((st.code, st.was_clean), (CloseCode::ABNORMAL, false));
+    assert_eq!((st.code(), st.was_clean()), (CloseCode::ABNORMAL, false));
+    assert_eq!(st.sent().map(|f| f.code()), Some(CloseCode::NO_STATUS));
+    assert_eq!(st.received(), None);
 }
 
 #[test]
@@ -496,24 +496,33 @@ fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
         9,
     );
     let t0 = Instant::now();
-    assert_eq!(c.poll_timeout(t0), Some(t0 + ka.interval));
-    // Activity pushes the ping back.
+    assert_eq!(c.poll_timeout(), None, "no time passed in yet");
+    c.handle_timeout(t0);
+    assert_eq!(c.poll_timeout(), Some(t0 + ka.interval));
+    // Activity pushes the ping back; it is dated by the next time passed in.
     c.receive(&sframe(0x81, b"x"));
     c.next_event();
     let t1 = t0 + Duration::from_secs(20);
-    assert_eq!(c.poll_timeout(t1), Some(t1 + ka.interval));
-    // Quiet: a ping goes out, with payload 1 (big-endian u64), masked.
+    assert_eq!(c.poll_timeout(), Some(t0), "undated input is due at once");
+    assert!(!c.handle_timeout(t1));
+    assert_eq!(c.poll_timeout(), Some(t1 + ka.interval));
+    // Quiet: a ping goes out, with the keepalive's tagged payload, masked.
     let t2 = t1 + ka.interval;
-    c.handle_timeout(t2);
+    assert!(c.handle_timeout(t2));
     let out = c.output().take_all();
-    assert_eq!(&out[..2], &[0x89, 0x88]);
+    assert_eq!(&out[..2], &[0x89, 0x90]);
     let payload: Vec<u8> = out[6..].iter().enumerate().map(|(i, b)| b ^ out[2 + i % 4]).collect();
-    assert_eq!(payload, 1u64.to_be_bytes());
-    assert_eq!(c.poll_timeout(t2), Some(t2 + ka.timeout));
-    // The pong comes back 40 ms later: RTT measured.
+    let mut want = b"wsbolt-k".to_vec();
+    want.extend_from_slice(&1u64.to_be_bytes());
+    assert_eq!(payload, want);
+    assert_eq!(c.poll_timeout(), Some(t2 + ka.timeout));
+    // An application's own pong with an 8-byte counter payload is delivered.
     c.receive(&sframe(0x8a, &1u64.to_be_bytes()));
-    c.next_event();
-    c.poll_timeout(t2 + Duration::from_millis(40));
+    assert_eq!(events(&mut c), [Event::Pong(1u64.to_be_bytes().to_vec().into())]);
+    // The keepalive's pong comes back 40 ms later: RTT measured, not delivered.
+    c.receive(&sframe(0x8a, &want));
+    assert_eq!(events(&mut c), []);
+    c.handle_timeout(t2 + Duration::from_millis(40));
     assert_eq!(c.keepalive_rtt(), Some(Duration::from_millis(40)));
     // Next ping gets no pong: Close 1011 and the transport dropped.
     let t3 = t2 + Duration::from_millis(40) + ka.interval;
@@ -525,6 +534,12 @@ fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
     let code: Vec<u8> = out[6..].iter().enumerate().map(|(i, b)| b ^ out[2 + i % 4]).collect();
     assert_eq!(code, 1011u16.to_be_bytes());
     assert!(c.wants_transport_closed());
+    // What the status says agrees with what was sent: 1011, not clean,
+    // nothing received.
+    let st = c.close_status().unwrap();
+    assert_eq!((st.code(), st.was_clean()), (CloseCode::INTERNAL_ERROR, false));
+    assert_eq!(st.sent().map(|f| f.code()), Some(CloseCode::INTERNAL_ERROR));
+    assert_eq!(st.received(), None);
 }
 
 #[test]
@@ -533,7 +548,7 @@ fn the_close_timeout_drops_the_transport_even_with_output_unwritten() {
     s.send_binary(&[0u8; 1000]).unwrap();
     s.close(None).unwrap();
     let t0 = Instant::now();
-    s.poll_timeout(t0);
+    s.handle_timeout(t0);
     assert!(!s.wants_transport_closed());
     s.handle_timeout(t0 + Duration::from_secs(10));
     assert!(!s.output().is_empty(), "the peer never read it");

@@ -278,10 +278,10 @@ async fn a_slow_consumer_is_closed_and_others_are_unaffected() {
     let mut code = None;
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(15), slow.next()).await {
         if let Ok(Message::Close(Some(f))) = msg {
-            code = Some(f.code);
+            code = Some(f.code());
         }
     }
-    assert_eq!(code, Some(CloseCode(1008)));
+    assert_eq!(code, Some(CloseCode::new(1008)));
     fast.send(Message::text("still fine")).await.unwrap();
     loop {
         if let Message::Text(t) = fast.next().await.unwrap().unwrap() {
@@ -344,12 +344,12 @@ async fn an_echo_client_that_stops_reading_is_closed_after_the_write_timeout() {
     let mut code = None;
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(15), rd.next()).await {
         match msg {
-            Ok(Message::Close(f)) => code = f.map(|f| f.code),
+            Ok(Message::Close(f)) => code = f.map(|f| f.code()),
             Ok(_) => {}
             Err(_) => break,
         }
     }
-    assert_eq!(code, Some(CloseCode(1008)));
+    assert_eq!(code, Some(CloseCode::new(1008)));
     flood.abort();
     s.shutdown().await;
 }
@@ -393,13 +393,13 @@ async fn handler_programs() {
         assert_eq!(text(&mut ws).await, n);
     }
     while ws.next().await.is_some() {}
-    assert_eq!(ws.close_status().unwrap().code, CloseCode(1000));
+    assert_eq!(ws.close_status().unwrap().code(), CloseCode::new(1000));
 
     // Crash → 1011.
     let (mut ws, _) = wsbolt::connect(&s.url("/crash")).await.unwrap();
     assert_eq!(text(&mut ws).await, "about to fail");
     while ws.next().await.is_some() {}
-    assert_eq!(ws.close_status().unwrap().code, CloseCode(1011));
+    assert_eq!(ws.close_status().unwrap().code(), CloseCode::new(1011));
 
     // Not executable, or trying to leave the folder: 404.
     for path in ["/not-executable", "/..%2Fupper", "/.hidden"] {
@@ -513,7 +513,7 @@ async fn graceful_shutdown_sends_queued_messages_then_1001() {
         }
         let want: Vec<String> = (0..100).map(|i| format!("{prefix}{i}")).collect();
         assert_eq!(got, want, "nothing accepted is lost");
-        assert_eq!(close.map(|f| f.code), Some(CloseCode::GOING_AWAY));
+        assert_eq!(close.map(|f| f.code()), Some(CloseCode::GOING_AWAY));
     }
     stopping.await.unwrap();
     // No longer accepting.

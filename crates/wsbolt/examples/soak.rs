@@ -133,7 +133,7 @@ async fn normal_session(url: &str, rng: &mut Rng, c: &Counters) -> Result<(), St
         .await
         .map_err(|e| format!("close: {e}"))?;
     match ws.close_status() {
-        Some(s) if s.was_clean && s.code.0 == 1000 => {
+        Some(s) if s.was_clean() && s.code().as_u16() == 1000 => {
             c.clean_closes.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }

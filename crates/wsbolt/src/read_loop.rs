@@ -105,21 +105,20 @@ impl<I: Io> ReadLoop<I> {
         Poll::Ready(Ok(()))
     }
 
-    /// Arms the timer for the connection's next deadline; fires it if due.
+    /// Tells the connection the time, fires what is due, and arms the sleep
+    /// for its next deadline. Returns whether a timer fired.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.conn.timers_active() {
             self.sleep_at = None;
             return false;
         }
-        let now = Instant::now();
-        let Some(deadline) = self.conn.poll_timeout(now) else {
+        if self.conn.handle_timeout(Instant::now()) {
+            return true;
+        }
+        let Some(deadline) = self.conn.poll_timeout() else {
             self.sleep_at = None;
             return false;
         };
-        if deadline <= now {
-            self.conn.handle_timeout(now);
-            return true;
-        }
         if self.sleep_at != Some(deadline) {
             self.sleep_at = Some(deadline);
             let at = tokio::time::Instant::from_std(deadline);
@@ -131,8 +130,7 @@ impl<I: Io> ReadLoop<I> {
         let sleep = self.sleep.as_mut().expect("armed above");
         if sleep.as_mut().poll(cx).is_ready() {
             self.sleep_at = None;
-            self.conn.handle_timeout(Instant::now());
-            return true;
+            return self.conn.handle_timeout(Instant::now());
         }
         false
     }
@@ -187,9 +185,9 @@ impl<I: Io> ReadLoop<I> {
             self.read_eof = true;
             self.conn.receive_eof();
         } else if self.conn.timers_active() {
-            // Record the activity and any keepalive pong at arrival time,
+            // Date the activity and any keepalive pong at arrival time,
             // before the events are handed out.
-            self.conn.poll_timeout(Instant::now());
+            self.conn.handle_timeout(Instant::now());
         }
         Poll::Ready(Ok(()))
     }

@@ -364,7 +364,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WsWriter
         let this = self.get_mut();
         let open = this.shared.lock().state() == State::Open;
         if open {
-            this.queue(Message::Close(Some(CloseFrame::new(1000u16, "").expect("1000 is valid"))))?;
+            this.queue(Message::Close(Some(
+                CloseFrame::new(1000u16, "").expect("1000 is valid"),
+            )))?;
         }
         match this.poll_flush_inner(cx) {
             Poll::Ready(Err(e)) if e.closed_io() => Poll::Ready(Ok(())),

@@ -86,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
     fn poll_backlog_below(&mut self, _cx: &mut Context<'_>, conn: &Connection, limit: usize) -> Poll<()> {
         // The read loop tried to write just before this, so when the output
         // is still large the transport's write readiness will wake us.
-        if conn.output_len() < limit {
+        if conn.answer_backlog() < limit {
             Poll::Ready(())
         } else {
             Poll::Pending

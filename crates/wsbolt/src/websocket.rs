@@ -532,7 +532,7 @@ async fn run(
     set(ReadyState::Closed);
     let status = ws.close_status().cloned();
     let (code, reason, was_clean) = match (&status, received_close && !failed) {
-        (Some(s), true) => (s.code.0, s.reason.to_string(), s.was_clean),
+        (Some(s), true) => (s.code().as_u16(), s.reason().to_string(), s.was_clean()),
         _ => (1006, String::new(), false),
     };
     if failed {

@@ -1182,7 +1182,7 @@ fn the_client_refuses_hostile_servers() {
             counting_alloc::reset_peak();
             let (mut ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
             match ws.next().await {
-                Some(Err(Error::Protocol(e))) => assert_eq!(e.close_code().0, code, "{what}: {e}"),
+                Some(Err(Error::Protocol(e))) => assert_eq!(e.close_code().as_u16(), code, "{what}: {e}"),
                 other => panic!("{what}: expected a protocol error, got {other:?}"),
             }
             assert_eq!(server.await.unwrap(), Some(code), "{what}: the Close on the wire");

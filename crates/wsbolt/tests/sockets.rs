@@ -48,7 +48,7 @@ async fn echo_round_trips_text_binary_and_large_messages() {
     }
     ws.close(Some(CloseFrame::new(1000u16, "done").unwrap())).await.unwrap();
     let st = ws.close_status().unwrap();
-    assert_eq!((st.code, st.was_clean), (CloseCode::NORMAL, true));
+    assert_eq!((st.code(), st.was_clean()), (CloseCode::NORMAL, true));
     assert!(ws.next().await.is_none());
 }
 
@@ -79,9 +79,9 @@ async fn server_initiated_close_is_seen_with_its_code_and_reason() {
     assert_eq!(msg, Message::Close(Some(CloseFrame::new(4000u16, "bye").unwrap())));
     assert!(ws.next().await.is_none());
     let st = ws.close_status().unwrap();
-    assert_eq!((st.code.0, st.reason.as_str(), st.was_clean), (4000, "bye", true));
+    assert_eq!((st.code().as_u16(), st.reason(), st.was_clean()), (4000, "bye", true));
     let server_status = server.await.unwrap();
-    assert_eq!((server_status.code.0, server_status.was_clean), (4000, true));
+    assert_eq!((server_status.code().as_u16(), server_status.was_clean()), (4000, true));
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn close_timeout_drops_a_peer_that_never_answers_close() {
         .unwrap()
         .unwrap();
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-    assert_eq!((status.code, status.was_clean), (CloseCode::ABNORMAL, false));
+    assert_eq!((status.code(), status.was_clean()), (CloseCode::ABNORMAL, false));
     drop(tcp);
 }
 

@@ -59,7 +59,7 @@ async fn a_split_server_echoes_from_two_tasks() {
         Message::Close(Some(CloseFrame::new(1000u16, "bye").unwrap()))
     );
     assert!(rd.next().await.is_none());
-    assert!(rd.close_status().unwrap().was_clean);
+    assert!(rd.close_status().unwrap().was_clean());
     assert!(matches!(
         wr.send(Message::text("late")).await,
         Err(Error::ConnectionClosed)
@@ -72,7 +72,7 @@ async fn a_read_half_alone_answers_pings_and_closes() {
         let (mut rd, _wr) = ws.split();
         // Only reads: pongs and the Close reply must still go out.
         while rd.next().await.is_some() {}
-        assert_eq!(rd.close_status().unwrap().code, CloseCode(4001));
+        assert_eq!(rd.close_status().unwrap().code(), CloseCode::new(4001));
     })
     .await;
     let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
@@ -80,7 +80,7 @@ async fn a_read_half_alone_answers_pings_and_closes() {
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong("p".into()));
     ws.close(Some(CloseFrame::new(4001u16, "").unwrap())).await.unwrap();
     let st = ws.close_status().unwrap();
-    assert_eq!((st.code.0, st.was_clean), (4001, true));
+    assert_eq!((st.code().as_u16(), st.was_clean()), (4001, true));
 }
 
 // ---- one state machine for both halves -------------------------------------
@@ -244,7 +244,9 @@ async fn split_and_reunite_over_duplex_and_writers_cloned_into_tasks() {
     }
     let mut next = [0u8; 8];
     for _ in 0..800 {
-        let Message::Binary(b) = rd.next().await.unwrap().unwrap() else { panic!() };
+        let Message::Binary(b) = rd.next().await.unwrap().unwrap() else {
+            panic!()
+        };
         assert_eq!(b.len(), 3);
         // Per sender, order is kept.
         assert_eq!(b[1], next[b[0] as usize]);
@@ -263,7 +265,7 @@ async fn split_and_reunite_over_duplex_and_writers_cloned_into_tasks() {
     drop(extra);
     let mut ws = rd.reunite(wr).unwrap();
     ws.close(None).await.unwrap();
-    assert!(ws.close_status().unwrap().was_clean);
+    assert!(ws.close_status().unwrap().was_clean());
     server.await.unwrap();
 }
 

@@ -36,7 +36,7 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// How a connection ended, for the metrics: its close code (1006 if none).
 pub fn end_code(ws: &Ws) -> u16 {
-    ws.close_status().map_or(1006, |s| s.code.0)
+    ws.close_status().map_or(1006, |s| s.code().as_u16())
 }
 
 /// Closes with 1001 after writing what is queued (server shutdown).

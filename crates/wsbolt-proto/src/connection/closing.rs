@@ -1,0 +1,252 @@
+//! The closing handshake (RFC 6455 §7): one phase enum and one transition
+//! into Closed, whatever ended the connection.
+
+use super::{Connection, Event, Role, State, Timeout};
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::{ProtocolError, SendError};
+use crate::frame::OpCode;
+use crate::message::Utf8Bytes;
+
+/// How the connection ended.
+///
+/// [`code`](CloseStatus::code) follows RFC 6455 §7.1.5 with one addition:
+/// the peer's code; 1005 if its Close had none; 1006 if the transport ended
+/// (or the close timeout passed) with no Close from it; and, when this end
+/// failed the connection (a protocol error, a keepalive timeout), the code
+/// this end sent. What each side actually sent is in
+/// [`sent`](CloseStatus::sent) and [`received`](CloseStatus::received).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseStatus {
+    code: CloseCode,
+    reason: Utf8Bytes,
+    was_clean: bool,
+    sent: Option<CloseFrame>,
+    received: Option<CloseFrame>,
+}
+
+impl CloseStatus {
+    /// The close code (see the type's docs for which one).
+    pub fn code(&self) -> CloseCode {
+        self.code
+    }
+
+    /// The reason that goes with [`code`](CloseStatus::code) (empty when none).
+    pub fn reason(&self) -> &str {
+        self.reason.as_str()
+    }
+
+    /// Whether the closing handshake completed: both Close frames exchanged.
+    pub fn was_clean(&self) -> bool {
+        self.was_clean
+    }
+
+    /// The Close frame this end sent, if one was sent (a Close without a
+    /// status appears as 1005).
+    pub fn sent(&self) -> Option<&CloseFrame> {
+        self.sent.as_ref()
+    }
+
+    /// The Close frame the peer sent, if one arrived (a Close without a
+    /// status appears as 1005).
+    pub fn received(&self) -> Option<&CloseFrame> {
+        self.received.as_ref()
+    }
+}
+
+/// Where the connection is in its life.
+#[derive(Debug)]
+pub(super) enum Phase {
+    Open,
+    /// Our Close is queued; the peer's has not been taken yet.
+    Closing,
+    /// Terminal. `failed`: this end failed the connection (drop the transport
+    /// as soon as the output is written).
+    Closed {
+        status: CloseStatus,
+        failed: bool,
+    },
+}
+
+impl Phase {
+    pub(super) fn state(&self) -> State {
+        match self {
+            Phase::Open => State::Open,
+            Phase::Closing => State::Closing,
+            Phase::Closed { .. } => State::Closed,
+        }
+    }
+
+    pub(super) fn status(&self) -> Option<&CloseStatus> {
+        match self {
+            Phase::Closed { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+}
+
+/// How a connection reached Closed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum End {
+    /// Both Close frames exchanged.
+    Clean,
+    /// This end failed the connection with this code (already queued).
+    Failed(CloseCode),
+    /// No Close from the peer: the transport ended or the close timer expired.
+    Abnormal,
+}
+
+impl Connection {
+    /// Whether a Close frame was sent (or queued), or the connection is
+    /// closed: nothing more may be sent.
+    pub fn close_sent(&self) -> bool {
+        !matches!(self.phase, Phase::Open)
+    }
+
+    /// Whether the transport should now be closed: the connection is closed
+    /// and either the close timeout expired (whatever is still queued: a peer
+    /// that does not read never gets it), or everything queued was written
+    /// and this is the server (which closes first, RFC 6455 §7.1.1), the
+    /// connection failed, or the peer already closed its side.
+    pub fn wants_transport_closed(&self) -> bool {
+        let Phase::Closed { failed, .. } = self.phase else {
+            return false;
+        };
+        self.timers.close_expired || (self.out.is_empty() && (self.role == Role::Server || failed || self.eof))
+    }
+
+    /// Starts the closing handshake (`None`: a Close without status). After
+    /// this nothing more may be sent; incoming data is still delivered until
+    /// the peer's Close. The close timer starts at the next
+    /// [`handle_timeout`](Connection::handle_timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] if a Close was already sent.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), SendError> {
+        if self.close_sent() {
+            return Err(SendError::Closed);
+        }
+        let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
+        self.write_frame(OpCode::Close, true, &payload);
+        self.sent = Some(frame.unwrap_or_else(CloseFrame::no_status));
+        self.phase = Phase::Closing;
+        Ok(())
+    }
+
+    /// The transport reached end of stream. Without a completed closing
+    /// handshake this is an abnormal closure (1006).
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+        if !self.close_received {
+            self.input_closed = true;
+            self.enter_closed(End::Abnormal);
+        }
+    }
+
+    /// The one transition into Closed. A connection already closed stays as
+    /// it ended.
+    pub(super) fn enter_closed(&mut self, end: End) {
+        if matches!(self.phase, Phase::Closed { .. }) {
+            return;
+        }
+        self.input_closed = true;
+        let (code, reason, was_clean) = match end {
+            End::Clean => match &self.received {
+                Some(f) => (f.code(), f.reason_bytes().clone(), true),
+                None => (CloseCode::NO_STATUS, Utf8Bytes::new(), true),
+            },
+            End::Failed(code) => (code, Utf8Bytes::new(), false),
+            End::Abnormal => (CloseCode::ABNORMAL, Utf8Bytes::new(), false),
+        };
+        let status = CloseStatus {
+            code,
+            reason,
+            was_clean,
+            sent: self.sent.clone(),
+            received: self.received.clone(),
+        };
+        self.phase = Phase::Closed {
+            status,
+            failed: matches!(end, End::Failed(_)),
+        };
+    }
+
+    /// Queues the Close for a failure (unless one was sent) and closes.
+    pub(super) fn fail_with(&mut self, code: CloseCode) {
+        if !self.close_sent() {
+            self.write_frame(OpCode::Close, true, &code.as_u16().to_be_bytes());
+            self.sent = Some(CloseFrame::from_parts(code, Utf8Bytes::new()));
+        }
+        self.enter_closed(End::Failed(code));
+    }
+
+    /// The peer's Close arrived: nothing after it is read (RFC 6455 §5.5.1).
+    /// The reply is queued when the application takes the event, after its
+    /// answers to the messages that came before.
+    pub(super) fn handle_close(&mut self, frame: Option<CloseFrame>) {
+        self.input_closed = true;
+        self.close_received = true;
+        self.received = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
+        self.events.push_back(Event::Close(frame));
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): no more input; the Close with
+    /// the error's code is queued when the application takes the event, so
+    /// answers to earlier messages leave first.
+    pub(super) fn fail(&mut self, e: ProtocolError) {
+        self.input_closed = true;
+        self.frame = None;
+        self.message = None;
+        self.events.push_back(Event::Failed(e));
+    }
+
+    /// The close timer expired.
+    pub(super) fn close_timed_out(&mut self) {
+        if matches!(self.phase, Phase::Closing) {
+            self.enter_closed(End::Abnormal);
+            self.events.push_back(Event::TimedOut(Timeout::Close));
+        }
+    }
+
+    /// The side effects of an event, applied as the application takes it.
+    pub(super) fn apply(&mut self, ev: &Event) {
+        let before = self.out.len();
+        if before == 0 {
+            self.answers = 0;
+        }
+        match ev {
+            Event::Ping(p) if self.config.auto_pong && !self.close_sent() => {
+                self.write_frame(OpCode::Pong, true, p);
+            }
+            Event::Close(frame) => {
+                if !self.close_sent() && !self.eof {
+                    // Echo the peer's status code and reason (RFC 6455
+                    // §5.5.1; both were validated). An empty Close is
+                    // answered with an empty one, since 1005 may not be sent.
+                    let reply = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
+                    self.write_frame(OpCode::Close, true, &reply);
+                    self.sent = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
+                }
+                self.enter_closed(End::Clean);
+            }
+            Event::Failed(e) => self.fail_with(e.close_code()),
+            _ => {}
+        }
+        self.answers += self.out.len() - before;
+    }
+
+    /// Bytes of answers that taking events queued (pongs, Close replies)
+    /// since the output was last empty, i.e. at most this many are still
+    /// unwritten. An I/O layer stops reading while this is high: a peer that
+    /// sends pings but never reads is held back by TCP instead of growing
+    /// memory. The application's own data does not count, so reading (and
+    /// the peer's Close) still gets through while the application's output
+    /// waits.
+    pub fn answer_backlog(&self) -> usize {
+        if self.out.is_empty() {
+            0
+        } else {
+            self.answers
+        }
+    }
+}

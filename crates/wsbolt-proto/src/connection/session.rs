@@ -1,0 +1,118 @@
+//! The permessage-deflate session (RFC 7692) of one connection: parameters
+//! resolved for this end's role, and codecs created on first use.
+
+use super::receive::InMessage;
+use super::{Connection, Role};
+use crate::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
+use crate::error::ProtocolError;
+use crate::frame::OpCode;
+
+/// permessage-deflate state, resolved for this end's role.
+#[derive(Debug)]
+pub(super) struct Deflate {
+    pub(super) config: DeflateConfig,
+    /// Window to compress with; `None` when the peer allows only 8 bits,
+    /// which zlib cannot produce: messages then go uncompressed.
+    pub(super) compress_bits: Option<u8>,
+    reset_compress: bool,
+    inflate_bits: u8,
+    reset_inflate: bool,
+    // Created on first use; dropped after each message when the context is
+    // not kept, so an idle connection holds no codec memory.
+    compressor: Option<Compressor>,
+    decompressor: Option<Decompressor>,
+    scratch: Vec<u8>,
+}
+
+impl Connection {
+    /// Turns on permessage-deflate with the negotiated `params` (call before
+    /// any frame is received). `config` supplies the level, the threshold
+    /// and this end's window cap.
+    pub fn enable_deflate(&mut self, params: DeflateParams, config: DeflateConfig) {
+        let (compress, reset_compress, inflate, reset_inflate) = match self.role {
+            Role::Server => (
+                params.server_max_window_bits.min(config.server_max_window_bits),
+                params.server_no_context_takeover,
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            ),
+            Role::Client => (
+                params.client_max_window_bits.min(config.client_max_window_bits),
+                params.client_no_context_takeover,
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            ),
+        };
+        self.rules.allow_rsv1 = true;
+        self.deflate = Some(Deflate {
+            config,
+            compress_bits: (compress > 8).then_some(compress),
+            reset_compress,
+            inflate_bits: inflate,
+            reset_inflate,
+            compressor: None,
+            decompressor: None,
+            scratch: Vec::new(),
+        });
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Compresses and frames `data` if deflate is on and allows it; `first`
+    /// sets RSV1 (the first frame of a message), `fin` ends the message.
+    pub(super) fn try_send_compressed(&mut self, opcode: OpCode, data: &[u8], first: bool, fin: bool) -> bool {
+        let Some(df) = self.deflate.as_mut() else { return false };
+        let Some(bits) = df.compress_bits else { return false };
+        if first && fin && data.len() < df.config.threshold {
+            return false;
+        }
+        let (level, mem, reset) = (df.config.level, df.config.mem_level, df.reset_compress);
+        let c = df
+            .compressor
+            .get_or_insert_with(|| Compressor::new(level, bits, mem, reset));
+        let mut out = std::mem::take(&mut df.scratch);
+        out.clear();
+        if !c.compress(data, fin, &mut out) {
+            df.scratch = out;
+            return false;
+        }
+        if fin && reset {
+            df.compressor = None;
+        }
+        self.write_frame_rsv(opcode, fin, first, &out);
+        if let Some(df) = self.deflate.as_mut() {
+            if out.capacity() <= 64 * 1024 {
+                df.scratch = out;
+            }
+        }
+        true
+    }
+
+    /// Inflates one frame of a compressed message into `m`, validating text
+    /// as it comes out, within the message limit.
+    pub(super) fn inflate_piece(&mut self, m: &mut InMessage, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
+        let max = self.config.max_message_size;
+        let text = m.opcode == OpCode::Text;
+        let Connection { deflate, utf8, .. } = self;
+        let df = deflate.as_mut().ok_or(ProtocolError::ReservedBits)?;
+        let (bits, reset) = (df.inflate_bits, df.reset_inflate);
+        let d = df.decompressor.get_or_insert_with(|| Decompressor::new(bits, reset));
+        let mut check = |piece: &[u8]| {
+            if text {
+                utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            Ok(())
+        };
+        d.inflate(payload, &mut m.buf, max, &mut check)?;
+        if fin {
+            d.finish_message(&mut m.buf, max, &mut check)?;
+            if reset {
+                df.decompressor = None;
+            }
+        }
+        Ok(())
+    }
+}
