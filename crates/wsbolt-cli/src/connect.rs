@@ -160,13 +160,30 @@ async fn session(args: ConnectArgs, config: ClientConfig, close: CloseFrame) -> 
 fn describe(e: &Error, url: &str) -> String {
     match e {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!("{url}: connection refused"),
-        Error::Handshake(HandshakeError::UnexpectedStatus(s)) => {
-            format!(
-                "{url}: the server answered HTTP {s} {} instead of 101",
-                wsbolt::proto::handshake::server::reason_phrase(*s)
-            )
+        Error::Refused(r) => {
+            let s = r.status();
+            let body = String::from_utf8_lossy(&r.body()[..r.body().len().min(200)]);
+            let body = body.trim();
+            let mut line = format!(
+                "{url}: the server answered HTTP {} {} instead of 101",
+                s.as_u16(),
+                s.canonical_reason().unwrap_or("")
+            );
+            if let Some(after) = e.retry_after() {
+                line.push_str(&format!(" (retry after {} s)", after.as_secs()));
+            }
+            if !body.is_empty() {
+                line.push_str(&format!(": {body}"));
+            }
+            line
         }
-        Error::Tls(m) => format!("{url}: TLS error: {m} (use --insecure for a self-signed development server)"),
+        Error::Handshake(HandshakeError::UnexpectedStatus(s)) => {
+            format!("{url}: the server answered HTTP {s} instead of 101")
+        }
+        Error::Tls(t) if t.kind() == wsbolt::TlsErrorKind::Certificate => {
+            format!("{url}: {t} (use --insecure for a self-signed development server)")
+        }
+        Error::Tls(t) => format!("{url}: {t}"),
         other => format!("{url}: {other}"),
     }
 }

@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use wsbolt::proto::handshake::server::http_response;
 use wsbolt::{HandshakeError, MaybeTlsStream, ServerHandshake};
 
 use crate::config::ServeConfig;
@@ -186,8 +185,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
             state.metrics.handshake_failed(status);
             if state.tls.is_none() {
                 let mut tcp = tcp;
-                let body = b"too many connections\n";
-                let _ = tcp.write_all(&http_response(status, &[], "text/plain", body)).await;
+                let body = bytes::Bytes::from_static(b"too many connections\n");
+                if let Ok(r) = http::Response::builder().status(status).body(body) {
+                    let _ = tcp.write_all(&wsbolt::http1::response_bytes(&r)).await;
+                }
                 let _ = tcp.shutdown().await;
             }
             return;
@@ -281,8 +282,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
 
 /// Counts a handshake the library refused, by the status it answered.
 fn record_failure(state: &State, e: &wsbolt::Error) {
-    if let wsbolt::Error::Handshake(h) = e {
-        state.metrics.handshake_failed(h.status());
+    match e {
+        wsbolt::Error::Handshake(h) => state.metrics.handshake_failed(h.status().as_u16()),
+        wsbolt::Error::Refused(r) => state.metrics.handshake_failed(r.status().as_u16()),
+        _ => {}
     }
 }
 

@@ -5,7 +5,6 @@
 use std::path::{Component, Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
-use wsbolt::proto::handshake::server::http_response;
 use wsbolt::{MaybeTlsStream, Request};
 
 use crate::server::State;
@@ -122,11 +121,19 @@ pub(crate) async fn answer(mut io: MaybeTlsStream, req: &Request, state: &State)
             },
         }
     };
-    let allow: &[(&str, &str)] = if status == 405 { &[("Allow", "GET, HEAD")] } else { &[] };
-    let mut resp = http_response(status, allow, ctype, &body);
-    if head {
-        resp.truncate(resp.len() - body.len());
+    let mut b = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, ctype)
+        .header(http::header::CONTENT_LENGTH, body.len());
+    if status == 405 {
+        b = b.header(http::header::ALLOW, "GET, HEAD");
     }
+    // A HEAD answer has the GET answer's fields, without the body.
+    let body = if head { Vec::new() } else { body };
+    let resp = b
+        .body(bytes::Bytes::from(body))
+        .map(|r| wsbolt::http1::response_bytes(&r))
+        .unwrap_or_default();
     let _ = io.write_all(&resp).await;
     let _ = io.shutdown().await;
 }

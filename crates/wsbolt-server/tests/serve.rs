@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use wsbolt::{ClientConfig, CloseCode, Error, HandshakeError, Message};
+use wsbolt::{ClientConfig, CloseCode, Error, Message};
 use wsbolt_server::{ServeConfig, Server};
 
 struct Running {
@@ -132,7 +132,9 @@ async fn every_http_status() {
         );
     }
     let page = raw(&s.addr, "GET /chat.js HTTP/1.1\r\nHost: a\r\n\r\n").await;
-    assert!(page.contains("Content-Type: text/javascript; charset=utf-8"));
+    assert!(page
+        .to_ascii_lowercase()
+        .contains("content-type: text/javascript; charset=utf-8"));
     let metrics = raw(&s.addr, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").await;
     assert!(
         metrics.contains("wsbolt_handshake_failures_total{status=\"403\"} 1"),
@@ -405,7 +407,7 @@ async fn handler_programs() {
     for path in ["/not-executable", "/..%2Fupper", "/.hidden"] {
         let err = wsbolt::connect(&s.url(path)).await.unwrap_err();
         assert!(
-            matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(404))),
+            matches!(err, Error::Refused(ref r) if r.status() == 404),
             "{path}: {err:?}"
         );
     }
@@ -453,10 +455,7 @@ async fn handler_processes_are_bounded() {
     let (mut first, _) = wsbolt::connect(&s.url("/upper")).await.unwrap();
     assert!(text(&mut first).await.starts_with("hello"));
     let err = wsbolt::connect(&s.url("/upper")).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus(503))),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Refused(ref r) if r.status() == 503), "{err:?}");
     first.close(None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(

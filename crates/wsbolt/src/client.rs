@@ -7,10 +7,12 @@ use wsbolt_proto::deflate::{self, accept_client, client_offer};
 use wsbolt_proto::handshake::client::{ClientHandshake, ClientRequest, Response};
 use wsbolt_proto::handshake::generate_key;
 use wsbolt_proto::handshake::header::is_valid_field;
+use wsbolt_proto::handshake::HandshakeError;
 use wsbolt_proto::Role;
 
 use crate::config::ClientConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsError};
+use crate::http1::read_refusal_body;
 use crate::stream::WebSocketStream;
 use crate::tls::{default_client_config, server_name, MaybeTlsStream};
 
@@ -99,7 +101,7 @@ pub async fn connect_with_config(
             let stream = connector
                 .connect(server_name(&target.host)?, tcp)
                 .await
-                .map_err(|e| Error::Tls(e.to_string()))?;
+                .map_err(TlsError::from_handshake)?;
             MaybeTlsStream::ClientTls(Box::new(stream))
         } else {
             MaybeTlsStream::Plain(tcp)
@@ -146,7 +148,19 @@ where
                 "connection closed during the handshake",
             )));
         }
-        if let Some((response, rest)) = hs.feed(&buf[..n])? {
+        let fed = match hs.feed(&buf[..n]) {
+            Err(HandshakeError::UnexpectedStatus(status)) => {
+                // A refusal: hand the application its status, fields and
+                // (bounded) body.
+                let Some((parts, start)) = hs.take_refusal() else {
+                    return Err(Error::Handshake(HandshakeError::UnexpectedStatus(status)));
+                };
+                let body = read_refusal_body(&mut io, &parts.headers, start).await;
+                return Err(Error::Refused(Box::new(http::Response::from_parts(parts, body))));
+            }
+            other => other?,
+        };
+        if let Some((response, rest)) = fed {
             let params = match &config.ws.deflate {
                 Some(cfg) => accept_client(response.extensions.as_deref(), cfg)?,
                 None => None,

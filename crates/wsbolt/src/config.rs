@@ -41,6 +41,10 @@ impl Default for Config {
 pub type SelectProtocol = Arc<dyn Fn(&[String]) -> Option<String> + Send + Sync>;
 /// Decides whether a request's `Origin` (if any) may connect; `false` → 403.
 pub type CheckOrigin = Arc<dyn Fn(Option<&str>, &Request) -> bool + Send + Sync>;
+/// Sees the whole request (method, URI with path and query, header fields,
+/// and the peer's address as a [`PeerAddr`](crate::PeerAddr) extension when
+/// known) and accepts it (`Ok`) or refuses it with any response (`Err`).
+pub type OnRequest = Arc<dyn Fn(&http::Request<()>) -> Result<(), http::Response<bytes::Bytes>> + Send + Sync>;
 
 /// Server-side settings.
 #[derive(Clone, Default)]
@@ -56,6 +60,26 @@ pub struct ServerConfig {
     pub check_origin: Option<CheckOrigin>,
     /// Extra header fields for the 101 response.
     pub response_headers: Vec<(String, String)>,
+    /// Admission: runs after the request is validated as a WebSocket
+    /// handshake and the Origin check, before the answer. `Err(response)`
+    /// refuses with that response (401 with `WWW-Authenticate`, 429 with
+    /// `Retry-After`, a JSON body …). By default every request is admitted.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let mut cfg = wsbolt::ServerConfig::default();
+    /// cfg.on_request = Some(Arc::new(|req: &http::Request<()>| {
+    ///     if req.uri().query() == Some("token=secret") {
+    ///         return Ok(());
+    ///     }
+    ///     Err(http::Response::builder()
+    ///         .status(401)
+    ///         .header("www-authenticate", "Bearer")
+    ///         .body(bytes::Bytes::new())
+    ///         .unwrap())
+    /// }));
+    /// ```
+    pub on_request: Option<OnRequest>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -66,6 +90,7 @@ impl fmt::Debug for ServerConfig {
             .field("select_protocol", &self.select_protocol.is_some())
             .field("check_origin", &self.check_origin.is_some())
             .field("response_headers", &self.response_headers)
+            .field("on_request", &self.on_request.is_some())
             .finish()
     }
 }

@@ -36,6 +36,7 @@
 mod client;
 mod config;
 mod error;
+pub mod http1;
 mod read_loop;
 mod server;
 mod split;
@@ -44,9 +45,9 @@ pub mod tls;
 pub mod websocket;
 
 pub use client::{connect, connect_with_config, handshake as client_handshake, Target};
-pub use config::{CheckOrigin, ClientConfig, Config, SelectProtocol, ServerConfig};
-pub use error::{Error, Result};
-pub use server::{accept, accept_with_config, ServerHandshake};
+pub use config::{CheckOrigin, ClientConfig, Config, OnRequest, SelectProtocol, ServerConfig};
+pub use error::{Error, Result, TlsError, TlsErrorKind};
+pub use server::{accept, accept_with_config, PeerAddr, ServerHandshake};
 pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::WebSocketStream;
 pub use tls::MaybeTlsStream;
@@ -58,6 +59,7 @@ pub use wsbolt_proto::handshake::HandshakeError;
 pub use wsbolt_proto::{
     CloseCode, CloseFrame, CloseStatus, Keepalive, Message, PreparedMessage, ProtocolError, Role, State, Utf8Bytes,
 };
+pub use {bytes, http};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -1,17 +1,25 @@
 //! Accepting WebSocket connections on any transport.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsbolt_proto::deflate::negotiate_server;
 use wsbolt_proto::handshake::header::is_valid_field;
-use wsbolt_proto::handshake::server::http_response;
-use wsbolt_proto::handshake::server::{accept_response, reject_response, validate, Request, RequestReader};
+use wsbolt_proto::handshake::server::{accept_response, validate, Request, RequestReader};
 use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 use wsbolt_proto::Role;
 
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
+use crate::http1::response_bytes;
 use crate::stream::WebSocketStream;
+
+/// The client's address, when the server knows it: found in the extensions of
+/// the `http::Request` that [`ServerConfig::on_request`] sees (set with
+/// [`ServerHandshake::with_peer_addr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// Accepts a WebSocket on `io` with the default configuration.
 ///
@@ -55,6 +63,7 @@ pub struct ServerHandshake<S> {
     io: S,
     request: Request,
     rest: Bytes,
+    peer: Option<SocketAddr>,
 }
 
 impl<S> ServerHandshake<S>
@@ -81,10 +90,17 @@ where
                 return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
             match reader.feed(&buf[..n]) {
-                Ok(Some((request, rest))) => return Ok(ServerHandshake { io, request, rest }),
+                Ok(Some((request, rest))) => {
+                    return Ok(ServerHandshake {
+                        io,
+                        request,
+                        rest,
+                        peer: None,
+                    })
+                }
                 Ok(None) => {}
                 Err(e) => {
-                    write_and_close(&mut io, &reject_response(&e)).await;
+                    write_and_close(&mut io, &response_bytes(&e.response())).await;
                     return Err(Error::Handshake(e));
                 }
             }
@@ -94,6 +110,24 @@ where
     /// The request.
     pub fn request(&self) -> &Request {
         &self.request
+    }
+
+    /// The client's address, for [`ServerConfig::on_request`] (as a
+    /// [`PeerAddr`] extension of the request it sees).
+    pub fn with_peer_addr(mut self, addr: SocketAddr) -> Self {
+        self.peer = Some(addr);
+        self
+    }
+
+    /// The request as an `http::Request` (method, URI, version, header
+    /// fields; the peer address as a [`PeerAddr`] extension when known).
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::Malformed`] for a method, target or field the `http`
+    /// crate does not accept.
+    pub fn http_request(&self) -> Result<http::Request<()>, HandshakeError> {
+        to_http(&self.request, self.peer)
     }
 
     /// Validates the request and answers it: 101 and a connection, or the
@@ -107,17 +141,26 @@ where
     async fn accept_inner(mut self, config: &ServerConfig) -> Result<WebSocketStream<S>> {
         if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
             // A CR or LF here would inject header fields: refuse to send it.
-            write_and_close(
-                &mut self.io,
-                &http_response(500, &[], "text/plain", b"server misconfigured\n"),
-            )
-            .await;
+            let response = http::Response::builder()
+                .status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Bytes::from_static(b"server misconfigured\n"))
+                .expect("static response");
+            write_and_close(&mut self.io, &response_bytes(&response)).await;
             return Err(Error::Config(format!("response header {name:?} is not a valid field")));
         }
         let offer = match validate(&self.request) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(e).await),
         };
+        if let Some(hook) = &config.on_request {
+            let decision = match self.http_request() {
+                Ok(req) => hook(&req),
+                Err(e) => Err(e.response()),
+            };
+            if let Err(response) = decision {
+                return Err(self.reject(response).await);
+            }
+        }
         if let Some(check) = &config.check_origin {
             if !check(offer.origin.as_deref(), &self.request) {
                 return Err(self.refuse(HandshakeError::Forbidden).await);
@@ -149,13 +192,35 @@ where
         Ok(ws)
     }
 
-    /// Answers with the error's HTTP status and closes the transport.
-    pub async fn reject(mut self, err: HandshakeError) -> Error {
-        self.refuse(err).await
+    /// Refuses the handshake with `response` (any status, header fields and
+    /// body; a [`HandshakeError`] converts into its standard answer) and
+    /// closes the transport. Returns the error to report:
+    /// [`Error::Handshake`] for a `HandshakeError`'s status, otherwise
+    /// [`Error::Refused`] with the response sent.
+    ///
+    /// ```no_run
+    /// # async fn f(tcp: tokio::net::TcpStream) -> wsbolt::Result<()> {
+    /// let cfg = wsbolt::ServerConfig::default();
+    /// let hs = wsbolt::ServerHandshake::read(tcp, &cfg).await?;
+    /// if hs.request().headers.get("authorization").is_none() {
+    ///     let refusal = http::Response::builder()
+    ///         .status(401)
+    ///         .header("www-authenticate", "Bearer")
+    ///         .body(bytes::Bytes::from_static(b"{\"error\":\"token required\"}"))
+    ///         .unwrap();
+    ///     return Err(hs.reject(refusal).await);
+    /// }
+    /// let ws = hs.accept(&cfg).await?;
+    /// # drop(ws); Ok(()) }
+    /// ```
+    pub async fn reject(mut self, response: impl Into<http::Response<Bytes>>) -> Error {
+        let response = response.into();
+        write_and_close(&mut self.io, &response_bytes(&response)).await;
+        Error::Refused(Box::new(response))
     }
 
     async fn refuse(&mut self, err: HandshakeError) -> Error {
-        write_and_close(&mut self.io, &reject_response(&err)).await;
+        write_and_close(&mut self.io, &response_bytes(&err.response())).await;
         Error::Handshake(err)
     }
 
@@ -171,4 +236,20 @@ async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) {
     if io.write_all(bytes).await.is_ok() {
         let _ = io.shutdown().await;
     }
+}
+
+/// Converts a parsed request head into an `http::Request` for a hook.
+fn to_http(req: &Request, peer: Option<SocketAddr>) -> Result<http::Request<()>, HandshakeError> {
+    let bad = |what: &str| HandshakeError::Malformed(format!("{what} not accepted by the http crate"));
+    let mut b = http::Request::builder()
+        .method(http::Method::from_bytes(req.method.as_bytes()).map_err(|_| bad("method"))?)
+        .uri(req.target.as_str())
+        .version(http::Version::HTTP_11);
+    for (name, value) in req.headers.iter() {
+        b = b.header(name, value);
+    }
+    if let Some(addr) = peer {
+        b = b.extension(PeerAddr(addr));
+    }
+    b.body(()).map_err(|_| bad("request target or header field"))
 }

@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::error::TlsError;
+
 /// The crypto provider every TLS config of this crate uses.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -20,6 +22,69 @@ pub fn default_client_config() -> Arc<rustls::ClientConfig> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    client_config_with_roots(roots)
+}
+
+/// A client TLS config trusting the operating system's certificate store
+/// (through `rustls-native-certs`: `/etc/ssl/certs` and `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR` on Linux, the keychain on macOS, the system store on
+/// Windows).
+///
+/// # Errors
+///
+/// [`TlsErrorKind::Config`](crate::TlsErrorKind::Config) if no certificate
+/// could be loaded.
+pub fn native_roots_client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map(|e| e.to_string()).unwrap_or_default();
+        return Err(TlsError::config(format!(
+            "no usable certificate in the system's store {why}"
+        )));
+    }
+    Ok(client_config_with_roots(roots))
+}
+
+/// A client TLS config trusting the CA certificates in `pem` (a private CA),
+/// and, with `and_mozilla`, the Mozilla root store too.
+///
+/// ```
+/// # fn f(ca_pem: &[u8]) -> Result<(), wsbolt::TlsError> {
+/// let cfg = wsbolt::ClientConfig {
+///     tls: Some(wsbolt::tls::client_config_with_ca_pem(ca_pem, false)?),
+///     ..Default::default()
+/// };
+/// # drop(cfg); Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`TlsErrorKind::Config`](crate::TlsErrorKind::Config) if the PEM holds no
+/// certificate or one that does not parse.
+pub fn client_config_with_ca_pem(pem: &[u8], and_mozilla: bool) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::config(format!("CA certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::config("CA certificate: no CERTIFICATE block found"));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    if and_mozilla {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| TlsError::config(format!("CA certificate: {e}")))?;
+    }
+    Ok(client_config_with_roots(roots))
+}
+
+fn client_config_with_roots(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")

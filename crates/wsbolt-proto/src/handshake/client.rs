@@ -62,6 +62,8 @@ pub struct ClientHandshake {
     offered: Vec<String>,
     head: HeadReader,
     limits: HeadLimits,
+    /// The head of a response other than 101, for [`ClientHandshake::take_refusal`].
+    refusal: Option<(http::response::Parts, Bytes)>,
 }
 
 impl ClientHandshake {
@@ -99,6 +101,7 @@ impl ClientHandshake {
                 .unwrap_or_default(),
             head: HeadReader::new(HeadLimits::RESPONSE),
             limits: HeadLimits::RESPONSE,
+            refusal: None,
         };
         (hs, r)
     }
@@ -119,8 +122,20 @@ impl ClientHandshake {
         }
         let status = resp.code.unwrap_or_default();
         let headers = Headers::from_httparse(&head.bytes, resp.headers);
+        if status != 101 {
+            self.refusal = refusal_parts(status, &headers).map(|parts| (parts, head.rest.clone()));
+            return Err(HandshakeError::UnexpectedStatus(status));
+        }
         let validated = self.validate(status, headers)?;
         Ok(Some((validated, head.rest)))
+    }
+
+    /// After [`HandshakeError::UnexpectedStatus`]: the refusal's status and
+    /// header fields, and the bytes that followed its head (the start of its
+    /// body), so a client can act on `Retry-After` or `WWW-Authenticate`.
+    /// `None` if the head cannot be represented (an invalid status or field).
+    pub fn take_refusal(&mut self) -> Option<(http::response::Parts, Bytes)> {
+        self.refusal.take()
     }
 
     fn validate(&self, status: u16, headers: Headers) -> Result<Response, HandshakeError> {
@@ -169,6 +184,14 @@ impl ClientHandshake {
             extensions,
         })
     }
+}
+
+fn refusal_parts(status: u16, headers: &Headers) -> Option<http::response::Parts> {
+    let mut b = http::Response::builder().status(status);
+    for (name, value) in headers.iter() {
+        b = b.header(name, value);
+    }
+    b.body(()).ok().map(|r| r.into_parts().0)
 }
 
 fn check_status_line(line: &[u8]) -> Result<(), HandshakeError> {

@@ -1,5 +1,8 @@
 use std::fmt;
 
+use bytes::Bytes;
+use http::{header, StatusCode};
+
 /// Why an opening handshake failed. Server-side variants map to the HTTP
 /// status they are answered with ([`HandshakeError::status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +52,47 @@ pub enum HandshakeError {
 
 impl HandshakeError {
     /// The HTTP status a server answers this error with.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            HandshakeError::HeadTooLarge | HandshakeError::TooManyHeaders => 431,
-            HandshakeError::MethodNotAllowed => 405,
-            HandshakeError::UnsupportedVersion => 426,
-            HandshakeError::Forbidden => 403,
-            HandshakeError::NotFound => 404,
-            HandshakeError::Unavailable => 503,
-            _ => 400,
+            HandshakeError::HeadTooLarge | HandshakeError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            HandshakeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HandshakeError::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::Forbidden => StatusCode::FORBIDDEN,
+            HandshakeError::NotFound => StatusCode::NOT_FOUND,
+            HandshakeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
         }
+    }
+
+    /// The response a server refuses the handshake with: the error's status,
+    /// the fields that status requires (`Allow: GET` with 405,
+    /// `Sec-WebSocket-Version: 13` with 426) and the error as a short text body.
+    ///
+    /// ```
+    /// use wsbolt_proto::handshake::HandshakeError;
+    /// let r = HandshakeError::UnsupportedVersion.response();
+    /// assert_eq!(r.status(), 426);
+    /// assert_eq!(r.headers()["sec-websocket-version"], "13");
+    /// ```
+    pub fn response(&self) -> http::Response<Bytes> {
+        let mut b = http::Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
+        match self {
+            HandshakeError::MethodNotAllowed => b = b.header(header::ALLOW, "GET"),
+            HandshakeError::UnsupportedVersion => b = b.header(header::SEC_WEBSOCKET_VERSION, "13"),
+            _ => {}
+        }
+        b.body(Bytes::from(format!("{self}\n")))
+            .expect("static status and header fields are valid")
+    }
+}
+
+impl From<HandshakeError> for http::Response<Bytes> {
+    fn from(e: HandshakeError) -> Self {
+        e.response()
     }
 }
 

@@ -6,7 +6,7 @@ use super::HandshakeError;
 
 /// The header fields of a parsed head, in order; values share the head's bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, Bytes)>);
+pub struct Headers(Vec<(String, Bytes)>);
 
 impl Headers {
     /// Every value of header `name` (case-insensitive), trimmed, in order.
