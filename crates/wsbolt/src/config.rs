@@ -44,7 +44,25 @@ pub type CheckOrigin = Arc<dyn Fn(Option<&str>, &Request) -> bool + Send + Sync>
 /// Sees the whole request (method, URI with path and query, header fields,
 /// and the peer's address as a [`PeerAddr`](crate::PeerAddr) extension when
 /// known) and accepts it (`Ok`) or refuses it with any response (`Err`).
-pub type OnRequest = Arc<dyn Fn(&http::Request<()>) -> Result<(), http::Response<bytes::Bytes>> + Send + Sync>;
+pub type OnRequest = Arc<dyn Fn(&http::Request<()>) -> Result<(), Refusal> + Send + Sync>;
+
+/// The response a handshake is refused with: any `http::Response<Bytes>`
+/// (boxed, so a `Result` carrying it stays small), or a
+/// [`HandshakeError`](crate::HandshakeError)'s standard answer.
+#[derive(Debug)]
+pub struct Refusal(pub Box<http::Response<bytes::Bytes>>);
+
+impl From<http::Response<bytes::Bytes>> for Refusal {
+    fn from(r: http::Response<bytes::Bytes>) -> Self {
+        Refusal(Box::new(r))
+    }
+}
+
+impl From<crate::HandshakeError> for Refusal {
+    fn from(e: crate::HandshakeError) -> Self {
+        Refusal(Box::new(e.response()))
+    }
+}
 
 /// Server-side settings.
 #[derive(Clone, Default)]
@@ -72,11 +90,12 @@ pub struct ServerConfig {
     ///     if req.uri().query() == Some("token=secret") {
     ///         return Ok(());
     ///     }
-    ///     Err(http::Response::builder()
+    ///     let refusal = http::Response::builder()
     ///         .status(401)
     ///         .header("www-authenticate", "Bearer")
     ///         .body(bytes::Bytes::new())
-    ///         .unwrap())
+    ///         .unwrap();
+    ///     Err(refusal.into())
     /// }));
     /// ```
     pub on_request: Option<OnRequest>,

@@ -45,7 +45,7 @@ pub mod tls;
 pub mod websocket;
 
 pub use client::{connect, connect_with_config, handshake as client_handshake, Target};
-pub use config::{CheckOrigin, ClientConfig, Config, OnRequest, SelectProtocol, ServerConfig};
+pub use config::{CheckOrigin, ClientConfig, Config, OnRequest, Refusal, SelectProtocol, ServerConfig};
 pub use error::{Error, Result, TlsError, TlsErrorKind};
 pub use server::{accept, accept_with_config, PeerAddr, ServerHandshake};
 pub use split::{ReuniteError, WsReader, WsWriter};

@@ -10,7 +10,7 @@ use wsbolt_proto::handshake::server::{accept_response, validate, Request, Reques
 use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 use wsbolt_proto::Role;
 
-use crate::config::ServerConfig;
+use crate::config::{Refusal, ServerConfig};
 use crate::error::{Error, Result};
 use crate::http1::response_bytes;
 use crate::stream::WebSocketStream;
@@ -155,10 +155,10 @@ where
         if let Some(hook) = &config.on_request {
             let decision = match self.http_request() {
                 Ok(req) => hook(&req),
-                Err(e) => Err(e.response()),
+                Err(e) => Err(e.into()),
             };
-            if let Err(response) = decision {
-                return Err(self.reject(response).await);
+            if let Err(refusal) = decision {
+                return Err(self.reject(refusal).await);
             }
         }
         if let Some(check) = &config.check_origin {
@@ -193,7 +193,8 @@ where
     }
 
     /// Refuses the handshake with `response` (any status, header fields and
-    /// body; a [`HandshakeError`] converts into its standard answer) and
+    /// body, as an `http::Response<Bytes>`; a [`HandshakeError`] converts
+    /// into its standard answer) and
     /// closes the transport. Returns the error to report:
     /// [`Error::Handshake`] for a `HandshakeError`'s status, otherwise
     /// [`Error::Refused`] with the response sent.
@@ -213,10 +214,10 @@ where
     /// let ws = hs.accept(&cfg).await?;
     /// # drop(ws); Ok(()) }
     /// ```
-    pub async fn reject(mut self, response: impl Into<http::Response<Bytes>>) -> Error {
-        let response = response.into();
+    pub async fn reject(mut self, response: impl Into<Refusal>) -> Error {
+        let Refusal(response) = response.into();
         write_and_close(&mut self.io, &response_bytes(&response)).await;
-        Error::Refused(Box::new(response))
+        Error::Refused(response)
     }
 
     async fn refuse(&mut self, err: HandshakeError) -> Error {

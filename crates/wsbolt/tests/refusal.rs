@@ -13,10 +13,10 @@ use wsbolt::{Error, PeerAddr, ServerConfig, ServerHandshake};
 async fn a_401_from_the_request_hook_reaches_the_client_with_its_headers_and_body() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    let seen: Arc<Mutex<Vec<(String, Option<PeerAddr>)>>> = Arc::default();
+    type Seen = Vec<(String, Option<PeerAddr>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let seen2 = seen.clone();
-    let mut cfg = ServerConfig::default();
-    cfg.on_request = Some(Arc::new(move |req: &http::Request<()>| {
+    let on_request: wsbolt::OnRequest = Arc::new(move |req: &http::Request<()>| {
         seen2.lock().unwrap().push((
             format!("{} {}", req.method(), req.uri()),
             req.extensions().get::<PeerAddr>().copied(),
@@ -24,13 +24,18 @@ async fn a_401_from_the_request_hook_reaches_the_client_with_its_headers_and_bod
         if req.uri().query() == Some("token=ok") && req.headers().contains_key("x-app") {
             return Ok(());
         }
-        Err(http::Response::builder()
+        let refusal = http::Response::builder()
             .status(401)
             .header("www-authenticate", "Bearer realm=\"chat\"")
             .header("content-type", "application/json")
             .body(Bytes::from_static(b"{\"error\":\"token required\"}"))
-            .unwrap())
-    }));
+            .unwrap();
+        Err(refusal.into())
+    });
+    let cfg = ServerConfig {
+        on_request: Some(on_request),
+        ..ServerConfig::default()
+    };
     tokio::spawn(async move {
         for _ in 0..2 {
             let (tcp, peer) = l.accept().await.unwrap();
