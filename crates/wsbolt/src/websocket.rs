@@ -11,7 +11,7 @@
 //!             if let MessageData::Text(t) = &m.data { println!("got {t}") }
 //!             ws.close(Some(1000), Some("done"))?;
 //!         }
-//!         Event::Error => eprintln!("failed"),
+//!         Event::Error(e) => eprintln!("failed: {e}"),
 //!         Event::Close(c) => println!("closed: {} {:?} clean={}", c.code, c.reason, c.was_clean),
 //!     }
 //! }
@@ -28,6 +28,11 @@
 //! - Relative URLs: there is no document base URL, so the URL must be absolute.
 //! - Strings are Rust strings: they cannot hold lone surrogates, so the
 //!   standard's replacement step never applies.
+//! - The `error` event carries what went wrong ([`ErrorEvent::error`]); a
+//!   browser hides it from scripts, a Rust program can act on it.
+//! - Received events wait in a bounded queue ([`DEFAULT_MAX_QUEUE`] messages
+//!   by default): while it is full, the connection stops reading, so TCP
+//!   pushes back on the server instead of memory growing.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -42,8 +47,15 @@ use url::Url;
 use wsbolt_proto::handshake::header::is_token;
 use wsbolt_proto::{CloseFrame, Message};
 
+use tokio_util::sync::PollSender;
+
 use crate::config::ClientConfig;
 use crate::error::Error;
+
+/// How many received messages wait for [`WebSocket::next_event`] before the
+/// connection stops reading from the socket (16, as Python `websockets`'
+/// `max_queue`).
+pub const DEFAULT_MAX_QUEUE: usize = 16;
 
 /// `readyState`, with the standard's numeric values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,6 +136,38 @@ pub struct CloseEvent {
     pub was_clean: bool,
 }
 
+/// The `error` event, with what went wrong.
+#[derive(Debug, Clone)]
+pub struct ErrorEvent {
+    error: Option<Arc<Error>>,
+}
+
+impl ErrorEvent {
+    /// The error that failed the connection (`None` when the application's
+    /// own `close()` during CONNECTING failed it).
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_deref()
+    }
+}
+
+impl fmt::Display for ErrorEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(e) => e.fmt(f),
+            None => f.write_str("closed before the connection opened"),
+        }
+    }
+}
+
+impl PartialEq for ErrorEvent {
+    /// Two error events are equal when they describe the same failure.
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ErrorEvent {}
+
 /// The events of a `WebSocket`, in the order the standard fires them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -133,7 +177,7 @@ pub enum Event {
     /// `message`.
     Message(MessageEvent),
     /// `error`: the connection failed; always followed by `Close`.
-    Error,
+    Error(ErrorEvent),
     /// `close`: exactly one per connection, always the last event.
     Close(CloseEvent),
 }
@@ -201,7 +245,7 @@ pub struct WebSocket {
     url: String,
     shared: Arc<Shared>,
     cmds: mpsc::UnboundedSender<Cmd>,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::Receiver<Event>,
 }
 
 impl WebSocket {
@@ -227,13 +271,25 @@ impl WebSocket {
     /// Like [`WebSocket::with_protocols`], with library settings (TLS roots,
     /// limits, extra headers, permessage-deflate); `config.protocols` is
     /// replaced by `protocols`.
-    pub fn with_config(url: &str, protocols: &[&str], mut config: ClientConfig) -> Result<WebSocket, DomException> {
+    pub fn with_config(url: &str, protocols: &[&str], config: ClientConfig) -> Result<WebSocket, DomException> {
+        Self::with_max_queue(url, protocols, config, DEFAULT_MAX_QUEUE)
+    }
+
+    /// Like [`WebSocket::with_config`], with the number of received messages
+    /// that may wait for [`WebSocket::next_event`] before reading stops
+    /// (at least 1; default [`DEFAULT_MAX_QUEUE`]).
+    pub fn with_max_queue(
+        url: &str,
+        protocols: &[&str],
+        mut config: ClientConfig,
+        max_queue: usize,
+    ) -> Result<WebSocket, DomException> {
         let parsed = parse_url(url)?;
         check_protocols(protocols)?;
         config.protocols = protocols.iter().map(|p| p.to_string()).collect();
         let shared = Arc::new(Shared::default());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::channel(max_queue.max(1));
         let origin = parsed.origin().ascii_serialization();
         let url_string = parsed.to_string();
         tokio::spawn(run(url_string.clone(), origin, config, shared.clone(), cmd_rx, ev_tx));
@@ -413,35 +469,31 @@ fn check_protocols(protocols: &[&str]) -> Result<(), DomException> {
 
 /// The connection task: connects, then moves messages both ways, keeping
 /// `readyState` and `bufferedAmount` true, and ends with one `Close` event.
+/// While the event queue is full it stops reading (and keeps writing).
 async fn run(
     url: String,
     origin: String,
     config: ClientConfig,
     shared: Arc<Shared>,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
 ) {
     let set = |s: ReadyState| shared.state.store(s as u8, Ordering::Release);
-    let fail = |events: &mpsc::UnboundedSender<Event>| {
-        set(ReadyState::Closed);
-        let _ = events.send(Event::Error);
-        let _ = events.send(Event::Close(CloseEvent {
-            code: 1006,
-            reason: String::new(),
-            was_clean: false,
-        }));
-    };
     let connect = crate::client::connect_with_config(&url, &config);
     // close() while CONNECTING fails the connection at once.
     let connected = tokio::select! {
         r = connect => r,
-        _ = wait_close(&mut cmds) => return fail(&events),
+        _ = wait_close(&mut cmds) => {
+            set(ReadyState::Closed);
+            return finish(&events, Some(None), 1006, String::new(), false).await;
+        }
     };
     let mut ws = match connected {
         Ok((ws, _)) => ws,
         Err(e) => {
             tracing::debug!(%url, error = %e, "WebSocket connection failed");
-            return fail(&events);
+            set(ReadyState::Closed);
+            return finish(&events, Some(Some(e)), 1006, String::new(), false).await;
         }
     };
     if let Ok(mut n) = shared.negotiated.lock() {
@@ -459,15 +511,21 @@ async fn run(
     );
     if opened.is_err() {
         drop(ws);
-        return fail(&events);
+        set(ReadyState::Closed);
+        return finish(&events, Some(None), 1006, String::new(), false).await;
     }
-    let _ = events.send(Event::Open);
+    if events.send(Event::Open).await.is_err() {
+        return;
+    }
 
+    let mut sender = PollSender::new(events.clone());
+    // A received message waiting for room in the event queue.
+    let mut held: Option<Event> = None;
     // Bytes of each queued message, to lower bufferedAmount as the output drains.
     let mut pending: VecDeque<(u64, u64)> = VecDeque::new(); // (end offset in output, payload length)
     let mut queued_total: u64 = 0;
     let mut received_close = false;
-    let mut failed = false;
+    let mut failure: Option<Error> = None;
     let mut cmds_open = true;
     loop {
         let next = std::future::poll_fn(|cx| {
@@ -498,7 +556,25 @@ async fn run(
                     Poll::Pending => break,
                 }
             }
-            let r = Stream::poll_next(std::pin::Pin::new(&mut ws), cx);
+            let r = if held.is_some() {
+                // The queue is full: hand over the held message when there is
+                // room, and read nothing meanwhile; keep writing.
+                let _ = futures_sink::Sink::poll_flush(std::pin::Pin::new(&mut ws), cx);
+                match sender.poll_reserve(cx) {
+                    Poll::Ready(Ok(())) => {
+                        let _ = sender.send_item(held.take().expect("checked"));
+                        Poll::Ready(Step::Handed)
+                    }
+                    // The WebSocket was dropped: nobody reads events any more.
+                    Poll::Ready(Err(_)) => {
+                        held = None;
+                        Poll::Ready(Step::Handed)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            } else {
+                Stream::poll_next(std::pin::Pin::new(&mut ws), cx).map(Step::Next)
+            };
             // Everything before `written` has been handed to the OS.
             let written = queued_total.saturating_sub(ws.buffered_amount() as u64);
             while let Some(&(end, len)) = pending.front() {
@@ -511,48 +587,80 @@ async fn run(
             r
         })
         .await;
-        match next {
-            Some(Ok(Message::Text(t))) => deliver(&shared, &events, MessageData::Text(t.as_str().to_string()), &origin),
-            Some(Ok(Message::Binary(b))) => deliver(&shared, &events, MessageData::Binary(b), &origin),
+        // Messages that arrive once the state is not OPEN are dropped.
+        let open = shared.state.load(Ordering::Acquire) == ReadyState::Open as u8;
+        let Step::Next(next) = next else { continue };
+        let data = match next {
+            Some(Ok(Message::Text(t))) => MessageData::Text(t.as_str().to_string()),
+            Some(Ok(Message::Binary(b))) => MessageData::Binary(b),
             Some(Ok(Message::Close(_))) => {
                 // The peer started (or answered) the closing handshake.
                 received_close = true;
                 set(ReadyState::Closing);
+                continue;
             }
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 // A protocol error by the server, a keepalive timeout, or a
                 // transport error: the connection is failed.
                 tracing::debug!(%url, error = %e, "WebSocket connection failed");
-                failed = !matches!(e, Error::ConnectionClosed);
+                if !matches!(e, Error::ConnectionClosed) {
+                    failure = Some(e);
+                }
+                continue;
             }
             None => break,
+        };
+        if open {
+            held = Some(Event::Message(MessageEvent {
+                data,
+                origin: origin.clone(),
+            }));
         }
     }
     set(ReadyState::Closed);
     let status = ws.close_status().cloned();
+    let failed = failure.is_some();
     let (code, reason, was_clean) = match (&status, received_close && !failed) {
         (Some(s), true) => (s.code().as_u16(), s.reason().to_string(), s.was_clean()),
         _ => (1006, String::new(), false),
     };
-    if failed {
-        let _ = events.send(Event::Error);
-    }
-    let _ = events.send(Event::Close(CloseEvent {
-        code,
-        reason,
-        was_clean,
-    }));
+    drop(sender);
+    finish(&events, failed.then_some(failure), code, reason, was_clean).await;
 }
 
-fn deliver(shared: &Shared, events: &mpsc::UnboundedSender<Event>, data: MessageData, origin: &str) {
-    // Messages that arrive once the state is not OPEN are dropped.
-    if shared.state.load(Ordering::Acquire) == ReadyState::Open as u8 {
-        let _ = events.send(Event::Message(MessageEvent {
-            data,
-            origin: origin.to_string(),
-        }));
+/// What one turn of the connection task's poll brought.
+enum Step {
+    /// A held message went into the event queue (or was dropped, the
+    /// `WebSocket` being gone).
+    Handed,
+    /// What the connection produced.
+    Next(Option<crate::Result<Message>>),
+}
+
+/// The last events: `error` (with its cause, if the connection failed),
+/// then `close`. They wait for room in the queue; if the `WebSocket` is gone
+/// nobody needs them.
+async fn finish(
+    events: &mpsc::Sender<Event>,
+    error: Option<Option<Error>>,
+    code: u16,
+    reason: String,
+    was_clean: bool,
+) {
+    if let Some(e) = error {
+        let ev = ErrorEvent { error: e.map(Arc::new) };
+        if events.send(Event::Error(ev)).await.is_err() {
+            return;
+        }
     }
+    let _ = events
+        .send(Event::Close(CloseEvent {
+            code,
+            reason,
+            was_clean,
+        }))
+        .await;
 }
 
 /// Resolves when a close command arrives (sends before that are dropped:

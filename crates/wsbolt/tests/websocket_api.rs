@@ -434,10 +434,10 @@ async fn handshake_failures_fire_error_then_close_1006() {
     for respond in responses {
         let url = raw_server(respond).await;
         let mut ws = WebSocket::new(&url).unwrap();
-        assert_eq!(
-            next(&mut ws).await,
-            Event::Error,
-            "{}",
+        let ev = next(&mut ws).await;
+        assert!(
+            matches!(&ev, Event::Error(e) if e.error().is_some()),
+            "{ev:?} for {}",
             String::from_utf8_lossy(&respond("KEY"))
         );
         assert_eq!(
@@ -456,7 +456,14 @@ async fn handshake_failures_fire_error_then_close_1006() {
     let url = format!("ws://{}", l.local_addr().unwrap());
     drop(l);
     let mut ws = WebSocket::new(&url).unwrap();
-    assert_eq!(next(&mut ws).await, Event::Error);
+    // The error event says what happened: the connection was refused.
+    let ev = next(&mut ws).await;
+    let Event::Error(e) = &ev else { panic!("{ev:?}") };
+    assert!(
+        matches!(e.error(), Some(wsbolt::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{e}"
+    );
+    assert!(e.error().unwrap().is_retryable());
     assert!(matches!(
         next(&mut ws).await,
         Event::Close(CloseEvent {
@@ -474,7 +481,8 @@ async fn close_while_connecting_fails_the_connection() {
     let mut ws = WebSocket::new(&url).unwrap();
     ws.close(None, None).unwrap();
     assert_eq!(ws.ready_state(), ReadyState::Closing);
-    assert_eq!(next(&mut ws).await, Event::Error);
+    let ev = next(&mut ws).await;
+    assert!(matches!(&ev, Event::Error(e) if e.error().is_none()), "{ev:?}");
     assert_eq!(
         next(&mut ws).await,
         Event::Close(CloseEvent {
@@ -498,7 +506,11 @@ async fn a_protocol_error_by_the_server_fails_the_connection() {
     .await;
     let mut ws = WebSocket::new(&url).unwrap();
     assert_eq!(next(&mut ws).await, Event::Open);
-    assert_eq!(next(&mut ws).await, Event::Error);
+    let ev = next(&mut ws).await;
+    assert!(
+        matches!(&ev, Event::Error(e) if matches!(e.error(), Some(wsbolt::Error::Protocol(_)))),
+        "{ev:?}"
+    );
     assert_eq!(
         next(&mut ws).await,
         Event::Close(CloseEvent {
@@ -528,4 +540,49 @@ async fn no_message_events_after_close_is_called() {
         got.push(e);
     }
     assert!(matches!(got.as_slice(), [Event::Close(_)]), "{got:?}");
+}
+
+/// A consumer that never takes its events: the connection stops reading once
+/// the event queue is full, so the server's sends stall (TCP pushes back)
+/// instead of the client buffering everything; once the consumer reads,
+/// every message arrives, in order.
+#[tokio::test]
+async fn a_consumer_that_does_not_read_pushes_back_on_the_server() {
+    const N: usize = 64;
+    const SIZE: usize = 1 << 20;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = wsbolt::accept(tcp).await.unwrap();
+        for i in 0..N {
+            let mut m = vec![0u8; SIZE];
+            m[0] = i as u8;
+            ws.send(wsbolt::Message::binary(m)).await.unwrap();
+            let _ = sent_tx.send(i + 1);
+        }
+        while ws.next().await.is_some() {}
+    });
+    let mut ws = WebSocket::with_config(&url, &[], wsbolt::ClientConfig::default()).unwrap();
+    assert_eq!(next(&mut ws).await, Event::Open);
+    // Do not read for a second: the server gets only as far as the event
+    // queue (16 messages) plus what the socket buffers hold.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut sent = 0;
+    while let Ok(n) = sent_rx.try_recv() {
+        sent = n;
+    }
+    assert!(
+        sent < N / 2,
+        "the server wrote {sent} MiB to a client that read none of it: nothing pushed back"
+    );
+    for i in 0..N {
+        let Event::Message(m) = next(&mut ws).await else {
+            panic!()
+        };
+        let MessageData::Binary(b) = m.data else { panic!() };
+        assert_eq!((b.len(), b[0]), (SIZE, i as u8));
+    }
+    ws.close(None, None).unwrap();
 }
