@@ -2,8 +2,12 @@
 //! wsbolt client, echoing each message, then asks it to write its reports.
 //!
 //! ```text
-//! cargo run --release -p wsbolt --example autobahn-client -- ws://127.0.0.1:9001
+//! cargo run --release -p wsbolt --example autobahn-client -- ws://127.0.0.1:9001 [--split]
 //! ```
+//! With `--split`, each case is echoed through the halves of `split()`:
+//! read with the read half, answered through the write half, so the split
+//! path (one shared state machine, compression on the write half) is
+//! conformance-tested too.
 //! Limits are raised to 64 MiB, as every peer does for the 9.* cases, and
 //! permessage-deflate is offered (cases 12.* and 13.*).
 
@@ -49,9 +53,26 @@ async fn run_case(base: &str, case: u32) -> Result<(), wsbolt::Error> {
     Ok(())
 }
 
+async fn run_case_split(base: &str, case: u32) -> Result<(), wsbolt::Error> {
+    let url = format!("{base}/runCase?case={case}&agent={AGENT}");
+    let (ws, _) = wsbolt::connect_with_config(&url, &config()).await?;
+    let (mut rd, mut wr) = ws.split();
+    while let Some(msg) = rd.next().await {
+        let msg = msg?;
+        if msg.is_data() {
+            wr.send(msg).await?;
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let split = std::env::args().any(|a| a == "--split");
+    let base = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/').to_string();
     let count = match case_count(&base).await {
         Ok(n) => n,
@@ -63,7 +84,12 @@ async fn main() {
     eprintln!("autobahn-client: running {count} cases");
     for case in 1..=count {
         // Protocol errors are expected in many cases: the suite judges them.
-        if let Err(e) = run_case(&base, case).await {
+        let result = if split {
+            run_case_split(&base, case).await
+        } else {
+            run_case(&base, case).await
+        };
+        if let Err(e) = result {
             eprintln!("case {case}: {e}");
         }
     }
