@@ -24,6 +24,14 @@ use crate::tls::{default_client_config, server_name, MaybeTlsStream};
 /// assert_eq!(response.status, 101);
 /// # Ok(()) }
 /// ```
+///
+/// # Cancel safety
+///
+/// Not cancel-safe: dropping the future drops the connection being made.
+///
+/// # Errors
+///
+/// As [`connect_with_config`].
 pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     connect_with_config(url, &ClientConfig::default()).await
 }
@@ -87,6 +95,19 @@ impl Target {
 
 /// Connects to `url` with `config`: TCP (with `TCP_NODELAY`), TLS for
 /// `wss://`, then the opening handshake, all within `handshake_timeout`.
+///
+/// # Cancel safety
+///
+/// Not cancel-safe: dropping the future drops the connection being made.
+///
+/// # Errors
+///
+/// [`Error::Url`] for a URL that is not `ws://` or `wss://`; [`Error::Io`]
+/// when TCP fails (refused, unreachable); [`Error::Tls`] (see
+/// [`TlsError::kind`](crate::TlsError::kind)); [`Error::Refused`] when the
+/// server answers with another status than 101 (status, header fields,
+/// bounded body); [`Error::Handshake`] for an invalid 101;
+/// [`Error::HandshakeTimeout`]. [`Error::is_retryable`] sorts them.
 pub async fn connect_with_config(
     url: &str,
     config: &ClientConfig,
@@ -112,7 +133,17 @@ pub async fn connect_with_config(
     .map_err(|_| Error::HandshakeTimeout)?
 }
 
-/// Runs the client handshake over an established transport.
+/// Runs the client handshake over an established transport (no timeout of
+/// its own: wrap it in `tokio::time::timeout` if the transport may stall).
+///
+/// # Cancel safety
+///
+/// Not cancel-safe: a dropped handshake leaves the transport mid-request.
+///
+/// # Errors
+///
+/// [`Error::Refused`], [`Error::Handshake`], [`Error::Io`], as
+/// [`connect_with_config`].
 pub async fn handshake<S>(mut io: S, target: &Target, config: &ClientConfig) -> Result<(WebSocketStream<S>, Response)>
 where
     S: AsyncRead + AsyncWrite + Unpin,

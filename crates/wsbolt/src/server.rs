@@ -34,6 +34,14 @@ pub struct PeerAddr(pub SocketAddr);
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// # Cancel safety
+///
+/// Not cancel-safe: a dropped future leaves the handshake half done.
+///
+/// # Errors
+///
+/// As [`accept_with_config`].
 pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -43,6 +51,17 @@ where
 
 /// Accepts a WebSocket on `io`: reads and validates the request, answers it
 /// (101, or the error status), all within `handshake_timeout`.
+///
+/// # Cancel safety
+///
+/// Not cancel-safe: a dropped future leaves the handshake half done.
+///
+/// # Errors
+///
+/// [`Error::Handshake`] when the request is refused (the client got the
+/// error's status); [`Error::Refused`] when [`ServerConfig::on_request`]
+/// refused it; [`Error::Config`] for response headers that are not valid
+/// fields (the client got 500); [`Error::Io`]; [`Error::HandshakeTimeout`].
 pub async fn accept_with_config<S>(io: S, config: &ServerConfig) -> Result<WebSocketStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -72,6 +91,15 @@ where
 {
     /// Reads a request head within `handshake_timeout`. A malformed or
     /// oversized head is answered (400, 431) and returned as an error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: bytes read before the drop are lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Handshake`] (400, 431, already answered); [`Error::Io`];
+    /// [`Error::HandshakeTimeout`].
     pub async fn read(io: S, config: &ServerConfig) -> Result<ServerHandshake<S>> {
         tokio::time::timeout(config.ws.handshake_timeout, Self::read_inner(io, config))
             .await
@@ -132,6 +160,14 @@ where
 
     /// Validates the request and answers it: 101 and a connection, or the
     /// error's status (400, 403, 405, 426) and an error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: the answer may be partly written.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept_with_config`].
     pub async fn accept(self, config: &ServerConfig) -> Result<WebSocketStream<S>> {
         tokio::time::timeout(config.ws.handshake_timeout, self.accept_inner(config))
             .await
@@ -198,6 +234,9 @@ where
     /// closes the transport. Returns the error to report:
     /// [`Error::Handshake`] for a `HandshakeError`'s status, otherwise
     /// [`Error::Refused`] with the response sent.
+    ///
+    /// Writing the response is best effort (the client may be gone); the
+    /// transport is closed either way. Not cancel-safe.
     ///
     /// ```no_run
     /// # async fn f(tcp: tokio::net::TcpStream) -> wsbolt::Result<()> {

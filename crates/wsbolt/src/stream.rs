@@ -215,6 +215,18 @@ where
     /// Starts the closing handshake and drives the connection until it ends
     /// (the peer's Close arrives, or the close timeout passes). Messages that
     /// arrive meanwhile are discarded.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the Close is queued at the first poll and the state lives
+    /// in the stream, so polling the stream (or calling `close` again) later
+    /// finishes the handshake.
+    ///
+    /// # Errors
+    ///
+    /// None at present: a Close is sent only if none was, and a transport
+    /// that fails ends the handshake early ([`WebSocketStream::close_status`]
+    /// then says 1006).
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         if self.inner.conn.state() == State::Open {
             self.inner.conn.close(frame)?;

@@ -400,7 +400,11 @@ impl WebSocket {
         }
     }
 
-    /// The next event, in order; `None` after the `Close` event. Cancel-safe.
+    /// The next event, in order; `None` after the `Close` event.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: events wait in the queue until taken.
     ///
     /// As in the standard, whether a message is delivered is decided when
     /// its event is taken: a message received before `close()` was called
