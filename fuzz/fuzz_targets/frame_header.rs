@@ -8,15 +8,18 @@ fuzz_target!(|data: &[u8]| {
     let Some(([ctl], buf)) = wsbolt_fuzz::split_control::<1>(data) else {
         return;
     };
+    let max_payload = if ctl & 4 != 0 { 125 } else { 1 << 24 };
     let rules = HeaderRules {
         expect_masked: ctl & 1 != 0,
         allow_rsv1: ctl & 2 != 0,
-        max_payload: if ctl & 4 != 0 { 125 } else { 1 << 24 },
+        max_payload,
+        max_compressed_payload: wsbolt_proto::frame::deflate_allowance(max_payload),
     };
     match FrameHeader::parse(buf, &rules) {
         Ok(Some((h, n))) => {
             assert!(n <= buf.len() && n <= wsbolt_proto::frame::MAX_HEADER_LEN);
-            assert!(h.payload_len <= rules.max_payload);
+            let max = if h.rsv1 { rules.max_compressed_payload } else { rules.max_payload };
+            assert!(h.payload_len <= max);
             assert_eq!(h.mask.is_some(), rules.expect_masked);
             if h.opcode.is_control() {
                 assert!(h.fin && h.payload_len <= 125 && !h.rsv1);

@@ -83,6 +83,19 @@ pub struct HeaderRules {
     pub allow_rsv1: bool,
     /// Frames with a longer payload fail with 1009 before anything is read.
     pub max_payload: u64,
+    /// The same for a compressed frame (RSV1 set): deflate can make a message
+    /// a little larger than it is, so this is `max_payload` plus
+    /// [`deflate_allowance`].
+    pub max_compressed_payload: u64,
+}
+
+/// How much larger than `n` a compressed payload may be: zlib's
+/// conservative worst case for incompressible data (12.5%, covering small
+/// stored blocks with any memLevel) plus 64 bytes. Limits on messages mean
+/// bytes after inflation; this only bounds what a compressed frame may
+/// buffer.
+pub fn deflate_allowance(n: u64) -> u64 {
+    n.saturating_add(n / 8).saturating_add(64)
 }
 
 impl FrameHeader {
@@ -149,11 +162,13 @@ impl FrameHeader {
             }
             n => (n as u64, 2),
         };
-        if payload_len > rules.max_payload {
-            return Err(ProtocolError::FrameTooLarge {
-                len: payload_len,
-                max: rules.max_payload,
-            });
+        let max = if rsv1 {
+            rules.max_compressed_payload
+        } else {
+            rules.max_payload
+        };
+        if payload_len > max {
+            return Err(ProtocolError::FrameTooLarge { len: payload_len, max });
         }
         let mask = if masked {
             if buf.len() < pos + 4 {
@@ -218,11 +233,13 @@ mod tests {
         expect_masked: true,
         allow_rsv1: false,
         max_payload: 1 << 20,
+        max_compressed_payload: 1 << 20,
     };
     const CLIENT: HeaderRules = HeaderRules {
         expect_masked: false,
         allow_rsv1: false,
         max_payload: 1 << 20,
+        max_compressed_payload: 1 << 20,
     };
 
     fn parse(buf: &[u8], rules: HeaderRules) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {

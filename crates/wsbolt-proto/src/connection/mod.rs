@@ -178,6 +178,7 @@ impl Connection {
             expect_masked: role == Role::Server,
             allow_rsv1: false,
             max_payload: config.max_frame_size as u64,
+            max_compressed_payload: crate::frame::deflate_allowance(config.max_frame_size as u64),
         };
         Connection {
             role,

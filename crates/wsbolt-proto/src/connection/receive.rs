@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::{Connection, Event};
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
-use crate::frame::{FrameHeader, OpCode};
+use crate::frame::{deflate_allowance, FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::message::Utf8Bytes;
 use crate::outbuf::KEEP_DRAINED;
@@ -98,7 +98,13 @@ impl Connection {
     /// Parses and handles at most one frame. `Ok(false)`: more bytes needed.
     fn step(&mut self) -> Result<bool, ProtocolError> {
         if self.frame.is_none() {
-            let Some((header, header_len)) = FrameHeader::parse(&self.inbuf, &self.rules)? else {
+            // A continuation of a compressed message carries no RSV1 but is
+            // compressed too: it gets the compressed allowance.
+            let mut rules = self.rules;
+            if self.message.as_ref().is_some_and(|m| m.compressed) {
+                rules.max_payload = rules.max_compressed_payload;
+            }
+            let Some((header, header_len)) = FrameHeader::parse(&self.inbuf, &rules)? else {
                 return Ok(false);
             };
             let validate_text = self.check_sequence(&header)?;
@@ -149,7 +155,15 @@ impl Connection {
                     // RSV1 marks a compressed message on its first frame only (RFC 7692 §6.1).
                     return Err(ProtocolError::ReservedBits);
                 }
-                if m.buf.len() as u64 + h.payload_len > max_msg || m.wire_len + h.payload_len > max_msg {
+                // The limit is on message bytes: a compressed message is
+                // checked after inflation, chunk by chunk; its compressed
+                // bytes only get deflate's worst-case allowance.
+                let too_large = if m.compressed {
+                    m.wire_len + h.payload_len > deflate_allowance(max_msg)
+                } else {
+                    m.buf.len() as u64 + h.payload_len > max_msg
+                };
+                if too_large {
                     return Err(ProtocolError::MessageTooLarge { max: max_msg });
                 }
                 if m.fragments >= self.config.max_fragments {
@@ -160,7 +174,8 @@ impl Connection {
                 Ok(m.opcode == OpCode::Text && !m.compressed)
             }
             (OpCode::Text | OpCode::Binary, None) => {
-                if h.payload_len > max_msg {
+                let max = if h.rsv1 { deflate_allowance(max_msg) } else { max_msg };
+                if h.payload_len > max {
                     return Err(ProtocolError::MessageTooLarge { max: max_msg });
                 }
                 Ok(h.opcode == OpCode::Text && !h.rsv1)

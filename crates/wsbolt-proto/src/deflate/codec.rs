@@ -81,6 +81,27 @@ impl Compressor {
                 break;
             }
         }
+        // Incompressible input (random or already compressed data) grows under
+        // deflate, and more so at level 1 (fixed-Huffman literals): send it as
+        // stored blocks instead, at most 5 bytes per 64 KiB over its size.
+        // The compressor has taken the input into its window like the peer's
+        // inflater will from the stored blocks, and a sync flush leaves no
+        // bits pending, so the two contexts stay in step.
+        let compressed_len = out.len() - start - if fin && out[start..].ends_with(&TRAILER) { 4 } else { 0 };
+        if !input.is_empty() && compressed_len > stored_len(input.len()) + usize::from(fin) {
+            out.truncate(start);
+            write_stored(input, out);
+            if fin {
+                // The receiver appends the sync-flush trailer `00 00 ff ff`
+                // (RFC 7692 §7.2.2): LEN and NLEN of an empty stored block,
+                // whose header byte ends the message here.
+                out.push(0x00);
+                if self.reset_after_message {
+                    self.c.reset();
+                }
+            }
+            return true;
+        }
         if fin {
             if out.len() == start {
                 // zlib emits nothing for a flush with nothing new since the
@@ -96,6 +117,27 @@ impl Compressor {
             }
         }
         true
+    }
+}
+
+/// The largest stored block (RFC 1951 §3.2.4).
+const MAX_STORED: usize = 65_535;
+
+/// The size of `n > 0` bytes as byte-aligned stored blocks.
+fn stored_len(n: usize) -> usize {
+    n + 5 * n.div_ceil(MAX_STORED)
+}
+
+/// Appends `input` as non-final stored blocks: a byte of block header (not
+/// final, type 00, padding), then LEN and its complement NLEN, little-endian.
+fn write_stored(input: &[u8], out: &mut Vec<u8>) {
+    out.reserve(stored_len(input.len()));
+    for chunk in input.chunks(MAX_STORED) {
+        let len = chunk.len() as u16;
+        out.push(0x00);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
     }
 }
 
@@ -193,6 +235,61 @@ mod tests {
 
     fn ok(_: &[u8]) -> Result<(), ProtocolError> {
         Ok(())
+    }
+
+    /// Random bytes from a small xorshift generator (no dependency).
+    fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_data_costs_its_stored_size_and_the_contexts_stay_in_step() {
+        let configs = [
+            (1u32, 15u8, 8u8, false),
+            (6, 12, 5, false),
+            (1, 15, 8, true),
+            (9, 9, 1, false),
+        ];
+        for (level, bits, mem, reset) in configs {
+            let mut c = Compressor::new(level, bits, mem, reset);
+            let mut d = Decompressor::new(bits, reset);
+            let random = noise(1 << 20, 0x9e3779b97f4a7c15);
+            // Then a message built from pieces of the random one (found in
+            // the window only if both contexts hold it), then text.
+            let mut echo = random[random.len() - 300..].to_vec();
+            echo.extend_from_slice(&random[random.len() - 300..]);
+            for msg in [
+                &random[..],
+                &echo[..],
+                &b"plain text plain text plain text"[..],
+                &noise(100, 7)[..],
+            ] {
+                let mut wire = Vec::new();
+                assert!(c.compress(msg, true, &mut wire));
+                assert!(
+                    wire.len() <= stored_len(msg.len()) + 1,
+                    "level {level}: {} bytes became {}",
+                    msg.len(),
+                    wire.len()
+                );
+                let mut out = Vec::new();
+                d.inflate(&wire, &mut out, 2 << 20, &mut ok)
+                    .unwrap_or_else(|e| panic!("level {level} len {} wire {}: {e:?}", msg.len(), wire.len()));
+                d.finish_message(&mut out, 2 << 20, &mut ok).unwrap();
+                assert_eq!(out, msg, "level {level} bits {bits}");
+            }
+        }
+        // 1 MiB of random data: 17 blocks of 5 bytes of overhead, and the
+        // trailer's header byte (was +5.47% with fixed-Huffman literals at
+        // level 1).
+        assert_eq!(stored_len(1 << 20) + 1 - (1 << 20), 5 * 17 + 1);
     }
 
     #[test]
