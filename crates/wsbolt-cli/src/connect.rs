@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use wsbolt::{ClientConfig, CloseFrame, Error, HandshakeError, Message};
 
 /// Arguments of `wsbolt connect`.
@@ -41,6 +40,11 @@ pub struct ConnectArgs {
     /// Do not offer permessage-deflate.
     #[arg(long)]
     no_deflate: bool,
+    /// When stdin ends, keep reading until the server has sent nothing for
+    /// this long (or closes), then close: replies still on their way are
+    /// printed, even from a server that answers a Close at once.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    eof_wait: f64,
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -77,11 +81,54 @@ pub fn run(args: ConnectArgs) -> ExitCode {
     if !args.no_deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
     }
+    if !(args.eof_wait.is_finite() && args.eof_wait >= 0.0) {
+        eprintln!("wsbolt connect: --eof-wait must be a number of seconds, 0 or more");
+        return ExitCode::from(2);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(session(args, config, close))
+    let code = rt.block_on(session(args, config, close));
+    // Stdin is read on a thread of its own that may still wait for a line:
+    // do not wait for it (tokio's own stdin would hold the shutdown).
+    rt.shutdown_background();
+    code
+}
+
+/// A line from stdin (without its newline), or why reading stopped.
+enum Input {
+    Line(Vec<u8>),
+    End,
+}
+
+/// Reads stdin on a plain thread, one line at a time, so a blocked read never
+/// holds up the runtime or the exit; at most a few lines wait in the channel.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<Input> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                    }
+                    if tx.blocking_send(Input::Line(line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.blocking_send(Input::End);
+    });
+    rx
 }
 
 async fn session(args: ConnectArgs, config: ClientConfig, close: CloseFrame) -> ExitCode {
@@ -100,47 +147,77 @@ async fn session(args: ConnectArgs, config: ClientConfig, close: CloseFrame) -> 
         info.push_str(&format!(" (extensions {e})"));
     }
     eprintln!("{info}");
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = stdin_lines();
     let mut stdin_open = true;
+    // After stdin ends: close once the server has been quiet until this instant.
+    let eof_wait = Duration::from_secs_f64(args.eof_wait);
+    let mut drain_until: Option<tokio::time::Instant> = None;
     let mut stdout = std::io::stdout();
     loop {
+        let quiet = async {
+            match drain_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            line = lines.next_line(), if stdin_open => match line {
-                Ok(Some(line)) => {
-                    let msg = if args.binary { Message::binary(line.into_bytes()) } else { Message::text(line) };
+            input = lines.recv(), if stdin_open => match input {
+                Some(Input::Line(line)) => {
+                    let msg = if args.binary {
+                        Message::binary(line)
+                    } else {
+                        match String::from_utf8(line) {
+                            Ok(t) => Message::text(t),
+                            Err(_) => {
+                                eprintln!("wsbolt connect: skipped a stdin line that is not UTF-8 (use --binary)");
+                                continue;
+                            }
+                        }
+                    };
                     if let Err(e) = ws.send(msg).await {
                         eprintln!("wsbolt connect: send failed: {e}");
                         break;
                     }
                 }
-                _ => {
-                    // End of input: close, and keep reading until the server answers.
+                Some(Input::End) | None => {
+                    // End of input: wait for the replies still on their way.
                     stdin_open = false;
-                    let _ = ws.queue(Message::Close(Some(close.clone())));
-                    let _ = ws.flush().await;
+                    drain_until = Some(tokio::time::Instant::now() + eof_wait);
                 }
             },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    let _ = writeln!(stdout, "{t}");
-                    let _ = stdout.flush();
+            _ = quiet => {
+                // The server has been quiet long enough: close, and keep
+                // reading until it answers.
+                drain_until = None;
+                let _ = ws.queue(Message::Close(Some(close.clone())));
+                let _ = ws.flush().await;
+            }
+            msg = ws.next() => {
+                if let Some(t) = drain_until.as_mut() {
+                    *t = tokio::time::Instant::now() + eof_wait;
                 }
-                Some(Ok(Message::Binary(b))) => {
-                    if args.raw {
-                        let _ = stdout.write_all(&b);
-                    } else {
-                        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                        let _ = writeln!(stdout, "{hex}");
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        let _ = writeln!(stdout, "{t}");
+                        let _ = stdout.flush();
                     }
-                    let _ = stdout.flush();
+                    Some(Ok(Message::Binary(b))) => {
+                        if args.raw {
+                            let _ = stdout.write_all(&b);
+                        } else {
+                            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                            let _ = writeln!(stdout, "{hex}");
+                        }
+                        let _ = stdout.flush();
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        eprintln!("wsbolt connect: {e}");
+                        break;
+                    }
+                    None => break,
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    eprintln!("wsbolt connect: {e}");
-                    break;
-                }
-                None => break,
-            },
+            }
         }
     }
     match ws.close_status() {

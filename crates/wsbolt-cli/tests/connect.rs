@@ -144,3 +144,76 @@ async fn bench_reports_echoes_and_handshakes_as_json() {
     assert_eq!(code, 2);
     assert!(err.contains("ws://127.0.0.1:1/echo"), "{err}");
 }
+
+/// A server that closes while the user's stdin is still open: `wsbolt
+/// connect` prints the close and exits at once, without waiting for a line.
+#[tokio::test]
+async fn exits_when_the_server_closes_while_stdin_is_open() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = wsbolt::accept(tcp).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = ws.close(wsbolt::CloseFrame::new(4001u16, "server bye").ok()).await;
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
+        .args(["connect", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = child.stdin.take().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("wsbolt connect did not exit after the server closed")
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("closed: 4001 server bye"), "{err}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// A server that answers a Close at once (RFC 6455 allows it, Python
+/// `websockets` does it) while its echoes are still on their way: piped
+/// input loses none of them, in 100 runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_input_loses_no_reply_from_a_server_that_closes_at_once() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let Ok(ws) = wsbolt::accept(tcp).await else { return };
+                // Echo each message 20-80 ms later from another task; the
+                // read half answers the client's Close as soon as it comes.
+                let (mut rd, wr) = ws.split();
+                let mut i = 0u64;
+                while let Some(Ok(m)) = futures_util::StreamExt::next(&mut rd).await {
+                    if m.is_data() {
+                        let mut w = wr.clone();
+                        i += 1;
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(20 + (i * 17) % 60)).await;
+                            let _ = w.send(m).await;
+                        });
+                    }
+                }
+            });
+        }
+    });
+    let mut lost = Vec::new();
+    let args = ["--eof-wait", "0.3", url.as_str()];
+    for batch in 0..10 {
+        let runs = (0..10).map(|_| connect(&args, b"a\nb\nc\nd\n"));
+        for (k, (code, out, err)) in futures_util::future::join_all(runs).await.into_iter().enumerate() {
+            let mut got: Vec<&str> = out.lines().collect();
+            got.sort_unstable();
+            if got != ["a", "b", "c", "d"] || code != 0 {
+                lost.push(format!("run {}: {out:?} exit {code} {err}", batch * 10 + k));
+            }
+        }
+    }
+    assert!(lost.is_empty(), "{} of 100 runs lost replies: {lost:?}", lost.len());
+}
