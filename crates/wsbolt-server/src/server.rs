@@ -103,6 +103,12 @@ impl Server {
                     format!("handlers folder {} not found", dir.display()),
                 ));
             }
+            for name in endpoints::handler::shadowed(dir) {
+                tracing::warn!(
+                    program = %dir.join(&name).display(),
+                    "handler program /{name} is shadowed by the built-in route of the same name and will never run"
+                );
+            }
         }
         let listener = TcpListener::bind(config.listen).await?;
         let mut ws = config.ws_config();
@@ -226,6 +232,8 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch
         "/echo" => Some(Endpoint::Echo),
         "/chat" => Some(Endpoint::Chat),
         "/broadcast" => Some(Endpoint::Broadcast),
+        // Built-in names win over handler programs (see `handler::shadowed`).
+        p if endpoints::handler::BUILTIN_ROUTES.contains(&p.trim_start_matches('/')) => None,
         p => endpoints::handler::find(&state, p).map(Endpoint::Handler),
     };
     let Some(endpoint) = endpoint else {

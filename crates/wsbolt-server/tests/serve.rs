@@ -368,6 +368,7 @@ fn handlers_dir() -> std::path::PathBuf {
     write("upper", "#!/bin/sh\necho \"hello $QUERY_STRING from $REMOTE_ADDR\"\nwhile read line; do echo \"$line\" | tr a-z A-Z; done\n");
     write("count", "#!/bin/sh\nfor i in 1 2 3; do echo $i; done\n");
     write("crash", "#!/bin/sh\necho about to fail\nexit 3\n");
+    write("cat", "#!/bin/sh\nexec cat\n");
     write(
         "linger",
         "#!/bin/sh\necho $$ > \"$QUERY_STRING\"\necho started\nexec sleep 300\n",
@@ -462,6 +463,50 @@ async fn handler_processes_are_bounded() {
         wsbolt::connect(&s.url("/upper")).await.is_ok(),
         "the slot is given back"
     );
+    s.shutdown().await;
+}
+
+/// A handler that echoes a client's binary (non-UTF-8) bytes in text mode
+/// used to wedge the session: the Close went unanswered, the process was
+/// never reaped, and its slot never freed (64 such clients made every
+/// handler route 503). Now the line goes out as binary, the session goes on,
+/// closes cleanly, and the single slot serves the next client each time.
+#[tokio::test]
+async fn non_utf8_handler_output_goes_out_as_binary_and_frees_the_slot() {
+    let s = start(ServeConfig {
+        handlers: Some(handlers_dir()),
+        max_handler_processes: 1,
+        ..Default::default()
+    })
+    .await;
+    for round in 0..3 {
+        let (mut ws, _) = wsbolt::connect(&s.url("/cat")).await.unwrap();
+        ws.send(Message::binary(vec![0xff, 0xfe, b'x', b'\n'])).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+        assert_eq!(
+            got.unwrap().unwrap(),
+            Message::binary(vec![0xff, 0xfe, b'x']),
+            "round {round}"
+        );
+        ws.send(Message::text("still here")).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+        assert_eq!(got.unwrap().unwrap(), Message::text("still here"));
+        tokio::time::timeout(Duration::from_secs(5), ws.close(None))
+            .await
+            .expect("the Close is answered")
+            .unwrap();
+        assert!(ws.close_status().unwrap().was_clean());
+        // The slot comes back once the program is reaped.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = raw(&s.addr, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            if metrics.contains("wsbolt_connections_open 0") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     s.shutdown().await;
 }
 

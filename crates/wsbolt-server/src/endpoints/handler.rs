@@ -6,14 +6,20 @@
 //! `PATH_INFO`, `QUERY_STRING`, `REMOTE_ADDR`, `REMOTE_PORT`,
 //! `SERVER_PROTOCOL`, `SERVER_SOFTWARE`, and `HTTP_<NAME>` for each request
 //! header; `PATH` and `LANG` are passed through, nothing else). Each line it
-//! writes to stdout is sent as a text message (in binary mode, each chunk it
-//! writes is a binary message); each message received is written to its
-//! stdin (text with a newline after it; binary as is). Its exit closes the
-//! connection with 1000, a crash (non-zero status or a signal) with 1011;
-//! a client that goes away ends the program. stderr goes to the log.
+//! writes to stdout is sent as a text message, or as a binary message when
+//! the line is not UTF-8 (as pywebsocket3 does; in binary mode, each chunk
+//! it writes is a binary message); a line longer than the message limit
+//! closes with 1011. Each message received is written to its stdin (text
+//! with a newline after it; binary as is). Its exit closes the connection
+//! with 1000, a crash (non-zero status or a signal) with 1011; a client that
+//! goes away ends the program. When its stdout ends, its stdin is closed
+//! before it is waited for, at most [`EXIT_WAIT`], then it is killed: a
+//! program is always reaped and its process slot freed. stderr goes to the
+//! log.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -22,6 +28,19 @@ use wsbolt::{CloseFrame, Message, Request};
 
 use super::{end_code, is_data, queue_out, slow_consumer, Ctx, Ws};
 use crate::server::State;
+
+/// Paths the server answers itself: a handler program of one of these names
+/// never runs.
+pub const BUILTIN_ROUTES: [&str; 4] = ["echo", "chat", "broadcast", "metrics"];
+
+/// The executables in `dir` that a built-in route shadows, to report at start.
+pub fn shadowed(dir: &Path) -> Vec<String> {
+    BUILTIN_ROUTES
+        .iter()
+        .filter(|name| is_executable(&dir.join(name)))
+        .map(|name| name.to_string())
+        .collect()
+}
 
 /// The program for `path`, if a handlers folder is set and holds an
 /// executable file of that name. Names are single path segments of
@@ -44,6 +63,26 @@ pub(crate) fn find(state: &State, path: &str) -> Option<PathBuf> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_named_like_built_in_routes_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wsbolt-shadow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["echo", "metrics", "mine"] {
+            let p = dir.join(name);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join("chat"), "not executable").unwrap();
+        assert_eq!(shadowed(&dir), ["echo", "metrics"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 fn environment(req: &Request, ctx: &Ctx) -> Vec<(String, String)> {
@@ -81,21 +120,61 @@ fn environment(req: &Request, ctx: &Ctx) -> Vec<(String, String)> {
     env
 }
 
-/// The program's stdout, read in a cancel-safe way (inside `select!`).
+/// How long a program whose stdout ended (and whose stdin was closed) may
+/// take to exit before it is killed.
+pub const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// The program's stdout, read in a cancel-safe way (inside `select!`): a
+/// partial line stays in the buffer across cancelled reads.
 enum Output {
-    Lines(tokio::io::Lines<BufReader<tokio::process::ChildStdout>>),
+    Lines {
+        reader: BufReader<tokio::process::ChildStdout>,
+        line: Vec<u8>,
+        max: usize,
+    },
     Raw(tokio::process::ChildStdout, Vec<u8>),
 }
 
+/// What the program's stdout brought.
+enum Produced {
+    Message(Message),
+    /// A line longer than the message limit.
+    TooLong,
+    /// stdout ended (or failed).
+    End,
+}
+
 impl Output {
-    /// The next message: a line, or a chunk in binary mode; `None` at the end.
-    async fn next(&mut self) -> std::io::Result<Option<Message>> {
+    /// The next message: a line (text, or binary when it is not UTF-8), or a
+    /// chunk in binary mode.
+    async fn next(&mut self) -> Produced {
         match self {
-            Output::Lines(lines) => Ok(lines.next_line().await?.map(Message::text)),
-            Output::Raw(stdout, buf) => {
-                let n = stdout.read(buf).await?;
-                Ok((n > 0).then(|| Message::binary(buf[..n].to_vec())))
+            Output::Lines { reader, line, max } => {
+                let limit = *max as u64 + 1;
+                loop {
+                    let room = limit.saturating_sub(line.len() as u64);
+                    let read = (&mut *reader).take(room).read_until(b'\n', line).await;
+                    match read {
+                        Ok(0) | Err(_) if line.is_empty() => return Produced::End,
+                        Ok(0) | Err(_) => break, // a last line without a newline
+                        Ok(_) if line.last() == Some(&b'\n') => {
+                            line.pop();
+                            break;
+                        }
+                        Ok(_) if line.len() as u64 >= limit => return Produced::TooLong,
+                        Ok(_) => {}
+                    }
+                }
+                let bytes = std::mem::take(line);
+                Produced::Message(match String::from_utf8(bytes) {
+                    Ok(text) => Message::text(text),
+                    Err(e) => Message::binary(e.into_bytes()),
+                })
             }
+            Output::Raw(stdout, buf) => match stdout.read(buf).await {
+                Ok(n) if n > 0 => Produced::Message(Message::binary(buf[..n].to_vec())),
+                _ => Produced::End,
+            },
         }
     }
 }
@@ -137,7 +216,11 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
     let mut out = if binary {
         Output::Raw(stdout, vec![0u8; 16 * 1024])
     } else {
-        Output::Lines(BufReader::new(stdout).lines())
+        Output::Lines {
+            reader: BufReader::new(stdout),
+            line: Vec::new(),
+            max: ctx.state.config.max_message_size,
+        }
     };
     let mut stop = ctx.stop.clone();
     let code = ctx.state.config.slow_consumer.code();
@@ -149,18 +232,33 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
                 break;
             }
             produced = out.next() => match produced {
-                Ok(Some(msg)) => {
+                Produced::Message(msg) => {
                     if !queue_out(&mut ws, msg, ctx) {
                         let _ = child.start_kill();
                         slow_consumer(&mut ws, code).await;
                         break;
                     }
                 }
-                // stdout closed: the program is ending; its status decides the code.
-                _ => {
-                    let status = child.wait().await;
+                Produced::TooLong => {
+                    tracing::warn!(handler = %name, "handler wrote a line longer than the message limit");
+                    let _ = child.start_kill();
+                    let _ = ws.close(CloseFrame::new(1011u16, "handler output too long").ok()).await;
+                    break;
+                }
+                // stdout closed: the program is ending; its status decides the
+                // code. Its stdin is closed first, so a program still reading
+                // it sees the end instead of waiting for us forever.
+                Produced::End => {
+                    stdin = None;
+                    let status = match tokio::time::timeout(EXIT_WAIT, child.wait()).await {
+                        Ok(s) => s.ok(),
+                        Err(_) => {
+                            tracing::warn!(handler = %name, "handler closed its stdout but did not exit: killed");
+                            None
+                        }
+                    };
                     let (code, reason) = match status {
-                        Ok(s) if s.success() => (1000u16, ""),
+                        Some(s) if s.success() => (1000u16, ""),
                         _ => (1011, "handler crashed"),
                     };
                     if code == 1011 {
@@ -196,6 +294,12 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
             },
         }
     }
-    let _ = child.wait().await;
+    // Never wait on a child while holding its stdin; kill what is left and
+    // reap it, so its process slot is freed.
+    drop(stdin);
+    if tokio::time::timeout(EXIT_WAIT, child.wait()).await.is_err() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
     end_code(&ws)
 }
