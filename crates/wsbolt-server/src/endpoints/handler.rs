@@ -65,26 +65,6 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn programs_named_like_built_in_routes_are_reported() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("wsbolt-shadow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for name in ["echo", "metrics", "mine"] {
-            let p = dir.join(name);
-            std::fs::write(&p, "#!/bin/sh\n").unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        std::fs::write(dir.join("chat"), "not executable").unwrap();
-        assert_eq!(shadowed(&dir), ["echo", "metrics"]);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 fn environment(req: &Request, ctx: &Ctx) -> Vec<(String, String)> {
     let mut env = vec![
         ("REQUEST_METHOD".to_string(), req.method.clone()),
@@ -302,4 +282,24 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
         let _ = child.wait().await;
     }
     end_code(&ws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_named_like_built_in_routes_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wsbolt-shadow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["echo", "metrics", "mine"] {
+            let p = dir.join(name);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join("chat"), "not executable").unwrap();
+        assert_eq!(shadowed(&dir), ["echo", "metrics"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
