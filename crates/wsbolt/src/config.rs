@@ -24,6 +24,16 @@ pub struct Config {
     /// permessage-deflate (RFC 7692): `None` (the library's default) neither
     /// offers nor accepts it. See [`DeflateConfig`] for the parameters.
     pub deflate: Option<DeflateConfig>,
+    /// After this end fails the connection (a protocol error such as 1009,
+    /// a keepalive timeout) and its Close is written, it shuts its sending
+    /// side down and keeps reading (and discarding) what the peer still sends
+    /// for at most this long, so that closing the socket with unread data
+    /// does not reset the connection before the peer has read the Close.
+    /// It ends sooner when the peer closes or has sent nothing for 200 ms.
+    /// Default 2 s; zero turns it off. The error is reported after it.
+    pub linger_time: Duration,
+    /// The most bytes discarded while lingering. Default 16 MiB.
+    pub linger_bytes: usize,
 }
 
 impl Default for Config {
@@ -33,6 +43,8 @@ impl Default for Config {
             write_high_water: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             deflate: None,
+            linger_time: Duration::from_secs(2),
+            linger_bytes: 16 << 20,
         }
     }
 }

@@ -61,14 +61,45 @@ pub(crate) struct ReadLoop<I> {
     pause_reads_above: usize,
     /// The last read was bulk data (see [`BULK_READ`]).
     bulk: bool,
+    linger: Linger,
+    /// After failing the connection: reading and discarding what the peer
+    /// still sends (see [`Linger`]).
+    lingering: Option<Lingering>,
+}
+
+#[derive(Debug)]
+struct Lingering {
+    /// When lingering ends, whatever happens.
+    deadline: tokio::time::Instant,
+    /// Fires after [`LINGER_QUIET`] without a byte from the peer.
+    quiet: Pin<Box<Sleep>>,
+    discarded: usize,
+}
+
+/// Lingering also ends once the peer has sent nothing for this long: it has
+/// stopped sending (typically it read our Close and answered it), so nothing
+/// more is in flight to be reset.
+pub(crate) const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How long, and how many bytes, the read loop keeps reading (and
+/// discarding) after it failed the connection, before it lets the transport
+/// go: closing a socket with unread data makes the kernel send a reset,
+/// which can destroy our Close frame in the peer's receive buffer before the
+/// peer reads it (RFC 9112 §9.6 describes the same for HTTP).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linger {
+    pub(crate) time: std::time::Duration,
+    pub(crate) bytes: usize,
 }
 
 impl<I: Io> ReadLoop<I> {
     /// `pause_reads_above`: stop reading while this many bytes of answers
     /// (pongs, Close replies) are unwritten, so a peer that sends pings but
     /// never reads is held back by TCP instead of growing our memory.
-    pub(crate) fn new(io: I, conn: Connection, pause_reads_above: usize) -> Self {
+    pub(crate) fn new(io: I, conn: Connection, pause_reads_above: usize, linger: Linger) -> Self {
         ReadLoop {
+            linger,
+            lingering: None,
             io,
             conn,
             sleep: None,
@@ -218,6 +249,13 @@ impl<I: Io> ReadLoop<I> {
                         _ => {}
                     }
                 }
+                if matches!(ev, Event::Failed(_) | Event::TimedOut(Timeout::Keepalive))
+                    && !self.read_eof
+                    && self.poll_linger(cx).is_pending()
+                {
+                    self.held = Some(ev);
+                    return Poll::Pending;
+                }
                 match ev {
                     Event::Failed(e) => return Poll::Ready(Some(Err(Error::Protocol(e)))),
                     Event::TimedOut(Timeout::Keepalive) => return Poll::Ready(Some(Err(Error::KeepaliveTimeout))),
@@ -265,6 +303,51 @@ impl<I: Io> ReadLoop<I> {
                 }
             }
         }
+    }
+}
+
+impl<I: Io> ReadLoop<I> {
+    /// After our error Close is written: shuts our side down, then reads and
+    /// discards until the peer closes, goes quiet for [`LINGER_QUIET`],
+    /// [`Linger`]'s time passes or its byte count is read. Ready when done.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.linger.time.is_zero() {
+            return Poll::Ready(());
+        }
+        if self.lingering.is_none() {
+            let _ = ready!(self.io.poll_shutdown(cx));
+            let now = tokio::time::Instant::now();
+            self.lingering = Some(Lingering {
+                deadline: now + self.linger.time,
+                quiet: Box::pin(tokio::time::sleep_until(
+                    (now + LINGER_QUIET).min(now + self.linger.time),
+                )),
+                discarded: 0,
+            });
+        }
+        let l = self.lingering.as_mut().expect("set above");
+        loop {
+            if l.discarded >= self.linger.bytes || l.quiet.as_mut().poll(cx).is_ready() {
+                break;
+            }
+            let io = &mut self.io;
+            let read = SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+                io.poll_read(cx, &mut buf).map_ok(|()| buf.filled().len())
+            });
+            match ready!(read) {
+                Ok(n) if n > 0 => {
+                    l.discarded += n;
+                    let next_quiet = (tokio::time::Instant::now() + LINGER_QUIET).min(l.deadline);
+                    l.quiet.as_mut().reset(next_quiet);
+                }
+                _ => break, // the peer closed (or reset): nothing left to protect
+            }
+        }
+        self.lingering = None;
+        self.read_eof = true;
+        Poll::Ready(())
     }
 }
 

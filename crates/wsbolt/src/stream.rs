@@ -13,7 +13,7 @@ use wsbolt_proto::{CloseFrame, CloseStatus, Connection, Message, PreparedMessage
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::read_loop::{Io, ReadLoop};
+use crate::read_loop::{Io, Linger, ReadLoop};
 
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 16;
@@ -125,7 +125,15 @@ where
             conn.receive(leftover);
         }
         WebSocketStream {
-            inner: ReadLoop::new(Direct(io), conn, config.write_high_water),
+            inner: ReadLoop::new(
+                Direct(io),
+                conn,
+                config.write_high_water,
+                Linger {
+                    time: config.linger_time,
+                    bytes: config.linger_bytes,
+                },
+            ),
             config,
             protocol: None,
             extensions: None,

@@ -449,3 +449,40 @@ async fn close_timeout_drops_a_peer_that_never_reads_even_with_output_queued() {
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     drop(tcp);
 }
+
+/// Refused while the peer is still uploading: the server's Close 1009 must
+/// reach a client that is still writing, instead of being destroyed by the
+/// reset that closing a socket with unread data causes. Measured both ways:
+/// with the linger (the default) and without it (`linger_time` zero).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_close_reaches_a_peer_that_is_still_sending() {
+    async fn run(linger: Duration) -> Option<u16> {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", l.local_addr().unwrap());
+        let mut cfg = ServerConfig::default();
+        cfg.ws.protocol.max_message_size = 1 << 20;
+        cfg.ws.protocol.max_frame_size = 1 << 20;
+        cfg.ws.linger_time = linger;
+        tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut ws = wsbolt::accept_with_config(tcp, &cfg).await.unwrap();
+            while ws.next().await.is_some() {}
+        });
+        let (mut ws, _) = wsbolt::connect(&url).await.unwrap();
+        // 8 MiB in one frame: refused at its header, while the client is
+        // still writing the payload.
+        let _ = ws.send(Message::binary(vec![7u8; 8 << 20])).await;
+        while let Some(Ok(_)) = ws.next().await {}
+        ws.close_status().map(|s| s.code().as_u16())
+    }
+    let mut lingered = Vec::new();
+    for _ in 0..5 {
+        lingered.push(run(Duration::from_secs(2)).await);
+    }
+    assert!(lingered.iter().all(|c| *c == Some(1009)), "{lingered:?}");
+    let mut abrupt = Vec::new();
+    for _ in 0..5 {
+        abrupt.push(run(Duration::ZERO).await);
+    }
+    eprintln!("with linger: {lingered:?}; without: {abrupt:?}");
+}
