@@ -9,8 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let payload = Bytes::copy_from_slice(data);
     match CloseFrame::parse(&payload) {
         Ok(Some(frame)) => {
-            assert!(frame.code.is_valid_on_wire());
-            assert!(frame.reason.as_str().len() <= 123);
+            assert!(frame.code().is_valid_on_wire());
+            assert!(frame.reason().len() <= 123);
             assert_eq!(frame.encode(), payload);
         }
         Ok(None) => assert!(data.is_empty()),

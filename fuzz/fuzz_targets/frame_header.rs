@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     match FrameHeader::parse(buf, &rules) {
         Ok(Some((h, n))) => {
             assert!(n <= buf.len() && n <= wsbolt_proto::frame::MAX_HEADER_LEN);
-            let max = if h.rsv1 { rules.max_compressed_payload } else { rules.max_payload };
+            let max = if h.rsv1 {
+                rules.max_compressed_payload
+            } else {
+                rules.max_payload
+            };
             assert!(h.payload_len <= max);
             assert_eq!(h.mask.is_some(), rules.expect_masked);
             if h.opcode.is_control() {

@@ -30,10 +30,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = deflate::accept_client(Some(&answer), &cfg);
     }
     let _ = deflate::accept_client(Some(value), &cfg);
-    let headers = Headers(vec![(
-        "Sec-WebSocket-Protocol".into(),
+    let headers: Headers = [(
+        "Sec-WebSocket-Protocol".to_string(),
         bytes::Bytes::copy_from_slice(data),
-    )]);
+    )]
+    .into_iter()
+    .collect();
     for p in headers.list("sec-websocket-protocol") {
         assert!(!p.contains(','));
     }

@@ -8,6 +8,21 @@ use super::HandshakeError;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, Bytes)>);
 
+impl FromIterator<(String, Bytes)> for Headers {
+    /// Fields in order, as `(name, value)`.
+    ///
+    /// ```
+    /// use wsbolt_proto::handshake::header::Headers;
+    /// let h: Headers = [("Sec-WebSocket-Protocol".to_string(), bytes::Bytes::from_static(b"a, b"))]
+    ///     .into_iter()
+    ///     .collect();
+    /// assert_eq!(h.list("sec-websocket-protocol").collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = (String, Bytes)>>(fields: I) -> Self {
+        Headers(fields.into_iter().collect())
+    }
+}
+
 impl Headers {
     /// Every value of header `name` (case-insensitive), trimmed, in order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
