@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-const SERVERS: [&str; 4] = ["tcp", "wsbolt", "fastwebsockets", "tungstenite"];
+/// `wsbolt-serve` is the `wsbolt serve` binary (echo at /echo, run with
+/// `--no-deflate --ping-interval 0` and limits raised for one client
+/// address); the others are `compare-server` kinds.
+const SERVERS: [&str; 5] = ["tcp", "wsbolt", "wsbolt-serve", "fastwebsockets", "tungstenite"];
 const PORT: u16 = 9990;
 
 /// One row of the matrix.
@@ -53,20 +56,35 @@ struct Server {
 
 impl Server {
     fn start(kind: &str, core: Option<usize>) -> Server {
-        let exe = std::env::current_exe().unwrap().with_file_name("compare-server");
+        let listen = format!("127.0.0.1:{PORT}");
+        let (exe, args): (std::path::PathBuf, Vec<String>) = if kind == "wsbolt-serve" {
+            // The workspace's release build of the CLI (`run` builds it).
+            let exe = std::env::current_exe()
+                .unwrap()
+                .ancestors()
+                .nth(5)
+                .expect("benches/compare/target/release/x")
+                .join("target/release/wsbolt");
+            let args = ["serve", "--listen", &listen, "--no-deflate", "--ping-interval", "0",
+                "--max-connections", "1000000", "--max-connections-per-ip", "1000000", "--log", "warn"];
+            (exe, args.iter().map(|a| a.to_string()).collect())
+        } else {
+            let exe = std::env::current_exe().unwrap().with_file_name("compare-server");
+            (exe, vec![kind.to_string(), listen])
+        };
         let mut cmd = match core {
             Some(c) => {
                 let mut cmd = Command::new("taskset");
-                cmd.args(["-c", &c.to_string()]).arg(exe);
+                cmd.args(["-c", &c.to_string()]).arg(&exe);
                 cmd
             }
-            None => Command::new(exe),
+            None => Command::new(&exe),
         };
         let child = cmd
-            .args([kind, &format!("127.0.0.1:{PORT}")])
+            .args(&args)
             .stdout(Stdio::null())
             .spawn()
-            .expect("start compare-server");
+            .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", PORT)).is_err() {
             assert!(Instant::now() < deadline, "{kind} server did not start");
@@ -135,7 +153,7 @@ async fn upgrade(addr: &str) -> std::io::Result<TcpStream> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     s.write_all(
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     )
     .await?;
@@ -340,6 +358,10 @@ fn main() {
     let core = if has("--no-pin") { None } else { Some(0) };
     let only: Option<Vec<String>> = value("--cases").map(|v| v.split(',').map(str::to_string).collect());
     let idle_n: usize = value("--idle-connections").map(|v| v.parse().unwrap()).unwrap_or(10_000);
+    // `--servers wsbolt,wsbolt-serve`: run only these (tcp is always run
+    // for the echo ratios).
+    let picked: Option<Vec<String>> = value("--servers").map(|v| v.split(',').map(str::to_string).collect());
+    let wanted = |kind: &str| kind == "tcp" || picked.as_ref().is_none_or(|p| p.iter().any(|k| k == kind));
     let mut json = serde_json::Map::new();
 
     println!("## Echo (median of {repeats}; {window:?} windows; server pinned to core 0, client to core 1)\n");
@@ -356,13 +378,18 @@ fn main() {
         for _ in 0..repeats {
             // Interleave the servers, so drift hits them alike.
             for (si, kind) in SERVERS.iter().enumerate() {
-                runs[si].push(echo_run(kind, *case, warmup, window, core));
+                if wanted(kind) {
+                    runs[si].push(echo_run(kind, *case, warmup, window, core));
+                }
             }
         }
         let med = |si: usize, f: fn(&Echo) -> f64| median(runs[si].iter().map(f).collect());
         let tcp = med(0, |e| e.msgs_per_s);
         let mut row = serde_json::Map::new();
         for (si, kind) in SERVERS.iter().enumerate() {
+            if !wanted(kind) {
+                continue;
+            }
             let m = med(si, |e| e.msgs_per_s);
             let paired = median(runs[si].iter().zip(&runs[0]).map(|(e, t)| e.msgs_per_s / t.msgs_per_s).collect());
             let (u, s) = (med(si, |e| e.user_us_per_msg), med(si, |e| e.sys_us_per_msg));
@@ -387,7 +414,7 @@ fn main() {
         println!("\n## Handshakes (4 concurrent connectors, median of {repeats})\n");
         println!("| server | handshakes/s | server user µs/handshake | server sys µs/handshake |");
         println!("| --- | --- | --- | --- |");
-        for kind in &SERVERS[1..] {
+        for kind in SERVERS[1..].iter().filter(|k| wanted(k)) {
             let runs: Vec<(f64, f64, f64)> = (0..repeats).map(|_| handshake_run(kind, window, core)).collect();
             let (r, u, s) = (
                 median(runs.iter().map(|r| r.0).collect()),
@@ -403,7 +430,7 @@ fn main() {
         println!("\n## Idle memory ({idle_n} open connections; server RSS growth per connection)\n");
         println!("| server | bytes per idle connection |");
         println!("| --- | --- |");
-        for kind in SERVERS {
+        for kind in SERVERS.into_iter().filter(|k| wanted(k)) {
             let b = idle_run(kind, idle_n, core);
             println!("| {kind} | {b:.0} |");
             json.insert(format!("idle {kind}"), serde_json::json!({"bytes_per_conn": b}));

@@ -16,14 +16,18 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod config;
-pub mod endpoints;
+mod connection;
+mod endpoints;
 mod metrics;
 mod origin;
+pub mod rooms;
+mod routes;
 mod server;
 mod tls;
-pub mod web;
+mod web;
 
 pub use config::{ServeConfig, SlowConsumer};
 pub use metrics::Metrics;

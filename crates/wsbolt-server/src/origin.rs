@@ -4,7 +4,7 @@
 use wsbolt::Request;
 
 /// Whether a request with `origin` may connect.
-pub fn allowed(origin: Option<&str>, req: &Request, allow: &[String]) -> bool {
+pub(crate) fn allowed(origin: Option<&str>, req: &Request, allow: &[String]) -> bool {
     let Some(origin) = origin else { return true };
     if allow.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
         return true;

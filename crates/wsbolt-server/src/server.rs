@@ -8,27 +8,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use wsbolt::{HandshakeError, MaybeTlsStream, ServerHandshake};
 
 use crate::config::ServeConfig;
-use crate::endpoints::{self, Ctx, Room};
+use crate::endpoints::handler::Handlers;
+use crate::endpoints::{self, Limits};
 use crate::metrics::Metrics;
+use crate::rooms::{LocalRooms, Rooms};
 use crate::web::Web;
 
-/// Everything the connection tasks share.
+/// What the accept loop and the connection stages share. Endpoints see only
+/// the narrow [`Ctx`](crate::endpoints::Ctx) made from it.
 pub(crate) struct State {
     pub config: ServeConfig,
     pub ws: wsbolt::ServerConfig,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub web: Web,
-    pub chat: Room,
-    pub broadcast: Room,
-    pub handler_slots: Arc<tokio::sync::Semaphore>,
+    pub rooms: Arc<dyn Rooms>,
+    pub handlers: Option<Handlers>,
+    pub limits: Limits,
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -51,7 +52,7 @@ pub struct Server {
 }
 
 /// Holds one connection's place in the limits until dropped.
-struct Slot {
+pub(crate) struct Slot {
     state: Arc<State>,
     ip: IpAddr,
 }
@@ -71,7 +72,7 @@ impl Drop for Slot {
 
 impl State {
     /// Takes a place for a connection from `ip`, or the status to refuse it with.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, u16> {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, u16> {
         if self.connections.fetch_add(1, Ordering::AcqRel) >= self.config.max_connections {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             return Err(503);
@@ -103,7 +104,8 @@ impl Server {
                     format!("handlers folder {} not found", dir.display()),
                 ));
             }
-            for name in endpoints::handler::shadowed(dir) {
+            let reserved: Vec<&str> = crate::routes::reserved().collect();
+            for name in endpoints::handler::shadowed(dir, &reserved) {
                 tracing::warn!(
                     program = %dir.join(&name).display(),
                     "handler program /{name} is shadowed by the built-in route of the same name and will never run"
@@ -114,15 +116,28 @@ impl Server {
         let mut ws = config.ws_config();
         let allow = config.allow_origin.clone();
         ws.check_origin = Some(Arc::new(move |origin, req| crate::origin::allowed(origin, req, &allow)));
+        let handlers = config.handlers.clone().map(|dir| {
+            Handlers::new(
+                dir,
+                config.handlers_binary,
+                config.max_message_size,
+                config.max_handler_processes,
+            )
+        });
+        let limits = Limits {
+            max_outbound_queue: config.max_outbound_queue,
+            write_timeout: Duration::from_secs(config.write_timeout.max(1)),
+            slow_consumer_code: config.slow_consumer.code(),
+        };
         let state = Arc::new(State {
-            handler_slots: Arc::new(tokio::sync::Semaphore::new(config.max_handler_processes)),
             config,
             ws,
             tls,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             web,
-            chat: Room::default(),
-            broadcast: Room::default(),
+            rooms: Arc::new(LocalRooms::default()),
+            handlers,
+            limits,
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         });
@@ -155,7 +170,8 @@ impl Server {
                     Ok((tcp, peer)) => {
                         let state = self.state.clone();
                         let stop = stop_rx.clone();
-                        tasks.spawn(async move { handle(tcp, peer, state, stop).await });
+                        let f = crate::connection::handle(tcp, peer, state, stop);
+                        tasks.spawn(f);
                     }
                     Err(e) => {
                         // EMFILE and friends: back off briefly instead of spinning.
@@ -180,126 +196,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch::Receiver<bool>) {
-    let _ = tcp.set_nodelay(true);
-    let _slot = match state.admit(peer.ip()) {
-        Ok(slot) => slot,
-        Err(status) => {
-            // Refused at once, without reading: cheap under a flood.
-            state.metrics.handshake_failed(status);
-            if state.tls.is_none() {
-                let mut tcp = tcp;
-                let body = bytes::Bytes::from_static(b"too many connections\n");
-                if let Ok(r) = http::Response::builder().status(status).body(body) {
-                    let _ = tcp.write_all(&wsbolt::http1::response_bytes(&r)).await;
-                }
-                let _ = tcp.shutdown().await;
-            }
-            return;
-        }
-    };
-    let io = match &state.tls {
-        None => MaybeTlsStream::Plain(tcp),
-        Some(acceptor) => {
-            let timeout = state.ws.ws.handshake_timeout;
-            match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => MaybeTlsStream::ServerTls(Box::new(tls)),
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            }
-        }
-    };
-    let hs = match ServerHandshake::read(io, &state.ws).await {
-        Ok(hs) => hs,
-        Err(e) => {
-            record_failure(&state, &e);
-            tracing::debug!(%peer, error = %e, "bad request");
-            return;
-        }
-    };
-    if !hs.request().is_upgrade() {
-        let (io, req, _) = hs.into_parts();
-        crate::web::answer(io, &req, &state).await;
-        return;
-    }
-    let path = hs.request().path().to_string();
-    let endpoint = match path.as_str() {
-        "/echo" => Some(Endpoint::Echo),
-        "/chat" => Some(Endpoint::Chat),
-        "/broadcast" => Some(Endpoint::Broadcast),
-        // Built-in names win over handler programs (see `handler::shadowed`).
-        p if endpoints::handler::BUILTIN_ROUTES.contains(&p.trim_start_matches('/')) => None,
-        p => endpoints::handler::find(&state, p).map(Endpoint::Handler),
-    };
-    let Some(endpoint) = endpoint else {
-        record_failure(&state, &hs.reject(HandshakeError::NotFound).await);
-        return;
-    };
-    if *stop.borrow() {
-        record_failure(&state, &hs.reject(HandshakeError::Unavailable).await);
-        return;
-    }
-    // A handler program needs a process slot before the upgrade is accepted.
-    let permit = match &endpoint {
-        Endpoint::Handler(_) => match state.handler_slots.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                record_failure(&state, &hs.reject(HandshakeError::Unavailable).await);
-                return;
-            }
-        },
-        _ => None,
-    };
-    let mut cfg = state.ws.clone();
-    if matches!(endpoint, Endpoint::Chat) {
-        cfg.select_protocol = Some(Arc::new(|offered: &[String]| {
-            offered.iter().find(|p| *p == "json").cloned()
-        }));
-    }
-    let request = hs.request().clone();
-    let ws = match hs.accept(&cfg).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            record_failure(&state, &e);
-            tracing::debug!(%peer, error = %e, "handshake refused");
-            return;
-        }
-    };
-    state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-    state.metrics.open.fetch_add(1, Ordering::Relaxed);
-    let ctx = Ctx {
-        state: state.clone(),
-        stop,
-        peer,
-    };
-    let code = match endpoint {
-        Endpoint::Echo => endpoints::echo::run(ws, &ctx).await,
-        Endpoint::Chat => endpoints::chat::run(ws, &ctx).await,
-        Endpoint::Broadcast => endpoints::broadcast::run(ws, &ctx).await,
-        Endpoint::Handler(program) => endpoints::handler::run(ws, &ctx, &program, &request).await,
-    };
-    drop(permit);
-    state.metrics.open.fetch_sub(1, Ordering::Relaxed);
-    state.metrics.closed(code);
-}
-
-/// Counts a handshake the library refused, by the status it answered.
-fn record_failure(state: &State, e: &wsbolt::Error) {
-    match e {
-        wsbolt::Error::Handshake(h) => state.metrics.handshake_failed(h.status().as_u16()),
-        wsbolt::Error::Refused(r) => state.metrics.handshake_failed(r.status().as_u16()),
-        _ => {}
-    }
-}
-
-enum Endpoint {
-    Echo,
-    Chat,
-    Broadcast,
-    Handler(std::path::PathBuf),
 }

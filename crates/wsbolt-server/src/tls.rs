@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::ServeConfig;
 
 /// The TLS acceptor the settings ask for, if any.
-pub fn acceptor(config: &ServeConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+pub(crate) fn acceptor(config: &ServeConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
     let server_config = match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let cert = std::fs::read(cert).map_err(|e| format!("tls-cert {}: {e}", cert.display()))?;

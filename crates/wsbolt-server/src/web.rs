@@ -20,7 +20,7 @@ const BUILTIN: &[(&str, &[u8])] = &[
 
 /// Where pages come from.
 #[derive(Debug)]
-pub enum Web {
+pub(crate) enum Web {
     /// The built-in demo pages.
     Builtin,
     /// A folder (canonical path).
@@ -29,7 +29,7 @@ pub enum Web {
 
 impl Web {
     /// Pages from `root`, or the built-in ones.
-    pub fn new(root: Option<PathBuf>) -> Result<Web, String> {
+    pub(crate) fn new(root: Option<PathBuf>) -> Result<Web, String> {
         match root {
             None => Ok(Web::Builtin),
             Some(r) => {
@@ -44,7 +44,7 @@ impl Web {
 }
 
 /// The media type for a file name.
-pub fn content_type(path: &str) -> &'static str {
+pub(crate) fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
@@ -82,7 +82,7 @@ fn decode(path: &str) -> Option<String> {
 
 /// The file for a request path under `root`, if it exists and stays inside
 /// `root` (no `..`, no symlink leading out).
-pub fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     let decoded = decode(path)?;
     let rel = Path::new(decoded.trim_start_matches('/'));
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) && !rel.as_os_str().is_empty() {

@@ -1,13 +1,24 @@
 //! `/broadcast`: every message goes to every client on the endpoint (the
-//! sender included).
+//! sender included), on every node that shares the rooms.
 
 use super::{member_loop, Ctx, Ws};
+use crate::rooms::BoxFuture;
 
-/// Relays until the connection ends.
-pub async fn run(ws: Ws, ctx: &Ctx) -> u16 {
-    let room = &ctx.state.broadcast;
-    let limit = ctx.state.config.max_outbound_queue;
-    let me = room.join();
+const ROOM: &str = "broadcast";
+
+/// The route's entry point: relays until the connection ends.
+pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
+    let rooms = ctx.rooms.clone();
+    let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
     let id = me.id;
-    member_loop(ws, ctx, me, |msg| room.publish(&msg, limit), || room.leave(id)).await
+    let publish = rooms.clone();
+    let on_message = move |msg| {
+        publish.publish(ROOM, &msg);
+        std::future::ready(())
+    };
+    let on_leave = move || {
+        rooms.leave(ROOM, id);
+        std::future::ready(())
+    };
+    Box::pin(member_loop(ws, ctx, me, on_message, on_leave))
 }

@@ -9,29 +9,37 @@
 //! - `{"type":"message","text":…}` goes to everyone with the sender's `name`
 //!   and `id` and with HTML tags stripped from `text`.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 use wsbolt::Message;
 
 use super::{member_loop, queue_out, Ctx, Ws};
-use crate::endpoints::Room;
+use crate::rooms::{BoxFuture, MemberId, Rooms};
 
-/// Chats until the connection ends.
-pub async fn run(mut ws: Ws, ctx: &Ctx) -> u16 {
-    let room = &ctx.state.chat;
-    let limit = ctx.state.config.max_outbound_queue;
-    let me = room.join();
+const ROOM: &str = "chat";
+
+/// The route's entry point: chats until the connection ends.
+pub(crate) fn serve(mut ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
+    let rooms = ctx.rooms.clone();
+    let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
     let id = me.id;
-    queue_out(&mut ws, Message::text(json!({"type": "id", "id": id}).to_string()), ctx);
-    let on_message = |msg: Message| {
-        if let Message::Text(t) = &msg {
-            handle(room, id, t.as_str(), limit);
-        }
+    queue_out(
+        &mut ws,
+        Message::text(json!({"type": "id", "id": id}).to_string()),
+        &ctx,
+    );
+    let on_message = {
+        let rooms = rooms.clone();
+        move |msg: Message| handle(rooms.clone(), id, msg)
     };
-    member_loop(ws, ctx, me, on_message, || leave(room, id, limit)).await
+    let on_leave = move || leave(rooms, id);
+    Box::pin(member_loop(ws, ctx, me, on_message, on_leave))
 }
 
-fn handle(room: &Room, id: u64, text: &str, limit: usize) {
-    let Ok(Value::Object(mut msg)) = serde_json::from_str::<Value>(text) else {
+async fn handle(rooms: Arc<dyn Rooms>, id: MemberId, msg: Message) {
+    let Message::Text(text) = msg else { return };
+    let Ok(Value::Object(mut msg)) = serde_json::from_str::<Value>(text.as_str()) else {
         return;
     };
     match msg.get("type").and_then(Value::as_str) {
@@ -42,38 +50,15 @@ fn handle(room: &Room, id: u64, text: &str, limit: usize) {
             } else {
                 strip_tags(&wanted)
             };
-            let (name, changed) = {
-                let mut members = room.members.lock().expect("room lock");
-                let taken = |n: &str| {
-                    members
-                        .iter()
-                        .any(|(other, m)| *other != id && m.name.as_deref() == Some(n))
-                };
-                let mut name = wanted.clone();
-                let mut suffix = 1;
-                while taken(&name) {
-                    name = format!("{wanted}{suffix}");
-                    suffix += 1;
-                }
-                if let Some(m) = members.get_mut(&id) {
-                    m.name = Some(name.clone());
-                }
-                let changed = name != wanted;
-                (name, changed)
-            };
-            if changed {
+            let name = rooms.claim_name(ROOM, id, &wanted).await;
+            if name != wanted {
                 let reject = json!({"type": "rejectusername", "id": id, "name": name});
-                room.send(id, Message::text(reject.to_string()), limit);
+                rooms.send(ROOM, id, &Message::text(reject.to_string()));
             }
-            send_userlist(room, limit);
+            send_userlist(&*rooms).await;
         }
         Some("message") => {
-            let name = room
-                .members
-                .lock()
-                .expect("room lock")
-                .get(&id)
-                .and_then(|m| m.name.clone());
+            let name = rooms.name(ROOM, id);
             let text = msg
                 .get("text")
                 .and_then(Value::as_str)
@@ -82,41 +67,31 @@ fn handle(room: &Room, id: u64, text: &str, limit: usize) {
             msg.insert("text".into(), Value::String(text));
             msg.insert("name".into(), name.map_or(Value::Null, Value::String));
             msg.insert("id".into(), json!(id));
-            room.publish(&Message::text(Value::Object(msg).to_string()), limit);
+            rooms.publish(ROOM, &Message::text(Value::Object(msg).to_string()));
         }
         _ => {}
     }
 }
 
-fn leave(room: &Room, id: u64, limit: usize) {
-    let had_name = room
-        .members
-        .lock()
-        .expect("room lock")
-        .remove(&id)
-        .is_some_and(|m| m.name.is_some());
+async fn leave(rooms: Arc<dyn Rooms>, id: MemberId) {
+    let had_name = rooms.name(ROOM, id).is_some();
+    rooms.leave(ROOM, id);
     if had_name {
-        send_userlist(room, limit);
+        send_userlist(&*rooms).await;
     }
 }
 
-fn send_userlist(room: &Room, limit: usize) {
-    let users: Vec<String> = room
-        .members
-        .lock()
-        .expect("room lock")
-        .values()
-        .filter_map(|m| m.name.clone())
-        .collect();
-    room.publish(
+async fn send_userlist(rooms: &dyn Rooms) {
+    let users = rooms.users(ROOM).await;
+    rooms.publish(
+        ROOM,
         &Message::text(json!({"type": "userlist", "users": users}).to_string()),
-        limit,
     );
 }
 
 /// Removes HTML tags (`<` then at least one character then `>`), as the MDN
 /// example's server does, so chat text cannot inject markup.
-pub fn strip_tags(s: &str) -> String {
+pub(crate) fn strip_tags(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find('<') {

@@ -1,36 +1,58 @@
 //! `/echo`: every text and binary message is sent back as received.
 
+use std::future::Future;
+
 use futures_util::StreamExt;
 
-use super::{drain, end_code, going_away, is_data, queue_out, slow_consumer, Ctx, Ws};
+use super::{drain, end_code, going_away, queue_out, slow_consumer, Ctx, Ws};
+use crate::rooms::BoxFuture;
+
+/// The route's entry point.
+pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
+    Box::pin(run(ws, ctx))
+}
 
 /// Echoes until the connection ends. Answers are queued and written by the
 /// read loop, so everything one read brought is answered with one write.
 /// Once more than the write high-water mark is unwritten, echo stops
 /// reading until it drains (TCP pushes back on the client); a client that
 /// leaves it undrained for `write-timeout` seconds is a slow consumer.
-pub async fn run(mut ws: Ws, ctx: &Ctx) -> u16 {
-    let mut stop = ctx.stop.clone();
-    loop {
-        tokio::select! {
-            _ = super::stopped(&mut stop) => {
-                going_away(&mut ws).await;
-                break;
-            }
-            next = ws.next() => {
-                let Some(Ok(msg)) = next else { break };
-                if !is_data(&msg) {
-                    continue;
-                }
-                ctx.state.metrics.received(msg.len());
-                let kept_up = queue_out(&mut ws, msg, ctx)
-                    && (ws.buffered_amount() <= ws.config().write_high_water || drain(&mut ws, ctx).await);
-                if !kept_up {
-                    slow_consumer(&mut ws, ctx.state.config.slow_consumer.code()).await;
+///
+/// The future an idle connection waits in is kept small: the rare paths
+/// (draining, closing) are boxed when taken, so they take no room in it,
+/// and it is an `async move` block rather than an `async fn`, whose
+/// arguments would be stored twice (rust-lang/rust#62958).
+fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
+    async move {
+        let mut stop = ctx.stop.clone();
+        loop {
+            tokio::select! {
+                _ = super::stopped(&mut stop) => {
+                    // Boxed in a statement of its own: a temporary in the
+                    // awaiting statement would keep its room in this future.
+                    let close = Box::pin(going_away(&mut ws));
+                    close.await;
                     break;
+                }
+                next = ws.next() => {
+                    let Some(Ok(msg)) = next else { break };
+                    if !msg.is_data() {
+                        continue;
+                    }
+                    ctx.metrics.received(msg.len());
+                    let mut kept_up = queue_out(&mut ws, msg, &ctx);
+                    if kept_up && ws.buffered_amount() > ws.config().write_high_water {
+                        let drained = Box::pin(drain(&mut ws, &ctx));
+                        kept_up = drained.await;
+                    }
+                    if !kept_up {
+                        let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));
+                        close.await;
+                        break;
+                    }
                 }
             }
         }
+        end_code(&ws)
     }
-    end_code(&ws)
 }

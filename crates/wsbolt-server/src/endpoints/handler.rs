@@ -19,6 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -26,38 +27,67 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use wsbolt::{CloseFrame, Message, Request};
 
-use super::{end_code, is_data, queue_out, slow_consumer, Ctx, Ws};
-use crate::server::State;
+use super::{end_code, queue_out, slow_consumer, Ctx, Ws};
+use crate::rooms::BoxFuture;
 
-/// Paths the server answers itself: a handler program of one of these names
-/// never runs.
-pub const BUILTIN_ROUTES: [&str; 4] = ["echo", "chat", "broadcast", "metrics"];
-
-/// The executables in `dir` that a built-in route shadows, to report at start.
-pub fn shadowed(dir: &Path) -> Vec<String> {
-    BUILTIN_ROUTES
-        .iter()
-        .filter(|name| is_executable(&dir.join(name)))
-        .map(|name| name.to_string())
-        .collect()
+/// The handler programs of a server: where they are, how they talk, and the
+/// process slots they share.
+#[derive(Debug)]
+pub(crate) struct Handlers {
+    dir: PathBuf,
+    binary: bool,
+    /// The longest line (the message limit).
+    max_line: usize,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// The program for `path`, if a handlers folder is set and holds an
-/// executable file of that name. Names are single path segments of
-/// letters, digits, `-`, `_` and `.`, not starting with `.`.
-pub(crate) fn find(state: &State, path: &str) -> Option<PathBuf> {
-    let dir = state.config.handlers.as_ref()?;
-    let name = path.strip_prefix('/')?;
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !ok {
-        return None;
+impl Handlers {
+    pub(crate) fn new(dir: PathBuf, binary: bool, max_line: usize, max_processes: usize) -> Self {
+        Handlers {
+            dir,
+            binary,
+            max_line,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_processes)),
+        }
     }
-    let file = dir.join(name);
-    is_executable(&file).then_some(file)
+
+    /// The program for `path`, if the folder holds an executable file of
+    /// that name. Names are single path segments of letters, digits, `-`,
+    /// `_` and `.`, not starting with `.`.
+    pub(crate) fn find(&self, path: &str) -> Option<PathBuf> {
+        let name = path.strip_prefix('/')?;
+        let ok = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            return None;
+        }
+        let file = self.dir.join(name);
+        is_executable(&file).then_some(file)
+    }
+
+    /// A process slot, if one is free.
+    pub(crate) fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// The endpoint that runs `program` for a connection that asked `req`.
+    pub(crate) fn serve(&self, program: PathBuf, req: Request) -> impl FnOnce(Ws, Ctx) -> BoxFuture<'static, u16> {
+        let (binary, max_line) = (self.binary, self.max_line);
+        move |ws, ctx| Box::pin(async move { run(ws, &ctx, &program, &req, binary, max_line).await })
+    }
+}
+
+/// The executables in `dir` that a built-in route shadows, to report at start.
+pub(crate) fn shadowed(dir: &Path, routes: &[&str]) -> Vec<String> {
+    routes
+        .iter()
+        .map(|p| p.trim_start_matches('/'))
+        .filter(|name| is_executable(&dir.join(name)))
+        .map(str::to_string)
+        .collect()
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -102,7 +132,7 @@ fn environment(req: &Request, ctx: &Ctx) -> Vec<(String, String)> {
 
 /// How long a program whose stdout ended (and whose stdin was closed) may
 /// take to exit before it is killed.
-pub const EXIT_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(5);
 
 /// The program's stdout, read in a cancel-safe way (inside `select!`): a
 /// partial line stays in the buffer across cancelled reads.
@@ -160,8 +190,7 @@ impl Output {
 }
 
 /// Runs the program for one connection.
-pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
-    let binary = ctx.state.config.handlers_binary;
+async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request, binary: bool, max_line: usize) -> u16 {
     let mut child = match Command::new(program)
         .env_clear()
         .envs(environment(req, ctx))
@@ -199,11 +228,11 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
         Output::Lines {
             reader: BufReader::new(stdout),
             line: Vec::new(),
-            max: ctx.state.config.max_message_size,
+            max: max_line,
         }
     };
     let mut stop = ctx.stop.clone();
-    let code = ctx.state.config.slow_consumer.code();
+    let code = ctx.limits.slow_consumer_code;
     loop {
         tokio::select! {
             _ = super::stopped(&mut stop) => {
@@ -249,8 +278,8 @@ pub async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request) -> u16 {
                 }
             },
             next = ws.next() => match next {
-                Some(Ok(msg)) if is_data(&msg) => {
-                    ctx.state.metrics.received(msg.len());
+                Some(Ok(msg)) if msg.is_data() => {
+                    ctx.metrics.received(msg.len());
                     let Some(input) = stdin.as_mut() else { continue };
                     let written = match &msg {
                         Message::Text(t) => {
@@ -299,7 +328,10 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         std::fs::write(dir.join("chat"), "not executable").unwrap();
-        assert_eq!(shadowed(&dir), ["echo", "metrics"]);
+        assert_eq!(
+            shadowed(&dir, &["/echo", "/chat", "/broadcast", "/metrics"]),
+            ["echo", "metrics"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

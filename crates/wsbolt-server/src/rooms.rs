@@ -1,0 +1,231 @@
+//! Rooms: named sets of connections that receive each other's messages, and
+//! chat's registry of names, behind one seam ([`Rooms`]) so that a backend
+//! shared by several nodes can replace the in-process one ([`LocalRooms`])
+//! without touching the endpoints.
+//!
+//! Each member has a queue bounded in bytes: a member whose queue would pass
+//! its limit is sent [`Out::Kick`] instead, so one slow client costs at most
+//! the limit. Messages are framed once ([`PreparedMessage`]) for all members.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use wsbolt::{Message, PreparedMessage};
+
+/// A member's id, unique within its room.
+pub type MemberId = u64;
+
+/// A boxed future, for the seam's methods that a shared backend answers over
+/// the network.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a room hands to one member.
+#[derive(Debug)]
+pub enum Out {
+    /// A message to send, framed once for every member it goes to.
+    Msg(PreparedMessage),
+    /// The member's queue overflowed: close it.
+    Kick,
+}
+
+/// A member's end of a room.
+#[derive(Debug)]
+pub struct Membership {
+    /// The member's id in the room.
+    pub id: MemberId,
+    /// What the room sends this member.
+    pub rx: mpsc::UnboundedReceiver<Out>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Membership {
+    /// Records that `msg` was taken off the queue.
+    pub fn taken(&self, msg: &PreparedMessage) {
+        self.queued.fetch_sub(msg.len(), Ordering::AcqRel);
+    }
+}
+
+/// The rooms of a server. Methods that only touch this node's members are
+/// immediate; those that need the whole room (names, user lists) may need a
+/// round trip to a shared backend and return a future.
+pub trait Rooms: Send + Sync + fmt::Debug + 'static {
+    /// Adds a member to `room` whose queue holds at most `queue_limit` bytes.
+    fn join(&self, room: &str, queue_limit: usize) -> Membership;
+    /// Removes a member (and its name).
+    fn leave(&self, room: &str, id: MemberId);
+    /// Sends `msg` to every member of `room`, framed once.
+    fn publish(&self, room: &str, msg: &Message);
+    /// Sends `msg` to one member.
+    fn send(&self, room: &str, id: MemberId, msg: &Message);
+    /// Gives member `id` the name `wanted`, made unique in the room by
+    /// appending a number; returns the name it got.
+    fn claim_name<'a>(&'a self, room: &'a str, id: MemberId, wanted: &'a str) -> BoxFuture<'a, String>;
+    /// The name of member `id`, if it has one.
+    fn name(&self, room: &str, id: MemberId) -> Option<String>;
+    /// The names of the room's members, in the order they joined.
+    fn users<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
+}
+
+#[derive(Debug)]
+struct Member {
+    tx: mpsc::UnboundedSender<Out>,
+    /// Bytes handed to the member and not yet taken by its task.
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    name: Option<String>,
+}
+
+impl Member {
+    fn deliver(&self, msg: PreparedMessage) {
+        let len = msg.len();
+        if self.queued.load(Ordering::Acquire) + len > self.limit {
+            let _ = self.tx.send(Out::Kick);
+        } else {
+            self.queued.fetch_add(len, Ordering::AcqRel);
+            let _ = self.tx.send(Out::Msg(msg));
+        }
+    }
+}
+
+/// The rooms of one process.
+#[derive(Debug, Default)]
+pub struct LocalRooms {
+    next_id: AtomicU64,
+    rooms: Mutex<HashMap<String, BTreeMap<MemberId, Member>>>,
+}
+
+impl LocalRooms {
+    fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut BTreeMap<MemberId, Member>) -> T) -> T {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        let members = rooms.entry(room.to_string()).or_default();
+        let out = f(members);
+        if members.is_empty() {
+            rooms.remove(room);
+        }
+        out
+    }
+}
+
+impl Rooms for LocalRooms {
+    fn join(&self, room: &str, queue_limit: usize) -> Membership {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let member = Member {
+            tx,
+            queued: queued.clone(),
+            limit: queue_limit,
+            name: None,
+        };
+        self.with_room(room, |m| m.insert(id, member));
+        Membership { id, rx, queued }
+    }
+
+    fn leave(&self, room: &str, id: MemberId) {
+        self.with_room(room, |m| m.remove(&id));
+    }
+
+    fn publish(&self, room: &str, msg: &Message) {
+        let Some(prepared) = PreparedMessage::new(msg) else {
+            return;
+        };
+        self.with_room(room, |members| {
+            for m in members.values() {
+                m.deliver(prepared.clone());
+            }
+        });
+    }
+
+    fn send(&self, room: &str, id: MemberId, msg: &Message) {
+        let Some(prepared) = PreparedMessage::new(msg) else {
+            return;
+        };
+        self.with_room(room, |members| {
+            if let Some(m) = members.get(&id) {
+                m.deliver(prepared);
+            }
+        });
+    }
+
+    fn claim_name<'a>(&'a self, room: &'a str, id: MemberId, wanted: &'a str) -> BoxFuture<'a, String> {
+        let name = self.with_room(room, |members| {
+            let taken = |n: &str| {
+                members
+                    .iter()
+                    .any(|(other, m)| *other != id && m.name.as_deref() == Some(n))
+            };
+            let mut name = wanted.to_string();
+            let mut suffix = 1;
+            while taken(&name) {
+                name = format!("{wanted}{suffix}");
+                suffix += 1;
+            }
+            if let Some(m) = members.get_mut(&id) {
+                m.name = Some(name.clone());
+            }
+            name
+        });
+        Box::pin(std::future::ready(name))
+    }
+
+    fn name(&self, room: &str, id: MemberId) -> Option<String> {
+        self.with_room(room, |m| m.get(&id).and_then(|m| m.name.clone()))
+    }
+
+    fn users<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
+        let users = self.with_room(room, |m| m.values().filter_map(|m| m.name.clone()).collect());
+        Box::pin(std::future::ready(users))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now<T>(f: BoxFuture<'_, T>) -> T {
+        futures_util::FutureExt::now_or_never(f).expect("the local backend answers at once")
+    }
+
+    #[test]
+    fn names_are_unique_and_published_messages_reach_every_member_once() {
+        let rooms = LocalRooms::default();
+        let mut a = rooms.join("chat", 1 << 20);
+        let mut b = rooms.join("chat", 1 << 20);
+        let mut other = rooms.join("elsewhere", 1 << 20);
+        assert_eq!(now(rooms.claim_name("chat", a.id, "ann")), "ann");
+        assert_eq!(now(rooms.claim_name("chat", b.id, "ann")), "ann1");
+        assert_eq!(now(rooms.users("chat")), ["ann", "ann1"]);
+        rooms.publish("chat", &Message::text("hi"));
+        for m in [&mut a, &mut b] {
+            assert!(matches!(m.rx.try_recv(), Ok(Out::Msg(_))));
+            assert!(m.rx.try_recv().is_err());
+        }
+        assert!(other.rx.try_recv().is_err(), "other rooms hear nothing");
+        rooms.leave("chat", a.id);
+        assert_eq!(now(rooms.users("chat")), ["ann1"]);
+        assert_eq!(rooms.name("chat", b.id).as_deref(), Some("ann1"));
+    }
+
+    #[test]
+    fn a_member_whose_queue_would_pass_its_limit_is_kicked() {
+        let rooms = LocalRooms::default();
+        let mut m = rooms.join("r", 10);
+        rooms.publish("r", &Message::text("12345"));
+        rooms.publish("r", &Message::text("1234567890"));
+        assert!(matches!(m.rx.try_recv(), Ok(Out::Msg(_))));
+        assert!(matches!(m.rx.try_recv(), Ok(Out::Kick)));
+    }
+
+    #[test]
+    fn empty_rooms_are_forgotten() {
+        let rooms = LocalRooms::default();
+        let m = rooms.join("r", 10);
+        rooms.leave("r", m.id);
+        assert!(rooms.rooms.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,78 @@
+//! The route table of `wsbolt serve`: which endpoint serves which path.
+//! Adding an endpoint is one file in `endpoints/` and one line here.
+
+use wsbolt::{HandshakeError, Request};
+
+use crate::endpoints::handler::Handlers;
+use crate::endpoints::{broadcast, chat, echo, Ctx, ServeFn, Ws};
+use crate::rooms::BoxFuture;
+
+/// One built-in WebSocket route.
+pub(crate) struct Route {
+    pub path: &'static str,
+    /// The subprotocol the route selects when the client offers it.
+    pub protocol: Option<&'static str>,
+    pub serve: ServeFn,
+}
+
+/// The built-in WebSocket routes. They win over handler programs of the same
+/// name (which are reported at start).
+pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        path: "/echo",
+        protocol: None,
+        serve: echo::serve,
+    },
+    Route {
+        path: "/chat",
+        protocol: Some("json"),
+        serve: chat::serve,
+    },
+    Route {
+        path: "/broadcast",
+        protocol: None,
+        serve: broadcast::serve,
+    },
+];
+
+/// Paths the server answers itself as plain HTTP; handler programs cannot
+/// take them either.
+pub(crate) const HTTP_ROUTES: &[&str] = &["/metrics"];
+
+/// Every path a handler program cannot take.
+pub(crate) fn reserved() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|r| r.path).chain(HTTP_ROUTES.iter().copied())
+}
+
+/// A routed upgrade: what to negotiate and what to run once accepted.
+pub(crate) struct Routed {
+    pub protocol: Option<&'static str>,
+    pub serve: Box<dyn FnOnce(Ws, Ctx) -> BoxFuture<'static, u16> + Send>,
+    /// A handler program's process slot, held while it runs.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The endpoint for an upgrade request to `req`'s path: a built-in route, a
+/// handler program (if a slot is free: 503 otherwise), or 404.
+pub(crate) fn resolve(req: &Request, handlers: Option<&Handlers>) -> Result<Routed, HandshakeError> {
+    let path = req.path();
+    if let Some(route) = ROUTES.iter().find(|r| r.path == path) {
+        let serve = route.serve;
+        return Ok(Routed {
+            protocol: route.protocol,
+            serve: Box::new(serve),
+            permit: None,
+        });
+    }
+    if reserved().any(|p| p == path) {
+        return Err(HandshakeError::NotFound);
+    }
+    let handlers = handlers.ok_or(HandshakeError::NotFound)?;
+    let program = handlers.find(path).ok_or(HandshakeError::NotFound)?;
+    let permit = handlers.slot().ok_or(HandshakeError::Unavailable)?;
+    Ok(Routed {
+        protocol: None,
+        serve: Box::new(handlers.serve(program, req.clone())),
+        permit: Some(permit),
+    })
+}
