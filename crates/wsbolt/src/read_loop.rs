@@ -64,7 +64,7 @@ pub(crate) struct ReadLoop<I> {
     linger: Linger,
     /// After failing the connection: reading and discarding what the peer
     /// still sends (see [`Linger`]).
-    lingering: Option<Lingering>,
+    lingering: Option<Box<Lingering>>,
 }
 
 #[derive(Debug)]
@@ -317,13 +317,13 @@ impl<I: Io> ReadLoop<I> {
         if self.lingering.is_none() {
             let _ = ready!(self.io.poll_shutdown(cx));
             let now = tokio::time::Instant::now();
-            self.lingering = Some(Lingering {
+            self.lingering = Some(Box::new(Lingering {
                 deadline: now + self.linger.time,
                 quiet: Box::pin(tokio::time::sleep_until(
                     (now + LINGER_QUIET).min(now + self.linger.time),
                 )),
                 discarded: 0,
-            });
+            }));
         }
         let l = self.lingering.as_mut().expect("set above");
         loop {

@@ -1,5 +1,6 @@
 //! Accepting WebSocket connections on any transport.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -174,32 +175,56 @@ where
             .map_err(|_| Error::HandshakeTimeout)?
     }
 
-    async fn accept_inner(mut self, config: &ServerConfig) -> Result<WebSocketStream<S>> {
+    /// The answer, then the stream. An `async move` block rather than an
+    /// `async fn` (whose arguments are stored twice), with the refusal path
+    /// boxed: every connection's task is sized by this future.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    fn accept_inner<'a>(mut self, config: &'a ServerConfig) -> impl Future<Output = Result<WebSocketStream<S>>> + 'a
+    where
+        S: 'a,
+    {
+        async move {
+            let answer = match self.decide(config) {
+                Ok(answer) => answer,
+                Err(refusal) => {
+                    let refused = Box::pin(self.send_refusal(refusal));
+                    return Err(refused.await);
+                }
+            };
+            self.io.write_all(&answer.response).await?;
+            self.io.flush().await?;
+            let mut ws = WebSocketStream::from_raw_with_deflate(
+                self.io,
+                Role::Server,
+                config.ws.clone(),
+                answer.deflate,
+                &self.rest,
+            );
+            ws.set_negotiated(answer.protocol, answer.extensions);
+            Ok(ws)
+        }
+    }
+
+    /// Validates the request and applies the server's policy (response
+    /// headers, the request hook, Origin, subprotocol, deflate), without I/O.
+    fn decide(&self, config: &ServerConfig) -> Result<Answer, Refuse> {
         if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
             // A CR or LF here would inject header fields: refuse to send it.
-            let response = http::Response::builder()
-                .status(http::StatusCode::INTERNAL_SERVER_ERROR)
-                .body(Bytes::from_static(b"server misconfigured\n"))
-                .expect("static response");
-            write_and_close(&mut self.io, &response_bytes(&response)).await;
-            return Err(Error::Config(format!("response header {name:?} is not a valid field")));
+            return Err(Refuse::Misconfigured(format!(
+                "response header {name:?} is not a valid field"
+            )));
         }
-        let offer = match validate(&self.request) {
-            Ok(o) => o,
-            Err(e) => return Err(self.refuse(e).await),
-        };
+        let offer = validate(&self.request).map_err(Refuse::Standard)?;
         if let Some(hook) = &config.on_request {
             let decision = match self.http_request() {
                 Ok(req) => hook(&req),
                 Err(e) => Err(e.into()),
             };
-            if let Err(refusal) = decision {
-                return Err(self.reject(refusal).await);
-            }
+            decision.map_err(Refuse::Custom)?;
         }
         if let Some(check) = &config.check_origin {
             if !check(offer.origin.as_deref(), &self.request) {
-                return Err(self.refuse(HandshakeError::Forbidden).await);
+                return Err(Refuse::Standard(HandshakeError::Forbidden));
             }
         }
         let protocol = config
@@ -213,19 +238,34 @@ where
             .deflate
             .as_ref()
             .and_then(|cfg| negotiate_server(&offer.extensions, cfg));
-        let (ext_answer, params) = deflate.map_or((None, None), |(a, p)| (Some(a), Some(p)));
+        let (extensions, deflate) = deflate.map_or((None, None), |(a, p)| (Some(a), Some(p)));
         let response = accept_response(
             &offer.key,
             protocol.as_deref(),
-            ext_answer.as_deref(),
+            extensions.as_deref(),
             &config.response_headers,
         );
-        self.io.write_all(&response).await?;
-        self.io.flush().await?;
-        let mut ws =
-            WebSocketStream::from_raw_with_deflate(self.io, Role::Server, config.ws.clone(), params, &self.rest);
-        ws.set_negotiated(protocol, ext_answer);
-        Ok(ws)
+        Ok(Answer {
+            response,
+            protocol,
+            extensions,
+            deflate,
+        })
+    }
+
+    async fn send_refusal(mut self, refusal: Refuse) -> Error {
+        match refusal {
+            Refuse::Standard(e) => self.refuse(e).await,
+            Refuse::Custom(r) => self.reject(r).await,
+            Refuse::Misconfigured(why) => {
+                let response = http::Response::builder()
+                    .status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                    .body(Bytes::from_static(b"server misconfigured\n"))
+                    .expect("static response");
+                write_and_close(&mut self.io, &response_bytes(&response)).await;
+                Error::Config(why)
+            }
+        }
     }
 
     /// Refuses the handshake with `response` (any status, header fields and
@@ -269,6 +309,24 @@ where
     pub fn into_parts(self) -> (S, Request, Bytes) {
         (self.io, self.request, self.rest)
     }
+}
+
+/// An accepted handshake's answer.
+struct Answer {
+    response: Vec<u8>,
+    protocol: Option<String>,
+    extensions: Option<String>,
+    deflate: Option<wsbolt_proto::deflate::DeflateParams>,
+}
+
+/// Why a handshake is refused.
+enum Refuse {
+    /// A standard refusal (400, 403, …).
+    Standard(HandshakeError),
+    /// The request hook's response.
+    Custom(Refusal),
+    /// The server's own configuration is unusable (answered 500).
+    Misconfigured(String),
 }
 
 async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) {

@@ -62,7 +62,7 @@ pub(super) enum Phase {
     /// Terminal. `failed`: this end failed the connection (drop the transport
     /// as soon as the output is written).
     Closed {
-        status: CloseStatus,
+        status: Box<CloseStatus>,
         failed: bool,
     },
 }
@@ -166,7 +166,7 @@ impl Connection {
             received: self.received.clone(),
         };
         self.phase = Phase::Closed {
-            status,
+            status: Box::new(status),
             failed: matches!(end, End::Failed(_)),
         };
     }

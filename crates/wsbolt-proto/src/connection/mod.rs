@@ -130,7 +130,8 @@ pub struct Connection {
     rules: HeaderRules,
     inbuf: BytesMut,
     frame: Option<InFrame>,
-    message: Option<InMessage>,
+    /// Boxed: only fragmented or compressed messages are assembled.
+    message: Option<Box<InMessage>>,
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     out: OutBuf,
@@ -154,7 +155,8 @@ pub struct Connection {
     sending: Option<crate::frame::OpCode>,
     /// Whether the fragmented message being sent is compressed.
     sending_compressed: bool,
-    deflate: Option<Deflate>,
+    /// Boxed: most connections never negotiate it.
+    deflate: Option<Box<Deflate>>,
     timers: Timers,
 }
 

@@ -203,7 +203,7 @@ impl Connection {
                 self.continue_message(m, &payload, h.fin)?;
             }
             OpCode::Continuation => {
-                let mut m = self.message.take().expect("checked in check_sequence");
+                let mut m = *self.message.take().expect("checked in check_sequence");
                 m.fragments += 1;
                 m.wire_len += payload.len() as u64;
                 self.continue_message(m, &payload, h.fin)?;
@@ -236,7 +236,7 @@ impl Connection {
             let event = self.finish_message(m.opcode, Bytes::from(m.buf))?;
             self.emit_data(event);
         } else {
-            self.message = Some(m);
+            self.message = Some(Box::new(m));
         }
         Ok(())
     }

@@ -44,7 +44,7 @@ impl Connection {
             ),
         };
         self.rules.allow_rsv1 = true;
-        self.deflate = Some(Deflate {
+        self.deflate = Some(Box::new(Deflate {
             config,
             compress_bits: (compress > 8).then_some(compress),
             reset_compress,
@@ -53,7 +53,7 @@ impl Connection {
             compressor: None,
             decompressor: None,
             scratch: Vec::new(),
-        });
+        }));
     }
 
     /// Whether permessage-deflate is on.

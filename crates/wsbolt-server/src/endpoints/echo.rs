@@ -22,6 +22,7 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
 /// (draining, closing) are boxed when taken, so they take no room in it,
 /// and it is an `async move` block rather than an `async fn`, whose
 /// arguments would be stored twice (rust-lang/rust#62958).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
 fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
     async move {
         let mut stop = ctx.stop.clone();

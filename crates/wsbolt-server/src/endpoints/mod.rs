@@ -52,10 +52,15 @@ pub(crate) struct Ctx {
     pub peer: SocketAddr,
 }
 
-/// Resolves once the server starts shutting down (the watch guard is
-/// dropped inside, so the future stays `Send`).
+/// Resolves once the server starts shutting down. Built on `changed()`, whose
+/// future is smaller than `wait_for`'s: every idle connection holds one.
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            // The server is gone without saying stop: never resolves.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// How a connection ended, for the metrics: its close code (1006 if none).
@@ -114,6 +119,7 @@ pub(crate) async fn drain(ws: &mut Ws, ctx: &Ctx) -> bool {
 /// pile up), messages from the client go to `on_message`, and on shutdown
 /// what is already queued is written before Close 1001. `on_leave` runs as
 /// soon as the member stops receiving (before the closing handshake).
+#[allow(clippy::manual_async_fn)] // async fn would store the WebSocket twice
 pub(crate) fn member_loop<M, MF, L, LF>(
     mut ws: Ws,
     ctx: Ctx,
