@@ -130,6 +130,34 @@ impl<I: Io> ReadLoop<I> {
         Poll::Ready(())
     }
 
+    /// Writes and flushes everything queued, for the application's `send`:
+    /// while the transport will not take more, it also reads what the peer
+    /// sent meanwhile. A peer that refuses a large message closes while we
+    /// are still writing it, and may reset the connection right after its
+    /// Close: read before the reset, the Close is kept.
+    pub(crate) fn poll_flush_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let r = self.poll_flush_all(cx);
+        if r.is_pending() {
+            self.read_while_blocked(cx);
+        }
+        r
+    }
+
+    /// One read, when nothing read earlier still waits to be taken (so what
+    /// this buffers is bounded by one read until the application takes it).
+    fn read_while_blocked(&mut self, cx: &mut Context<'_>) {
+        if self.read_eof || self.finished || self.held.is_some() || self.conn.has_events() || !self.conn.wants_input() {
+            return;
+        }
+        if let Poll::Ready(Err(e)) = self.poll_read_once(cx) {
+            self.read_eof = true;
+            self.conn.receive_eof();
+            if !e.closed_io() {
+                tracing::debug!(error = %e, "read failed while a send was waiting");
+            }
+        }
+    }
+
     pub(crate) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         ready!(self.io.poll_write_out(cx, &mut self.conn))?;
         ready!(self.io.poll_flush(cx))?;

@@ -264,7 +264,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         if this.inner.conn.output_len() >= this.config.write_high_water {
-            ready!(this.inner.io.poll_write_out(cx, &mut this.inner.conn))?;
+            // Reads meanwhile too (see `poll_flush`).
+            ready!(this.inner.poll_flush_sending(cx))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -273,8 +274,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
         self.get_mut().queue(item)
     }
 
+    /// Writes everything queued. While the transport will not take more,
+    /// what the peer sends meanwhile is read (once per poll, and only when
+    /// nothing read earlier waits to be taken), so its Close is not lost if
+    /// it resets the connection while we are still writing.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.get_mut().inner.poll_flush_all(cx)
+        self.get_mut().inner.poll_flush_sending(cx)
     }
 
     /// Sends a Close (1000) if none was sent, then drives the connection

@@ -210,6 +210,10 @@ impl Connection {
 
     /// The side effects of an event, applied as the application takes it.
     pub(super) fn apply(&mut self, ev: &Event) {
+        // Data events (the hot path) have no effect on the output.
+        if matches!(ev, Event::Text(_) | Event::Binary(_) | Event::Pong(_)) {
+            return;
+        }
         let before = self.out.len();
         if before == 0 {
             self.answers = 0;

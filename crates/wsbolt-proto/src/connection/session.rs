@@ -79,6 +79,17 @@ impl Connection {
             df.scratch = out;
             return false;
         }
+        if first && fin && out.len() >= data.len() {
+            // Incompressible (random, already compressed): compression would
+            // only add bytes, and a peer whose limit is exactly this
+            // message's size would refuse the larger frame. Send it
+            // uncompressed and start the compression history afresh (the
+            // peer's inflater keeps its own, which is never wrong to hold).
+            c.reset();
+            out.clear();
+            df.scratch = out;
+            return false;
+        }
         if fin && reset {
             df.compressor = None;
         }

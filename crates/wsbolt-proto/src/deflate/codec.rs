@@ -141,6 +141,15 @@ fn write_stored(input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+impl Compressor {
+    /// Forgets the compression history. Always safe for the peer: a stream
+    /// that references less history than the inflater holds inflates the
+    /// same. Used after a message is sent uncompressed instead.
+    pub fn reset(&mut self) {
+        self.c.reset();
+    }
+}
+
 /// Inflates messages with one deflate context, never past a size limit.
 #[derive(Debug)]
 pub struct Decompressor {
