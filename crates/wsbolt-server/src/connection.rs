@@ -1,7 +1,8 @@
-//! One connection's life, in stages: admission, then the handshake (TLS,
-//! request, routing, answer), then the endpoint. Each stage is boxed, so a
-//! connection's task holds only the stage it is in: an idle WebSocket costs
-//! its endpoint's state, not the largest handshake or endpoint future.
+//! One connection's life, in stages: admission and the handshake (TLS,
+//! request, routing, answer) in one task, with the handshake boxed; then the
+//! endpoint in a task of its own, sized by that endpoint alone. An idle
+//! WebSocket costs its endpoint's state, not the largest handshake or
+//! endpoint future.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -12,35 +13,35 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use wsbolt::{HandshakeError, MaybeTlsStream, ServerHandshake};
 
-use crate::endpoints::Ctx;
-use crate::rooms::BoxFuture;
-use crate::routes::resolve;
+use crate::endpoints::{Ctx, Done, Ws};
+use crate::routes::{resolve, Routed};
 use crate::server::State;
 
 /// Serves one accepted TCP connection to its end.
 pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch::Receiver<bool>) {
     let _ = tcp.set_nodelay(true);
-    let _slot = match state.admit(peer.ip()) {
+    let slot = match state.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(status) => {
             let refuse = Box::pin(refuse_at_once(tcp, status, &state));
             return refuse.await;
         }
     };
-    // The handshake stage hands back the endpoint's (boxed) future: the
-    // accepted WebSocket moves straight into it, never into this frame.
     // (Boxed in a statement of its own: a temporary of the awaiting
     // statement would keep its room in this future.)
     let stage = Box::pin(handshake(tcp, peer, &state, stop));
-    let Some((endpoint, permit)) = stage.await else {
+    let Some((ws, ctx, routed)) = stage.await else {
         return;
     };
     state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
     state.metrics.open.fetch_add(1, Ordering::Relaxed);
-    let code = endpoint.await;
-    drop(permit);
-    state.metrics.open.fetch_sub(1, Ordering::Relaxed);
-    state.metrics.closed(code);
+    let done = Done {
+        _slot: slot,
+        _permit: routed.permit,
+        metrics: state.metrics.clone(),
+        tasks: state.tasks.clone(),
+    };
+    (routed.serve)(ws, ctx, done);
 }
 
 /// Over the connection limits: answered without reading (cheap under a flood).
@@ -55,9 +56,8 @@ async fn refuse_at_once(mut tcp: TcpStream, status: u16, state: &State) {
     }
 }
 
-/// What an accepted connection runs: its endpoint, and the handler process
-/// slot it holds, if any.
-type Accepted = (BoxFuture<'static, u16>, Option<tokio::sync::OwnedSemaphorePermit>);
+/// An accepted connection, its context, and what serves it.
+type Accepted = (Ws, Ctx, Routed);
 
 /// TLS, the request, plain HTTP or routing, and the answer. `None` when the
 /// connection ended here (a page was served, or the request was refused).
@@ -122,7 +122,7 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: watch:
                 stop,
                 peer,
             };
-            Some(((routed.serve)(ws, ctx), routed.permit))
+            Some((ws, ctx, routed))
         }
         Err(e) => {
             record_failure(state, &e);

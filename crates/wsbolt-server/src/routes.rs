@@ -4,8 +4,7 @@
 use wsbolt::{HandshakeError, Request};
 
 use crate::endpoints::handler::Handlers;
-use crate::endpoints::{broadcast, chat, echo, Ctx, ServeFn, Ws};
-use crate::rooms::BoxFuture;
+use crate::endpoints::{broadcast, chat, echo, Ctx, Done, ServeFn, Ws};
 
 /// One built-in WebSocket route.
 pub(crate) struct Route {
@@ -47,7 +46,7 @@ pub(crate) fn reserved() -> impl Iterator<Item = &'static str> {
 /// A routed upgrade: what to negotiate and what to run once accepted.
 pub(crate) struct Routed {
     pub protocol: Option<&'static str>,
-    pub serve: Box<dyn FnOnce(Ws, Ctx) -> BoxFuture<'static, u16> + Send>,
+    pub serve: Box<dyn FnOnce(Ws, Ctx, Done) + Send>,
     /// A handler program's process slot, held while it runs.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }

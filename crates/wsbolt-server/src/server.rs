@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
 use crate::endpoints::handler::Handlers;
@@ -30,6 +30,8 @@ pub(crate) struct State {
     pub rooms: Arc<dyn Rooms>,
     pub handlers: Option<Handlers>,
     pub limits: Limits,
+    /// Every connection task (handshakes and endpoints), for graceful shutdown.
+    pub tasks: TaskTracker,
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -138,6 +140,7 @@ impl Server {
             rooms: Arc::new(LocalRooms::default()),
             handlers,
             limits,
+            tasks: TaskTracker::new(),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         });
@@ -157,21 +160,23 @@ impl Server {
     /// Serves until `shutdown` completes, then shuts down gracefully: stops
     /// accepting, answers handshakes still in flight with 503, sends Close
     /// 1001 to every open connection after its queued messages, and waits up
-    /// to `shutdown-grace` seconds for them to finish.
+    /// to `shutdown-grace` seconds for them to finish. Connections still open
+    /// then are left to end on their own (each is bounded by its close
+    /// timeout); `wsbolt serve` exits at that point.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        // Counts the connection tasks without a per-task entry (a JoinSet
+        // keeps one for each: about 100 bytes per idle connection).
+        let tasks = self.state.tasks.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let state = self.state.clone();
                         let stop = stop_rx.clone();
-                        let f = crate::connection::handle(tcp, peer, state, stop);
-                        tasks.spawn(f);
+                        tasks.spawn(crate::connection::handle(tcp, peer, state, stop));
                     }
                     Err(e) => {
                         // EMFILE and friends: back off briefly instead of spinning.
@@ -186,13 +191,12 @@ impl Server {
         let open = tasks.len();
         tracing::info!(open, "shutting down: closing connections with 1001");
         let grace = Duration::from_secs(self.state.config.shutdown_grace);
-        let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
+        tasks.close();
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
             tracing::warn!(
                 left = tasks.len(),
-                "grace period over: dropping the remaining connections"
+                "grace period over: leaving the remaining connections to their close timeout"
             );
-            tasks.abort_all();
         }
         Ok(())
     }

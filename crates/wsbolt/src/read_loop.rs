@@ -53,8 +53,9 @@ pub(crate) struct ReadLoop<I> {
     pub(crate) conn: Connection,
     sleep: Option<Pin<Box<Sleep>>>,
     sleep_at: Option<Instant>,
-    /// An event held back until the Close frame it implies is written.
-    held: Option<Event>,
+    /// An event held back until the Close frame it implies is written
+    /// (boxed: it happens once, at the end).
+    held: Option<Box<Event>>,
     read_eof: bool,
     finished: bool,
     /// Reading pauses while this many bytes of our answers are unwritten.
@@ -118,7 +119,7 @@ impl<I: Io> ReadLoop<I> {
         }
         match self.conn.next_event()? {
             ev @ (Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) => {
-                self.held = Some(ev);
+                self.held = Some(Box::new(ev));
                 None
             }
             ev => Some(Ok(event_to_message(ev).expect("data event"))),
@@ -256,7 +257,7 @@ impl<I: Io> ReadLoop<I> {
             if self.finished {
                 return Poll::Ready(None);
             }
-            let event = self.held.take().or_else(|| self.conn.next_event());
+            let event = self.held.take().map(|b| *b).or_else(|| self.conn.next_event());
             if let Some(ev) = event {
                 if matches!(ev, Event::Close(_) | Event::Failed(_) | Event::TimedOut(_)) {
                     // The Close this event implies goes out before the
@@ -266,7 +267,7 @@ impl<I: Io> ReadLoop<I> {
                         Poll::Pending if !self.conn.wants_transport_closed() => {
                             // The peer is not reading: keep the close timer
                             // running, so it cannot hold the connection open.
-                            self.held = Some(ev);
+                            self.held = Some(Box::new(ev));
                             if self.poll_timers(cx) {
                                 continue;
                             }
@@ -281,7 +282,7 @@ impl<I: Io> ReadLoop<I> {
                     && !self.read_eof
                     && self.poll_linger(cx).is_pending()
                 {
-                    self.held = Some(ev);
+                    self.held = Some(Box::new(ev));
                     return Poll::Pending;
                 }
                 match ev {

@@ -43,7 +43,17 @@ const MAX_IOV: usize = 16;
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
     inner: ReadLoop<Direct<S>>,
-    config: Config,
+    /// `send` waits while this many bytes are queued (the only setting
+    /// needed after construction: the rest of the [`Config`] is not kept, so
+    /// an idle connection stays small).
+    write_high_water: usize,
+    /// The subprotocol and extensions agreed in the handshake; boxed, and
+    /// only when there are any.
+    negotiated: Option<Box<Negotiated>>,
+}
+
+#[derive(Debug)]
+struct Negotiated {
     protocol: Option<String>,
     extensions: Option<String>,
 }
@@ -134,25 +144,24 @@ where
                     bytes: config.linger_bytes,
                 },
             ),
-            config,
-            protocol: None,
-            extensions: None,
+            write_high_water: config.write_high_water,
+            negotiated: None,
         }
     }
 
     pub(crate) fn set_negotiated(&mut self, protocol: Option<String>, extensions: Option<String>) {
-        self.protocol = protocol;
-        self.extensions = extensions;
+        self.negotiated =
+            (protocol.is_some() || extensions.is_some()).then(|| Box::new(Negotiated { protocol, extensions }));
     }
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.negotiated.as_ref()?.protocol.as_deref()
     }
 
     /// The extensions agreed in the handshake, if any.
     pub fn extensions(&self) -> Option<&str> {
-        self.extensions.as_deref()
+        self.negotiated.as_ref()?.extensions.as_deref()
     }
 
     /// The protocol state.
@@ -175,9 +184,10 @@ where
         self.inner.conn.keepalive_rtt()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The outbound high-water mark ([`Config::write_high_water`]): `send`
+    /// waits while this many bytes are queued.
+    pub fn write_high_water(&self) -> usize {
+        self.write_high_water
     }
 
     /// The transport.
@@ -263,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     /// Waits while more than `write_high_water` bytes are queued.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.inner.conn.output_len() >= this.config.write_high_water {
+        if this.inner.conn.output_len() >= this.write_high_water {
             // Reads meanwhile too (see `poll_flush`).
             ready!(this.inner.poll_flush_sending(cx))?;
         }

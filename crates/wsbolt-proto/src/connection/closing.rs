@@ -53,6 +53,13 @@ impl CloseStatus {
     }
 }
 
+/// The Close frames of the closing handshake (an empty Close as 1005).
+#[derive(Debug, Default)]
+pub(super) struct Exchanged {
+    pub(super) sent: Option<CloseFrame>,
+    pub(super) received: Option<CloseFrame>,
+}
+
 /// Where the connection is in its life.
 #[derive(Debug)]
 pub(super) enum Phase {
@@ -128,7 +135,7 @@ impl Connection {
         }
         let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
         self.write_frame(OpCode::Close, true, &payload);
-        self.sent = Some(frame.unwrap_or_else(CloseFrame::no_status));
+        self.frames_mut().sent = Some(frame.unwrap_or_else(CloseFrame::no_status));
         self.phase = Phase::Closing;
         Ok(())
     }
@@ -143,6 +150,15 @@ impl Connection {
         }
     }
 
+    fn frames_mut(&mut self) -> &mut Exchanged {
+        self.frames.get_or_insert_with(Box::default)
+    }
+
+    /// Whether this end queued a Close frame.
+    pub(super) fn sent_close(&self) -> bool {
+        self.frames.as_ref().is_some_and(|f| f.sent.is_some())
+    }
+
     /// The one transition into Closed. A connection already closed stays as
     /// it ended.
     pub(super) fn enter_closed(&mut self, end: End) {
@@ -151,7 +167,7 @@ impl Connection {
         }
         self.input_closed = true;
         let (code, reason, was_clean) = match end {
-            End::Clean => match &self.received {
+            End::Clean => match self.frames.as_ref().and_then(|f| f.received.as_ref()) {
                 Some(f) => (f.code(), f.reason_bytes().clone(), true),
                 None => (CloseCode::NO_STATUS, Utf8Bytes::new(), true),
             },
@@ -162,8 +178,8 @@ impl Connection {
             code,
             reason,
             was_clean,
-            sent: self.sent.clone(),
-            received: self.received.clone(),
+            sent: self.frames.as_ref().and_then(|f| f.sent.clone()),
+            received: self.frames.as_ref().and_then(|f| f.received.clone()),
         };
         self.phase = Phase::Closed {
             status: Box::new(status),
@@ -175,7 +191,7 @@ impl Connection {
     pub(super) fn fail_with(&mut self, code: CloseCode) {
         if !self.close_sent() {
             self.write_frame(OpCode::Close, true, &code.as_u16().to_be_bytes());
-            self.sent = Some(CloseFrame::from_parts(code, Utf8Bytes::new()));
+            self.frames_mut().sent = Some(CloseFrame::from_parts(code, Utf8Bytes::new()));
         }
         self.enter_closed(End::Failed(code));
     }
@@ -186,7 +202,7 @@ impl Connection {
     pub(super) fn handle_close(&mut self, frame: Option<CloseFrame>) {
         self.input_closed = true;
         self.close_received = true;
-        self.received = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
+        self.frames_mut().received = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
         self.events.push_back(Event::Close(frame));
     }
 
@@ -229,7 +245,7 @@ impl Connection {
                     // answered with an empty one, since 1005 may not be sent.
                     let reply = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
                     self.write_frame(OpCode::Close, true, &reply);
-                    self.sent = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
+                    self.frames_mut().sent = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
                 }
                 self.enter_closed(End::Clean);
             }

@@ -147,10 +147,8 @@ pub struct Connection {
     eof: bool,
     /// See [`Connection::answer_backlog`].
     answers: usize,
-    /// The Close we queued, if any (an empty Close as 1005).
-    sent: Option<CloseFrame>,
-    /// The Close the peer sent, if any (an empty Close as 1005).
-    received: Option<CloseFrame>,
+    /// The Close frames exchanged so far (boxed: they come once, at the end).
+    frames: Option<Box<closing::Exchanged>>,
     /// The kind of a fragmented message being sent, if one is under way.
     sending: Option<crate::frame::OpCode>,
     /// Whether the fragmented message being sent is compressed.
@@ -198,8 +196,7 @@ impl Connection {
             close_received: false,
             eof: false,
             answers: 0,
-            sent: None,
-            received: None,
+            frames: None,
             sending: None,
             sending_compressed: false,
             deflate: None,

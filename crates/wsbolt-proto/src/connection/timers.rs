@@ -67,7 +67,7 @@ impl Connection {
     }
 
     fn close_timer_running(&self) -> bool {
-        self.close_sent() && self.sent.is_some() && !self.timers.close_expired && !self.eof
+        self.close_sent() && self.sent_close() && !self.timers.close_expired && !self.eof
     }
 
     /// The next instant at which [`Connection::handle_timeout`] must be

@@ -1,13 +1,12 @@
 //! `/broadcast`: every message goes to every client on the endpoint (the
 //! sender included), on every node that shares the rooms.
 
-use super::{member_loop, Ctx, Ws};
-use crate::rooms::BoxFuture;
+use super::{member_loop, Ctx, Done, Ws};
 
 const ROOM: &str = "broadcast";
 
 /// The route's entry point: relays until the connection ends.
-pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
+pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
     let rooms = ctx.rooms.clone();
     let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
     let id = me.id;
@@ -20,5 +19,5 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
         rooms.leave(ROOM, id);
         std::future::ready(())
     };
-    Box::pin(member_loop(ws, ctx, me, on_message, on_leave))
+    done.spawn(member_loop(ws, ctx, me, on_message, on_leave));
 }

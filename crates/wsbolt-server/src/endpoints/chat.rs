@@ -14,13 +14,13 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use wsbolt::Message;
 
-use super::{member_loop, queue_out, Ctx, Ws};
-use crate::rooms::{BoxFuture, MemberId, Rooms};
+use super::{member_loop, queue_out, Ctx, Done, Ws};
+use crate::rooms::{MemberId, Rooms};
 
 const ROOM: &str = "chat";
 
 /// The route's entry point: chats until the connection ends.
-pub(crate) fn serve(mut ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
+pub(crate) fn serve(mut ws: Ws, ctx: Ctx, done: Done) {
     let rooms = ctx.rooms.clone();
     let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
     let id = me.id;
@@ -34,7 +34,7 @@ pub(crate) fn serve(mut ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
         move |msg: Message| handle(rooms.clone(), id, msg)
     };
     let on_leave = move || leave(rooms, id);
-    Box::pin(member_loop(ws, ctx, me, on_message, on_leave))
+    done.spawn(member_loop(ws, ctx, me, on_message, on_leave));
 }
 
 async fn handle(rooms: Arc<dyn Rooms>, id: MemberId, msg: Message) {

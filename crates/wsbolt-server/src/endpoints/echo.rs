@@ -4,12 +4,11 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 
-use super::{drain, end_code, going_away, queue_out, slow_consumer, Ctx, Ws};
-use crate::rooms::BoxFuture;
+use super::{drain, end_code, going_away, queue_out, slow_consumer, Ctx, Done, Ws};
 
 /// The route's entry point.
-pub(crate) fn serve(ws: Ws, ctx: Ctx) -> BoxFuture<'static, u16> {
-    Box::pin(run(ws, ctx))
+pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
+    done.spawn(run(ws, ctx));
 }
 
 /// Echoes until the connection ends. Answers are queued and written by the
@@ -42,7 +41,7 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
                     }
                     ctx.metrics.received(msg.len());
                     let mut kept_up = queue_out(&mut ws, msg, &ctx);
-                    if kept_up && ws.buffered_amount() > ws.config().write_high_water {
+                    if kept_up && ws.buffered_amount() > ws.write_high_water() {
                         let drained = Box::pin(drain(&mut ws, &ctx));
                         kept_up = drained.await;
                     }

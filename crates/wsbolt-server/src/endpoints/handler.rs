@@ -27,8 +27,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use wsbolt::{CloseFrame, Message, Request};
 
-use super::{end_code, queue_out, slow_consumer, Ctx, Ws};
-use crate::rooms::BoxFuture;
+use super::{end_code, queue_out, slow_consumer, Ctx, Done, Ws};
 
 /// The handler programs of a server: where they are, how they talk, and the
 /// process slots they share.
@@ -74,9 +73,9 @@ impl Handlers {
     }
 
     /// The endpoint that runs `program` for a connection that asked `req`.
-    pub(crate) fn serve(&self, program: PathBuf, req: Request) -> impl FnOnce(Ws, Ctx) -> BoxFuture<'static, u16> {
+    pub(crate) fn serve(&self, program: PathBuf, req: Request) -> impl FnOnce(Ws, Ctx, Done) {
         let (binary, max_line) = (self.binary, self.max_line);
-        move |ws, ctx| Box::pin(async move { run(ws, &ctx, &program, &req, binary, max_line).await })
+        move |ws, ctx, done: Done| done.spawn(async move { run(ws, &ctx, &program, &req, binary, max_line).await })
     }
 }
 

@@ -18,15 +18,68 @@ use tokio::sync::watch;
 use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
 use crate::metrics::Metrics;
-use crate::rooms::{BoxFuture, Membership, Out, Rooms};
+use crate::rooms::{Membership, Out, Rooms};
 
 /// The WebSocket type endpoints work on.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream>;
 
-/// An endpoint: serves one accepted connection until it ends and returns its
-/// close code (for the metrics). Boxed, so a connection's task holds only the
-/// state of the endpoint it runs.
-pub(crate) type ServeFn = fn(Ws, Ctx) -> BoxFuture<'static, u16>;
+/// An endpoint: starts serving one accepted connection, as a task of its
+/// own ([`Done::spawn`]) that runs until the connection ends, so that an idle
+/// connection costs its endpoint's state and nothing more.
+pub(crate) type ServeFn = fn(Ws, Ctx, Done);
+
+/// What a connection holds until it ends: its place in the connection
+/// limits, a handler's process slot, and the metrics to tell.
+pub(crate) struct Done {
+    /// Held for its `Drop`: gives the connection's place back.
+    pub(crate) _slot: crate::server::Slot,
+    /// Held for its `Drop`: gives a handler's process slot back.
+    pub(crate) _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+}
+
+impl Done {
+    /// Runs `endpoint` (which returns the connection's close code) as the
+    /// connection's task; when it ends, the connection's places are given
+    /// back and the metrics told. The task is the endpoint's future itself
+    /// plus this record: awaiting it from an `async` block would store it
+    /// twice.
+    pub(crate) fn spawn(self, endpoint: impl Future<Output = u16> + Send + 'static) {
+        let tasks = self.tasks.clone();
+        tasks.spawn(Finish {
+            endpoint,
+            done: Some(self),
+        });
+    }
+
+    fn finish(self, code: u16) {
+        self.metrics.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.closed(code);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An endpoint's future, then its connection's bookkeeping.
+    struct Finish<F> {
+        #[pin]
+        endpoint: F,
+        done: Option<Done>,
+    }
+}
+
+impl<F: Future<Output = u16>> Future for Finish<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.project();
+        let code = std::task::ready!(this.endpoint.poll(cx));
+        if let Some(done) = this.done.take() {
+            done.finish(code);
+        }
+        std::task::Poll::Ready(())
+    }
+}
 
 /// The limits an endpoint applies to its client.
 #[derive(Debug, Clone, Copy)]
