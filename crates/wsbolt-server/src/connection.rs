@@ -90,7 +90,7 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: watch:
         return None;
     }
     let stopping = *stop.borrow();
-    let routed = match resolve(hs.request(), state.handlers.as_ref()) {
+    let routed = match resolve(hs.request(), peer, state.handlers.as_ref()) {
         // Shutting down: no new WebSockets.
         Ok(_) if stopping => Err(HandshakeError::Unavailable),
         other => other,
@@ -116,11 +116,8 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: watch:
     match accepted {
         Ok(ws) => {
             let ctx = Ctx {
-                limits: state.limits,
-                metrics: state.metrics.clone(),
-                rooms: state.rooms.clone(),
+                env: state.env.clone(),
                 stop,
-                peer,
             };
             Some((ws, ctx, routed))
         }

@@ -53,7 +53,11 @@ pub(crate) struct Routed {
 
 /// The endpoint for an upgrade request to `req`'s path: a built-in route, a
 /// handler program (if a slot is free: 503 otherwise), or 404.
-pub(crate) fn resolve(req: &Request, handlers: Option<&Handlers>) -> Result<Routed, HandshakeError> {
+pub(crate) fn resolve(
+    req: &Request,
+    peer: std::net::SocketAddr,
+    handlers: Option<&Handlers>,
+) -> Result<Routed, HandshakeError> {
     let path = req.path();
     if let Some(route) = ROUTES.iter().find(|r| r.path == path) {
         let serve = route.serve;
@@ -71,7 +75,7 @@ pub(crate) fn resolve(req: &Request, handlers: Option<&Handlers>) -> Result<Rout
     let permit = handlers.slot().ok_or(HandshakeError::Unavailable)?;
     Ok(Routed {
         protocol: None,
-        serve: Box::new(handlers.serve(program, req.clone())),
+        serve: Box::new(handlers.serve(program, req.clone(), peer)),
         permit: Some(permit),
     })
 }

@@ -14,9 +14,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
 use crate::endpoints::handler::Handlers;
-use crate::endpoints::{self, Limits};
+use crate::endpoints::{self, Env, Limits};
 use crate::metrics::Metrics;
-use crate::rooms::{LocalRooms, Rooms};
+use crate::rooms::LocalRooms;
 use crate::web::Web;
 
 /// What the accept loop and the connection stages share. Endpoints see only
@@ -27,9 +27,9 @@ pub(crate) struct State {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub metrics: Arc<Metrics>,
     pub web: Web,
-    pub rooms: Arc<dyn Rooms>,
     pub handlers: Option<Handlers>,
-    pub limits: Limits,
+    /// What endpoints see.
+    pub env: Arc<Env>,
     /// Every connection task (handshakes and endpoints), for graceful shutdown.
     pub tasks: TaskTracker,
     connections: AtomicUsize,
@@ -131,15 +131,20 @@ impl Server {
             write_timeout: Duration::from_secs(config.write_timeout.max(1)),
             slow_consumer_code: config.slow_consumer.code(),
         };
+        let metrics = Arc::new(Metrics::default());
+        let env = Arc::new(Env {
+            limits,
+            metrics: metrics.clone(),
+            rooms: Arc::new(LocalRooms::default()),
+        });
         let state = Arc::new(State {
             config,
             ws,
             tls,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             web,
-            rooms: Arc::new(LocalRooms::default()),
             handlers,
-            limits,
+            env,
             tasks: TaskTracker::new(),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),

@@ -118,7 +118,7 @@ impl Connection {
         let Phase::Closed { failed, .. } = self.phase else {
             return false;
         };
-        self.timers.close_expired || (self.out.is_empty() && (self.role == Role::Server || failed || self.eof))
+        self.close_expired() || (self.out.is_empty() && (self.role == Role::Server || failed || self.eof))
     }
 
     /// Starts the closing handshake (`None`: a Close without status). After

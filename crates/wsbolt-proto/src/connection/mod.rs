@@ -155,7 +155,8 @@ pub struct Connection {
     sending_compressed: bool,
     /// Boxed: most connections never negotiate it.
     deflate: Option<Box<Deflate>>,
-    timers: Timers,
+    /// Boxed, and only once a time is passed in (see [`timers`]).
+    timers: Option<Box<Timers>>,
 }
 
 impl Connection {
@@ -200,7 +201,7 @@ impl Connection {
             sending: None,
             sending_compressed: false,
             deflate: None,
-            timers: Timers::default(),
+            timers: None,
         }
     }
 

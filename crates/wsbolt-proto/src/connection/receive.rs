@@ -75,7 +75,9 @@ impl Connection {
         // The bytes being processed live in an allocation at least this large.
         let held = self.inbuf.capacity();
         if !self.inbuf.is_empty() {
-            self.timers.note_activity();
+            if let Some(t) = self.timers.as_mut() {
+                t.note_activity();
+            }
         }
         while !self.input_closed {
             match self.step() {
@@ -211,7 +213,7 @@ impl Connection {
             OpCode::Ping => self.events.push_back(Event::Ping(payload)),
             OpCode::Pong => {
                 // The keepalive's own pongs stay inside the connection.
-                if !self.timers.take_keepalive_pong(&payload) {
+                if !self.timers.as_mut().is_some_and(|t| t.take_keepalive_pong(&payload)) {
                     self.events.push_back(Event::Pong(payload));
                 }
             }

@@ -57,7 +57,7 @@ fn keepalive_payload(n: u64) -> [u8; 16] {
 impl Connection {
     /// The round-trip time measured by the last answered keepalive ping.
     pub fn keepalive_rtt(&self) -> Option<Duration> {
-        self.timers.rtt
+        self.timers.as_ref()?.rtt
     }
 
     /// Whether any timer can be running (close timeout or keepalive), so an
@@ -67,7 +67,12 @@ impl Connection {
     }
 
     fn close_timer_running(&self) -> bool {
-        self.close_sent() && self.sent_close() && !self.timers.close_expired && !self.eof
+        self.close_sent() && self.sent_close() && !self.close_expired() && !self.eof
+    }
+
+    /// Whether the close timer ran out.
+    pub(super) fn close_expired(&self) -> bool {
+        self.timers.as_ref().is_some_and(|t| t.close_expired)
     }
 
     /// The next instant at which [`Connection::handle_timeout`] must be
@@ -75,7 +80,7 @@ impl Connection {
     /// the last `handle_timeout` (a Close just queued, input to date) is due
     /// at once: this returns the last time passed in.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t = &self.timers;
+        let t = self.timers.as_deref()?;
         let clock = t.clock?;
         let mut next: Option<Instant> = None;
         let mut arm = |d: Instant| next = Some(next.map_or(d, |n: Instant| n.min(d)));
@@ -104,14 +109,15 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
         self.date_pending(now);
         let (events, output) = (self.events.len(), self.out.len());
-        if let Some(d) = self.timers.close_deadline {
-            if now >= d && !self.timers.close_expired {
-                self.timers.close_expired = true;
+        let t = self.timers.as_mut().expect("created by date_pending");
+        if let Some(d) = t.close_deadline {
+            if now >= d && !t.close_expired {
+                t.close_expired = true;
                 self.close_timed_out();
             }
         }
         if let (Some(ka), Phase::Open) = (self.config.keepalive, &self.phase) {
-            let t = &mut self.timers;
+            let t = self.timers.as_mut().expect("created by date_pending");
             match t.ping_sent_at {
                 Some(sent) if now >= sent + ka.timeout => {
                     self.fail_with(CloseCode::INTERNAL_ERROR);
@@ -132,7 +138,9 @@ impl Connection {
     fn date_pending(&mut self, now: Instant) {
         let running = self.close_timer_running();
         let close_timeout = self.config.close_timeout;
-        let t = &mut self.timers;
+        // Created the first time a time is passed in: a connection that
+        // never needs a timer never holds their state.
+        let t = self.timers.get_or_insert_with(Box::default);
         t.clock = Some(t.clock.map_or(now, |c| c.max(now)));
         if running && t.close_deadline.is_none() {
             t.close_deadline = Some(now + close_timeout);

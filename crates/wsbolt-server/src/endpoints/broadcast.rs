@@ -7,8 +7,8 @@ const ROOM: &str = "broadcast";
 
 /// The route's entry point: relays until the connection ends.
 pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
-    let rooms = ctx.rooms.clone();
-    let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
+    let rooms = ctx.env.rooms.clone();
+    let me = rooms.join(ROOM, ctx.env.limits.max_outbound_queue);
     let id = me.id;
     let publish = rooms.clone();
     let on_message = move |msg| {

@@ -21,13 +21,13 @@ const ROOM: &str = "chat";
 
 /// The route's entry point: chats until the connection ends.
 pub(crate) fn serve(mut ws: Ws, ctx: Ctx, done: Done) {
-    let rooms = ctx.rooms.clone();
-    let me = rooms.join(ROOM, ctx.limits.max_outbound_queue);
+    let rooms = ctx.env.rooms.clone();
+    let me = rooms.join(ROOM, ctx.env.limits.max_outbound_queue);
     let id = me.id;
     queue_out(
         &mut ws,
         Message::text(json!({"type": "id", "id": id}).to_string()),
-        &ctx,
+        &ctx.env,
     );
     let on_message = {
         let rooms = rooms.clone();

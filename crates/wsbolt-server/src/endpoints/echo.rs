@@ -24,7 +24,7 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
     async move {
-        let mut stop = ctx.stop.clone();
+        let Ctx { env: ctx, mut stop } = ctx;
         loop {
             tokio::select! {
                 _ = super::stopped(&mut stop) => {

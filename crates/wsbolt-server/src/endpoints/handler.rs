@@ -17,6 +17,7 @@
 //! program is always reaped and its process slot freed. stderr goes to the
 //! log.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -73,9 +74,18 @@ impl Handlers {
     }
 
     /// The endpoint that runs `program` for a connection that asked `req`.
-    pub(crate) fn serve(&self, program: PathBuf, req: Request) -> impl FnOnce(Ws, Ctx, Done) {
+    pub(crate) fn serve(&self, program: PathBuf, req: Request, peer: SocketAddr) -> impl FnOnce(Ws, Ctx, Done) {
         let (binary, max_line) = (self.binary, self.max_line);
-        move |ws, ctx, done: Done| done.spawn(async move { run(ws, &ctx, &program, &req, binary, max_line).await })
+        move |ws, ctx, done: Done| {
+            let run = Run {
+                program,
+                req,
+                peer,
+                binary,
+                max_line,
+            };
+            done.spawn(async move { run.run(ws, ctx).await })
+        }
     }
 }
 
@@ -94,14 +104,23 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn environment(req: &Request, ctx: &Ctx) -> Vec<(String, String)> {
+/// One handler program's run for one connection.
+struct Run {
+    program: PathBuf,
+    req: Request,
+    peer: SocketAddr,
+    binary: bool,
+    max_line: usize,
+}
+
+fn environment(req: &Request, peer: SocketAddr) -> Vec<(String, String)> {
     let mut env = vec![
         ("REQUEST_METHOD".to_string(), req.method.clone()),
         ("REQUEST_URI".into(), req.target.clone()),
         ("PATH_INFO".into(), req.path().to_string()),
         ("QUERY_STRING".into(), req.query().unwrap_or("").to_string()),
-        ("REMOTE_ADDR".into(), ctx.peer.ip().to_string()),
-        ("REMOTE_PORT".into(), ctx.peer.port().to_string()),
+        ("REMOTE_ADDR".into(), peer.ip().to_string()),
+        ("REMOTE_PORT".into(), peer.port().to_string()),
         ("SERVER_PROTOCOL".into(), "HTTP/1.1".into()),
         (
             "SERVER_SOFTWARE".into(),
@@ -189,127 +208,137 @@ impl Output {
 }
 
 /// Runs the program for one connection.
-async fn run(mut ws: Ws, ctx: &Ctx, program: &Path, req: &Request, binary: bool, max_line: usize) -> u16 {
-    let mut child = match Command::new(program)
-        .env_clear()
-        .envs(environment(req, ctx))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(program = %program.display(), error = %e, "cannot start handler");
-            let _ = ws.close(CloseFrame::new(1011u16, "handler failed to start").ok()).await;
-            return end_code(&ws);
-        }
-    };
-    let name = program
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut stdin = child.stdin.take();
-    let stdout = child.stdout.take().expect("piped");
-    if let Some(stderr) = child.stderr.take() {
-        let name = name.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(handler = %name, "{line}");
+impl Run {
+    async fn run(self, mut ws: Ws, ctx: Ctx) -> u16 {
+        let Run {
+            program,
+            req,
+            peer,
+            binary,
+            max_line,
+        } = self;
+        let (program, req) = (program.as_path(), &req);
+        let Ctx { env: ctx, mut stop } = ctx;
+        let mut child = match Command::new(program)
+            .env_clear()
+            .envs(environment(req, peer))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(program = %program.display(), error = %e, "cannot start handler");
+                let _ = ws.close(CloseFrame::new(1011u16, "handler failed to start").ok()).await;
+                return end_code(&ws);
             }
-        });
-    }
-    let mut out = if binary {
-        Output::Raw(stdout, vec![0u8; 16 * 1024])
-    } else {
-        Output::Lines {
-            reader: BufReader::new(stdout),
-            line: Vec::new(),
-            max: max_line,
+        };
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped");
+        if let Some(stderr) = child.stderr.take() {
+            let name = name.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::info!(handler = %name, "{line}");
+                }
+            });
         }
-    };
-    let mut stop = ctx.stop.clone();
-    let code = ctx.limits.slow_consumer_code;
-    loop {
-        tokio::select! {
-            _ = super::stopped(&mut stop) => {
-                let _ = child.start_kill();
-                super::going_away(&mut ws).await;
-                break;
+        let mut out = if binary {
+            Output::Raw(stdout, vec![0u8; 16 * 1024])
+        } else {
+            Output::Lines {
+                reader: BufReader::new(stdout),
+                line: Vec::new(),
+                max: max_line,
             }
-            produced = out.next() => match produced {
-                Produced::Message(msg) => {
-                    if !queue_out(&mut ws, msg, ctx) {
+        };
+        let code = ctx.limits.slow_consumer_code;
+        loop {
+            tokio::select! {
+                _ = super::stopped(&mut stop) => {
+                    let _ = child.start_kill();
+                    super::going_away(&mut ws).await;
+                    break;
+                }
+                produced = out.next() => match produced {
+                    Produced::Message(msg) => {
+                        if !queue_out(&mut ws, msg, &ctx) {
+                            let _ = child.start_kill();
+                            slow_consumer(&mut ws, code).await;
+                            break;
+                        }
+                    }
+                    Produced::TooLong => {
+                        tracing::warn!(handler = %name, "handler wrote a line longer than the message limit");
                         let _ = child.start_kill();
-                        slow_consumer(&mut ws, code).await;
+                        let _ = ws.close(CloseFrame::new(1011u16, "handler output too long").ok()).await;
                         break;
                     }
-                }
-                Produced::TooLong => {
-                    tracing::warn!(handler = %name, "handler wrote a line longer than the message limit");
-                    let _ = child.start_kill();
-                    let _ = ws.close(CloseFrame::new(1011u16, "handler output too long").ok()).await;
-                    break;
-                }
-                // stdout closed: the program is ending; its status decides the
-                // code. Its stdin is closed first, so a program still reading
-                // it sees the end instead of waiting for us forever.
-                Produced::End => {
-                    stdin = None;
-                    let status = match tokio::time::timeout(EXIT_WAIT, child.wait()).await {
-                        Ok(s) => s.ok(),
-                        Err(_) => {
-                            tracing::warn!(handler = %name, "handler closed its stdout but did not exit: killed");
-                            None
+                    // stdout closed: the program is ending; its status decides the
+                    // code. Its stdin is closed first, so a program still reading
+                    // it sees the end instead of waiting for us forever.
+                    Produced::End => {
+                        stdin = None;
+                        let status = match tokio::time::timeout(EXIT_WAIT, child.wait()).await {
+                            Ok(s) => s.ok(),
+                            Err(_) => {
+                                tracing::warn!(handler = %name, "handler closed its stdout but did not exit: killed");
+                                None
+                            }
+                        };
+                        let (code, reason) = match status {
+                            Some(s) if s.success() => (1000u16, ""),
+                            _ => (1011, "handler crashed"),
+                        };
+                        if code == 1011 {
+                            tracing::warn!(handler = %name, ?status, "handler crashed");
                         }
-                    };
-                    let (code, reason) = match status {
-                        Some(s) if s.success() => (1000u16, ""),
-                        _ => (1011, "handler crashed"),
-                    };
-                    if code == 1011 {
-                        tracing::warn!(handler = %name, ?status, "handler crashed");
+                        let _ = ws.close(CloseFrame::new(code, reason).ok()).await;
+                        break;
                     }
-                    let _ = ws.close(CloseFrame::new(code, reason).ok()).await;
-                    break;
-                }
-            },
-            next = ws.next() => match next {
-                Some(Ok(msg)) if msg.is_data() => {
-                    ctx.metrics.received(msg.len());
-                    let Some(input) = stdin.as_mut() else { continue };
-                    let written = match &msg {
-                        Message::Text(t) => {
-                            let mut l = t.as_bytes().to_vec();
-                            l.push(b'\n');
-                            input.write_all(&l).await
+                },
+                next = ws.next() => match next {
+                    Some(Ok(msg)) if msg.is_data() => {
+                        ctx.metrics.received(msg.len());
+                        let Some(input) = stdin.as_mut() else { continue };
+                        let written = match &msg {
+                            Message::Text(t) => {
+                                let mut l = t.as_bytes().to_vec();
+                                l.push(b'\n');
+                                input.write_all(&l).await
+                            }
+                            Message::Binary(b) => input.write_all(b).await,
+                            _ => Ok(()),
+                        };
+                        if written.is_err() {
+                            stdin = None; // the program closed its stdin: keep reading its output
                         }
-                        Message::Binary(b) => input.write_all(b).await,
-                        _ => Ok(()),
-                    };
-                    if written.is_err() {
-                        stdin = None; // the program closed its stdin: keep reading its output
                     }
-                }
-                Some(Ok(_)) => {}
-                // The client went away (or closed): end the program.
-                _ => {
-                    let _ = child.start_kill();
-                    break;
-                }
-            },
+                    Some(Ok(_)) => {}
+                    // The client went away (or closed): end the program.
+                    _ => {
+                        let _ = child.start_kill();
+                        break;
+                    }
+                },
+            }
         }
+        // Never wait on a child while holding its stdin; kill what is left and
+        // reap it, so its process slot is freed.
+        drop(stdin);
+        if tokio::time::timeout(EXIT_WAIT, child.wait()).await.is_err() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        end_code(&ws)
     }
-    // Never wait on a child while holding its stdin; kill what is left and
-    // reap it, so its process slot is freed.
-    drop(stdin);
-    if tokio::time::timeout(EXIT_WAIT, child.wait()).await.is_err() {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-    }
-    end_code(&ws)
 }
 
 #[cfg(test)]

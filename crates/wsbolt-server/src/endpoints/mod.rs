@@ -10,7 +10,6 @@ pub(crate) mod echo;
 pub(crate) mod handler;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,17 +91,19 @@ pub(crate) struct Limits {
     pub slow_consumer_code: u16,
 }
 
-/// What an endpoint gets: its limits, the metrics, the rooms, the shutdown
-/// signal and the client's address, nothing else.
-#[derive(Clone)]
-pub(crate) struct Ctx {
+/// What every endpoint may use: one per server, shared.
+pub(crate) struct Env {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub rooms: Arc<dyn Rooms>,
+}
+
+/// What an endpoint gets: the server's [`Env`] and the shutdown signal,
+/// nothing else (24 bytes per connection).
+pub(crate) struct Ctx {
+    pub env: Arc<Env>,
     /// Becomes true when the server shuts down.
     pub stop: watch::Receiver<bool>,
-    /// The client's address.
-    pub peer: SocketAddr,
 }
 
 /// Resolves once the server starts shutting down. Built on `changed()`, whose
@@ -136,7 +137,7 @@ pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
 /// slow-consumer policy) if the client had already left more than
 /// `max-outbound-queue` bytes unread. One message larger than the limit is
 /// still sent when the backlog is small.
-pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Ctx) -> bool {
+pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Env) -> bool {
     if ws.buffered_amount() > ctx.limits.max_outbound_queue {
         return false;
     }
@@ -148,7 +149,7 @@ pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Ctx) -> bool {
 }
 
 /// [`queue_out`] for a message framed once for many connections.
-pub(crate) fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Ctx) -> bool {
+pub(crate) fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Env) -> bool {
     if ws.buffered_amount() > ctx.limits.max_outbound_queue {
         return false;
     }
@@ -160,7 +161,7 @@ pub(crate) fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Ctx) 
 
 /// Waits until the connection's backlog is written, for at most
 /// `write-timeout`; false if the client did not read it in time.
-pub(crate) async fn drain(ws: &mut Ws, ctx: &Ctx) -> bool {
+pub(crate) async fn drain(ws: &mut Ws, ctx: &Env) -> bool {
     matches!(
         tokio::time::timeout(ctx.limits.write_timeout, futures_util::SinkExt::flush(ws)).await,
         Ok(Ok(()))
@@ -189,8 +190,8 @@ where
     // An `async move` block, not an `async fn`: the arguments (the
     // WebSocket above all) are stored once, not twice (rust-lang/rust#62958).
     async move {
+        let Ctx { env: ctx, mut stop } = ctx;
         let code = ctx.limits.slow_consumer_code;
-        let mut stop = ctx.stop.clone();
         let mut on_leave = Some(on_leave);
         loop {
             tokio::select! {
