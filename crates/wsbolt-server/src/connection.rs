@@ -10,15 +10,14 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use wsbolt::{HandshakeError, MaybeTlsStream, ServerHandshake};
 
-use crate::endpoints::{Ctx, Done, Ws};
+use crate::endpoints::{Ctx, Done, Shutdown, Ws};
 use crate::routes::{resolve, Routed};
 use crate::server::State;
 
 /// Serves one accepted TCP connection to its end.
-pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: watch::Receiver<bool>) {
+pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: Shutdown) {
     let _ = tcp.set_nodelay(true);
     let slot = match state.admit(peer.ip()) {
         Ok(slot) => slot,
@@ -61,7 +60,7 @@ type Accepted = (Ws, Ctx, Routed);
 
 /// TLS, the request, plain HTTP or routing, and the answer. `None` when the
 /// connection ended here (a page was served, or the request was refused).
-async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: watch::Receiver<bool>) -> Option<Accepted> {
+async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: Shutdown) -> Option<Accepted> {
     let io = match &state.tls {
         None => MaybeTlsStream::Plain(tcp),
         Some(acceptor) => {
@@ -89,7 +88,7 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State, stop: watch:
         crate::web::answer(io, &req, state).await;
         return None;
     }
-    let stopping = *stop.borrow();
+    let stopping = state.stopping.load(Ordering::Acquire);
     let routed = match resolve(hs.request(), peer, state.handlers.as_ref()) {
         // Shutting down: no new WebSockets.
         Ok(_) if stopping => Err(HandshakeError::Unavailable),

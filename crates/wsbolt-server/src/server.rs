@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
 use crate::endpoints::handler::Handlers;
-use crate::endpoints::{self, Env, Limits};
+use crate::endpoints::{self, Env, Limits, Shutdown};
 use crate::metrics::Metrics;
 use crate::rooms::LocalRooms;
 use crate::web::Web;
@@ -32,6 +32,8 @@ pub(crate) struct State {
     pub env: Arc<Env>,
     /// Every connection task (handshakes and endpoints), for graceful shutdown.
     pub tasks: TaskTracker,
+    /// Set when shutdown starts: handshakes still in flight get 503.
+    pub stopping: std::sync::atomic::AtomicBool,
     connections: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -146,6 +148,7 @@ impl Server {
             handlers,
             env,
             tasks: TaskTracker::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         });
@@ -169,7 +172,10 @@ impl Server {
     /// then are left to end on their own (each is bounded by its close
     /// timeout); `wsbolt serve` exits at that point.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_all: Shutdown = futures_util::FutureExt::shared(Box::pin(async move {
+            let _ = stop_rx.await;
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>);
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();
@@ -180,7 +186,7 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let state = self.state.clone();
-                        let stop = stop_rx.clone();
+                        let stop = stop_all.clone();
                         tasks.spawn(crate::connection::handle(tcp, peer, state, stop));
                     }
                     Err(e) => {
@@ -192,7 +198,8 @@ impl Server {
             }
         }
         drop(self.listener);
-        let _ = stop_tx.send(true);
+        self.state.stopping.store(true, Ordering::Release);
+        let _ = stop_tx.send(());
         let open = tasks.len();
         tracing::info!(open, "shutting down: closing connections with 1001");
         let grace = Duration::from_secs(self.state.config.shutdown_grace);

@@ -27,7 +27,7 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
         let Ctx { env: ctx, mut stop } = ctx;
         loop {
             tokio::select! {
-                _ = super::stopped(&mut stop) => {
+                _ = &mut stop => {
                     // Boxed in a statement of its own: a temporary in the
                     // awaiting statement would keep its room in this future.
                     let close = Box::pin(going_away(&mut ws));

@@ -262,7 +262,7 @@ impl Run {
         let code = ctx.limits.slow_consumer_code;
         loop {
             tokio::select! {
-                _ = super::stopped(&mut stop) => {
+                _ = &mut stop => {
                     let _ = child.start_kill();
                     super::going_away(&mut ws).await;
                     break;

@@ -10,10 +10,11 @@ pub(crate) mod echo;
 pub(crate) mod handler;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use futures_util::future::Shared;
 use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
 use crate::metrics::Metrics;
@@ -98,23 +99,17 @@ pub(crate) struct Env {
     pub rooms: Arc<dyn Rooms>,
 }
 
+/// Resolves when the server starts shutting down. One future for the whole
+/// server: each connection holds a clone (16 bytes, and a waker slot while
+/// it waits) instead of a watch receiver and its 144-byte wait future. A
+/// clone is polled until it resolves, never after.
+pub(crate) type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
 /// What an endpoint gets: the server's [`Env`] and the shutdown signal,
 /// nothing else (24 bytes per connection).
 pub(crate) struct Ctx {
     pub env: Arc<Env>,
-    /// Becomes true when the server shuts down.
-    pub stop: watch::Receiver<bool>,
-}
-
-/// Resolves once the server starts shutting down. Built on `changed()`, whose
-/// future is smaller than `wait_for`'s: every idle connection holds one.
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            // The server is gone without saying stop: never resolves.
-            std::future::pending::<()>().await;
-        }
-    }
+    pub stop: Shutdown,
 }
 
 /// How a connection ended, for the metrics: its close code (1006 if none).
@@ -195,7 +190,7 @@ where
         let mut on_leave = Some(on_leave);
         loop {
             tokio::select! {
-                _ = stopped(&mut stop) => {
+                _ = &mut stop => {
                     if let Some(f) = on_leave.take() {
                         f().await;
                     }
