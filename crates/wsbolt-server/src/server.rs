@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -175,7 +175,8 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_all: Shutdown = futures_util::FutureExt::shared(Box::pin(async move {
             let _ = stop_rx.await;
-        }) as Pin<Box<dyn Future<Output = ()> + Send>>);
+        })
+            as Pin<Box<dyn Future<Output = ()> + Send>>);
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();

@@ -113,6 +113,11 @@ impl<I: Io> ReadLoop<I> {
         }
     }
 
+    /// Whether events were read and wait to be taken.
+    pub(crate) fn has_unread(&self) -> bool {
+        self.held.is_some() || self.conn.has_events() || self.read_eof
+    }
+
     pub(crate) fn try_next_buffered(&mut self) -> Option<Result<Message>> {
         if self.held.is_some() {
             return None;

@@ -325,13 +325,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         if matches!(ws.state(), State::Closing | State::Closed) {
             return Poll::Ready(Err(Error::ConnectionClosed));
         }
-        futures_sink::Sink::poll_ready(Pin::new(&mut *ws), &mut all)
+        let r = futures_sink::Sink::poll_ready(Pin::new(&mut *ws), &mut all);
+        self.wake_reader_if_read(&ws);
+        r
     }
 
     fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.shared.wakers.register_writer(cx.waker());
         let mut all = Context::from_waker(&self.shared.all);
-        futures_sink::Sink::poll_flush(Pin::new(&mut *self.shared.lock()), &mut all)
+        let mut ws = self.shared.lock();
+        let r = futures_sink::Sink::poll_flush(Pin::new(&mut *ws), &mut all);
+        self.wake_reader_if_read(&ws);
+        r
+    }
+
+    /// A write that found the transport full reads meanwhile (see
+    /// `WebSocketStream`'s `poll_flush`); what it read is the read half's:
+    /// wake it, since no readiness event may follow (a TLS layer can hand
+    /// over data it had already buffered).
+    fn wake_reader_if_read(&self, ws: &WebSocketStream<S>) {
+        if ws.has_unread() {
+            self.shared.wakers.reader.wake();
+        }
     }
 }
 

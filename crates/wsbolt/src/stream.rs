@@ -253,6 +253,11 @@ where
         Ok(())
     }
 
+    /// Whether messages (or the end) were read and wait to be taken.
+    pub(crate) fn has_unread(&self) -> bool {
+        self.inner.has_unread()
+    }
+
     /// This end's role.
     pub fn role(&self) -> Role {
         self.inner.conn.role()
