@@ -240,9 +240,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
         drop(writer);
         match Arc::try_unwrap(self.shared) {
             Ok(shared) => Ok(shared.stream.into_inner().unwrap_or_else(|e| e.into_inner())),
-            // Unreachable: both owners were here, and no clone can be made
-            // of halves this function owns.
-            Err(_) => unreachable!("the two halves held the only references"),
+            // Not expected (both owners were here, and no clone can be made
+            // of halves this function owns), but never a panic.
+            Err(shared) => Err(ReuniteError(WsReader { shared: shared.clone() }, WsWriter { shared })),
         }
     }
 }
