@@ -58,8 +58,9 @@ pub(crate) struct ReadLoop<I> {
     held: Option<Box<Event>>,
     read_eof: bool,
     finished: bool,
-    /// Reading pauses while this many bytes of our answers are unwritten.
-    pause_reads_above: usize,
+    /// The write high-water mark: the application's `send` waits above it,
+    /// and reading pauses while this many bytes of our answers are unwritten.
+    pub(crate) write_high_water: usize,
     /// The last read was bulk data (see [`BULK_READ`]).
     bulk: bool,
     linger: Linger,
@@ -94,10 +95,11 @@ pub(crate) struct Linger {
 }
 
 impl<I: Io> ReadLoop<I> {
-    /// `pause_reads_above`: stop reading while this many bytes of answers
-    /// (pongs, Close replies) are unwritten, so a peer that sends pings but
-    /// never reads is held back by TCP instead of growing our memory.
-    pub(crate) fn new(io: I, conn: Connection, pause_reads_above: usize, linger: Linger) -> Self {
+    /// `write_high_water`: `send` waits above it, and reading stops while
+    /// this many bytes of answers (pongs, Close replies) are unwritten, so a
+    /// peer that sends pings but never reads is held back by TCP instead of
+    /// growing our memory.
+    pub(crate) fn new(io: I, conn: Connection, write_high_water: usize, linger: Linger) -> Self {
         ReadLoop {
             linger,
             lingering: None,
@@ -108,7 +110,7 @@ impl<I: Io> ReadLoop<I> {
             held: None,
             read_eof: false,
             finished: false,
-            pause_reads_above: pause_reads_above.max(1),
+            write_high_water,
             bulk: false,
         }
     }
@@ -204,17 +206,9 @@ impl<I: Io> ReadLoop<I> {
         let between_frames = self.conn.read_buffer().is_empty();
         let n = if between_frames && !self.bulk {
             // Between frames: read into this thread's scratch buffer.
-            let (io, conn) = (&mut self.io, &mut self.conn);
-            ready!(SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
-                ready!(io.poll_read(cx, &mut buf))?;
-                let n = buf.filled().len();
-                if n > 0 {
-                    conn.receive(&scratch[..n]);
-                }
-                Poll::Ready(Ok::<_, io::Error>(n))
-            }))?
+            let conn = &mut self.conn;
+            let read = poll_read_scratch(&mut self.io, cx, |data| conn.receive(data));
+            ready!(read)?
         } else {
             // A frame is under way (or bulk data is arriving): read straight
             // into the connection's buffer, sized for what the frame still
@@ -327,7 +321,9 @@ impl<I: Io> ReadLoop<I> {
             }
             // The peer is not reading our answers: read no more from it until
             // they drain (the timers above still run).
-            ready!(self.io.poll_backlog_below(cx, &self.conn, self.pause_reads_above));
+            // (At least 1: with a zero mark reading would never resume.)
+            let pause_above = self.write_high_water.max(1);
+            ready!(self.io.poll_backlog_below(cx, &self.conn, pause_above));
             if let Err(e) = ready!(self.poll_read_once(cx)) {
                 self.read_eof = true;
                 self.conn.receive_eof();
@@ -351,11 +347,10 @@ impl<I: Io> ReadLoop<I> {
         if self.lingering.is_none() {
             let _ = ready!(self.io.poll_shutdown(cx));
             let now = tokio::time::Instant::now();
+            let deadline = now + self.linger.time;
             self.lingering = Some(Box::new(Lingering {
-                deadline: now + self.linger.time,
-                quiet: Box::pin(tokio::time::sleep_until(
-                    (now + LINGER_QUIET).min(now + self.linger.time),
-                )),
+                deadline,
+                quiet: Box::pin(tokio::time::sleep_until((now + LINGER_QUIET).min(deadline))),
                 discarded: 0,
             }));
         }
@@ -364,13 +359,8 @@ impl<I: Io> ReadLoop<I> {
             if l.discarded >= self.linger.bytes || l.quiet.as_mut().poll(cx).is_ready() {
                 break;
             }
-            let io = &mut self.io;
-            let read = SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
-                io.poll_read(cx, &mut buf).map_ok(|()| buf.filled().len())
-            });
-            match ready!(read) {
+            // Discarded: read into the scratch buffer and dropped.
+            match ready!(poll_read_scratch(&mut self.io, cx, |_| ())) {
                 Ok(n) if n > 0 => {
                     l.discarded += n;
                     let next_quiet = (tokio::time::Instant::now() + LINGER_QUIET).min(l.deadline);
@@ -383,6 +373,21 @@ impl<I: Io> ReadLoop<I> {
         self.read_eof = true;
         Poll::Ready(())
     }
+}
+
+/// One read into this thread's scratch buffer; `take` sees what arrived (if
+/// anything). Returns how many bytes came (0: end of stream).
+fn poll_read_scratch<I: Io>(io: &mut I, cx: &mut Context<'_>, take: impl FnOnce(&[u8])) -> Poll<io::Result<usize>> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+        ready!(io.poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        if n > 0 {
+            take(&scratch[..n]);
+        }
+        Poll::Ready(Ok(n))
+    })
 }
 
 fn event_to_message(ev: Event) -> Option<Message> {

@@ -253,19 +253,21 @@ where
         })
     }
 
+    /// Answers a refusal and closes the transport; returns the error to report.
     async fn send_refusal(mut self, refusal: Refuse) -> Error {
-        match refusal {
-            Refuse::Standard(e) => self.refuse(e).await,
-            Refuse::Custom(r) => self.reject(r).await,
+        let (response, error) = match refusal {
+            Refuse::Custom(r) => return self.reject(r).await,
+            Refuse::Standard(e) => (e.response(), Error::Handshake(e)),
             Refuse::Misconfigured(why) => {
                 let response = http::Response::builder()
                     .status(http::StatusCode::INTERNAL_SERVER_ERROR)
                     .body(Bytes::from_static(b"server misconfigured\n"))
                     .expect("static response");
-                write_and_close(&mut self.io, &response_bytes(&response)).await;
-                Error::Config(why)
+                (response, Error::Config(why))
             }
-        }
+        };
+        write_and_close(&mut self.io, &response_bytes(&response)).await;
+        error
     }
 
     /// Refuses the handshake with `response` (any status, header fields and
@@ -297,11 +299,6 @@ where
         let Refusal(response) = response.into();
         write_and_close(&mut self.io, &response_bytes(&response)).await;
         Error::Refused(response)
-    }
-
-    async fn refuse(&mut self, err: HandshakeError) -> Error {
-        write_and_close(&mut self.io, &response_bytes(&err.response())).await;
-        Error::Handshake(err)
     }
 
     /// The transport, the request and the bytes read after it, for a server

@@ -42,11 +42,10 @@ const MAX_IOV: usize = 16;
 /// ```
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
+    /// The read loop, which also keeps the one setting needed after
+    /// construction (`write_high_water`): the rest of the [`Config`] is not
+    /// kept, so an idle connection stays small.
     inner: ReadLoop<Direct<S>>,
-    /// `send` waits while this many bytes are queued (the only setting
-    /// needed after construction: the rest of the [`Config`] is not kept, so
-    /// an idle connection stays small).
-    write_high_water: usize,
     /// The subprotocol and extensions agreed in the handshake; boxed, and
     /// only when there are any.
     negotiated: Option<Box<Negotiated>>,
@@ -144,7 +143,6 @@ where
                     bytes: config.linger_bytes,
                 },
             ),
-            write_high_water: config.write_high_water,
             negotiated: None,
         }
     }
@@ -187,7 +185,7 @@ where
     /// The outbound high-water mark ([`Config::write_high_water`]): `send`
     /// waits while this many bytes are queued.
     pub fn write_high_water(&self) -> usize {
-        self.write_high_water
+        self.inner.write_high_water
     }
 
     /// The transport.
@@ -278,7 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     /// Waits while more than `write_high_water` bytes are queued.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.inner.conn.output_len() >= this.write_high_water {
+        if this.inner.conn.output_len() >= this.inner.write_high_water {
             // Reads meanwhile too (see `poll_flush`).
             ready!(this.inner.poll_flush_sending(cx))?;
         }

@@ -133,11 +133,17 @@ impl Connection {
         if self.close_sent() {
             return Err(SendError::Closed);
         }
+        self.queue_close(frame);
+        self.phase = Phase::Closing;
+        Ok(())
+    }
+
+    /// Writes our Close frame (`None`: without status) and records it: the
+    /// one place a Close of ours is framed (closing, replying, failing).
+    fn queue_close(&mut self, frame: Option<CloseFrame>) {
         let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
         self.write_frame(OpCode::Close, true, &payload);
         self.frames_mut().sent = Some(frame.unwrap_or_else(CloseFrame::no_status));
-        self.phase = Phase::Closing;
-        Ok(())
     }
 
     /// The transport reached end of stream. Without a completed closing
@@ -154,7 +160,9 @@ impl Connection {
         self.frames.get_or_insert_with(Box::default)
     }
 
-    /// Whether this end queued a Close frame.
+    /// Whether this end queued a Close frame (which implies
+    /// [`close_sent`](Connection::close_sent); not the reverse: a transport
+    /// that ended closes the connection without a Close of ours).
     pub(super) fn sent_close(&self) -> bool {
         self.frames.as_ref().is_some_and(|f| f.sent.is_some())
     }
@@ -190,8 +198,7 @@ impl Connection {
     /// Queues the Close for a failure (unless one was sent) and closes.
     pub(super) fn fail_with(&mut self, code: CloseCode) {
         if !self.close_sent() {
-            self.write_frame(OpCode::Close, true, &code.as_u16().to_be_bytes());
-            self.frames_mut().sent = Some(CloseFrame::from_parts(code, Utf8Bytes::new()));
+            self.queue_close(Some(CloseFrame::from_parts(code, Utf8Bytes::new())));
         }
         self.enter_closed(End::Failed(code));
     }
@@ -243,9 +250,7 @@ impl Connection {
                     // Echo the peer's status code and reason (RFC 6455
                     // §5.5.1; both were validated). An empty Close is
                     // answered with an empty one, since 1005 may not be sent.
-                    let reply = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
-                    self.write_frame(OpCode::Close, true, &reply);
-                    self.frames_mut().sent = Some(frame.clone().unwrap_or_else(CloseFrame::no_status));
+                    self.queue_close(frame.clone());
                 }
                 self.enter_closed(End::Clean);
             }

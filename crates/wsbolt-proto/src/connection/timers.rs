@@ -67,7 +67,7 @@ impl Connection {
     }
 
     fn close_timer_running(&self) -> bool {
-        self.close_sent() && self.sent_close() && !self.close_expired() && !self.eof
+        self.sent_close() && !self.close_expired() && !self.eof
     }
 
     /// Whether the close timer ran out.

@@ -88,26 +88,19 @@ impl Compressor {
         // inflater will from the stored blocks, and a sync flush leaves no
         // bits pending, so the two contexts stay in step.
         let compressed_len = out.len() - start - if fin && out[start..].ends_with(&TRAILER) { 4 } else { 0 };
-        if !input.is_empty() && compressed_len > stored_len(input.len()) + usize::from(fin) {
+        let stored = !input.is_empty() && compressed_len > stored_len(input.len()) + usize::from(fin);
+        if stored {
             out.truncate(start);
             write_stored(input, out);
-            if fin {
-                // The receiver appends the sync-flush trailer `00 00 ff ff`
-                // (RFC 7692 §7.2.2): LEN and NLEN of an empty stored block,
-                // whose header byte ends the message here.
-                out.push(0x00);
-                if self.reset_after_message {
-                    self.c.reset();
-                }
-            }
-            return true;
         }
         if fin {
-            if out.len() == start {
-                // zlib emits nothing for a flush with nothing new since the
-                // last one; the receiver will append the trailer, which only
-                // parses after a stored-block header: send that header
-                // (RFC 7692 §7.2.3.6's 0x00 for an empty message).
+            if stored || out.len() == start {
+                // The receiver appends the sync-flush trailer `00 00 ff ff`
+                // (RFC 7692 §7.2.2), LEN and NLEN of an empty stored block,
+                // which only parses after that block's header byte: after
+                // our stored blocks, and after an empty flush (zlib emits
+                // nothing when nothing is new; RFC 7692 §7.2.3.6's 0x00 for
+                // an empty message), send that header.
                 out.push(0x00);
             } else if out[start..].ends_with(&TRAILER) {
                 out.truncate(out.len() - TRAILER.len());

@@ -186,24 +186,15 @@ where
     // WebSocket above all) are stored once, not twice (rust-lang/rust#62958).
     async move {
         let Ctx { env: ctx, mut stop } = ctx;
-        let code = ctx.limits.slow_consumer_code;
-        let mut on_leave = Some(on_leave);
-        loop {
+        /// Why the member stops receiving.
+        enum Exit {
+            Stopping,
+            SlowConsumer,
+            Ended,
+        }
+        let exit = loop {
             tokio::select! {
-                _ = &mut stop => {
-                    if let Some(f) = on_leave.take() {
-                        f().await;
-                    }
-                    // Messages already queued for this client go out before the Close.
-                    while let Ok(Out::Msg(m)) = me.rx.try_recv() {
-                        queue_prepared_out(&mut ws, &m, &ctx);
-                    }
-                    // Boxed in a statement of its own: a temporary in the
-                    // awaiting statement would keep its room in this future.
-                    let close = Box::pin(going_away(&mut ws));
-                    close.await;
-                    break;
-                }
+                _ = &mut stop => break Exit::Stopping,
                 out = me.rx.recv() => {
                     let kept_up = match out {
                         Some(Out::Msg(m)) => {
@@ -213,25 +204,37 @@ where
                         Some(Out::Kick) | None => false,
                     };
                     if !kept_up {
-                        if let Some(f) = on_leave.take() {
-                            f().await;
-                        }
-                        let close = Box::pin(slow_consumer(&mut ws, code));
-                        close.await;
-                        break;
+                        break Exit::SlowConsumer;
                     }
                 }
                 next = futures_util::StreamExt::next(&mut ws) => {
-                    let Some(Ok(msg)) = next else { break };
+                    let Some(Ok(msg)) = next else { break Exit::Ended };
                     if msg.is_data() {
                         ctx.metrics.received(msg.len());
                         on_message(msg).await;
                     }
                 }
             }
-        }
-        if let Some(f) = on_leave.take() {
-            f().await;
+        };
+        // The member leaves as soon as it stops receiving, before any
+        // closing handshake.
+        on_leave().await;
+        // Boxed in statements of their own: a temporary in the awaiting
+        // statement would keep its room in this future.
+        match exit {
+            Exit::Stopping => {
+                // Messages already queued for this client go out before the Close.
+                while let Ok(Out::Msg(m)) = me.rx.try_recv() {
+                    queue_prepared_out(&mut ws, &m, &ctx);
+                }
+                let close = Box::pin(going_away(&mut ws));
+                close.await;
+            }
+            Exit::SlowConsumer => {
+                let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));
+                close.await;
+            }
+            Exit::Ended => {}
         }
         end_code(&ws)
     }
