@@ -13,6 +13,7 @@ use wsbolt_proto::Role;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result, TlsError};
 use crate::http1::read_refusal_body;
+use crate::proxy::Tunnel;
 use crate::stream::WebSocketStream;
 use crate::tls::{default_client_config, server_name, MaybeTlsStream};
 
@@ -93,8 +94,11 @@ impl Target {
     }
 }
 
-/// Connects to `url` with `config`: TCP (with `TCP_NODELAY`), TLS for
-/// `wss://`, then the opening handshake, all within `handshake_timeout`.
+/// Connects to `url` with `config`: TCP (with `TCP_NODELAY`), through the
+/// proxy [`ClientConfig::proxy`] names if any, TLS for `wss://`, then the
+/// opening handshake, all within `handshake_timeout`; then, if
+/// [`ClientConfig::max_redirects`] allows, the same for each redirect's
+/// target (each with a `handshake_timeout` of its own).
 ///
 /// # Cancel safety
 ///
@@ -103,34 +107,76 @@ impl Target {
 /// # Errors
 ///
 /// [`Error::Url`] for a URL that is not `ws://` or `wss://`; [`Error::Io`]
-/// when TCP fails (refused, unreachable); [`Error::Tls`] (see
+/// when TCP fails (refused, unreachable); [`Error::Proxy`] when the proxy
+/// fails (see [`ProxyErrorKind`](crate::proxy::ProxyErrorKind)); [`Error::Tls`] (see
 /// [`TlsError::kind`](crate::TlsError::kind)); [`Error::Refused`] when the
 /// server answers with another status than 101 (status, header fields,
-/// bounded body); [`Error::Handshake`] for an invalid 101;
-/// [`Error::HandshakeTimeout`]. [`Error::is_retryable`] sorts them.
+/// bounded body), a redirect included unless redirects are followed;
+/// [`Error::Redirect`] when following one fails; [`Error::Handshake`] for
+/// an invalid 101; [`Error::HandshakeTimeout`]. [`Error::is_retryable`]
+/// sorts them.
 pub async fn connect_with_config(
     url: &str,
     config: &ClientConfig,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     let target = Target::parse(url)?;
+    if config.max_redirects == 0 {
+        return connect_target(&target, config).await;
+    }
+    crate::redirect::follow(url, target, config).await
+}
+
+/// One connection attempt to `target`: transport and handshake within
+/// `handshake_timeout`.
+pub(crate) async fn connect_target(
+    target: &Target,
+    config: &ClientConfig,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     tokio::time::timeout(config.ws.handshake_timeout, async {
-        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        tcp.set_nodelay(true)?;
-        let io = if target.secure {
-            let tls = config.tls.clone().unwrap_or_else(default_client_config);
-            let connector = tokio_rustls::TlsConnector::from(tls);
-            let stream = connector
-                .connect(server_name(&target.host)?, tcp)
-                .await
-                .map_err(TlsError::from_handshake)?;
-            MaybeTlsStream::ClientTls(Box::new(stream))
-        } else {
-            MaybeTlsStream::Plain(tcp)
-        };
-        handshake(io, &target, config).await
+        let io = open_transport(target, config).await?;
+        handshake(io, target, config).await
     })
     .await
     .map_err(|_| Error::HandshakeTimeout)?
+}
+
+/// TCP to the target or a tunnel through the proxy, then TLS for `wss://`.
+async fn open_transport(target: &Target, config: &ClientConfig) -> Result<MaybeTlsStream> {
+    let tls = || config.tls.clone().unwrap_or_else(default_client_config);
+    let Some(proxy) = config.proxy.resolve(target)? else {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        tcp.set_nodelay(true)?;
+        return Ok(if target.secure {
+            MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls()).await?))
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        });
+    };
+    Ok(
+        match (proxy.tunnel(target, config.tls.as_ref()).await?, target.secure) {
+            (Tunnel::Plain(tcp), false) => MaybeTlsStream::Plain(tcp),
+            (Tunnel::Plain(tcp), true) => MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls()).await?)),
+            (Tunnel::Tls(to_proxy), false) => MaybeTlsStream::ClientTls(to_proxy),
+            (Tunnel::Tls(to_proxy), true) => {
+                MaybeTlsStream::ClientTlsInTls(Box::new(tls_over(*to_proxy, target, tls()).await?))
+            }
+        },
+    )
+}
+
+async fn tls_over<S>(
+    io: S,
+    target: &Target,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let connector = tokio_rustls::TlsConnector::from(tls);
+    Ok(connector
+        .connect(server_name(&target.host)?, io)
+        .await
+        .map_err(TlsError::from_handshake)?)
 }
 
 /// Runs the client handshake over an established transport (no timeout of

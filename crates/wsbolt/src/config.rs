@@ -8,6 +8,8 @@ use wsbolt_proto::deflate::DeflateConfig;
 use wsbolt_proto::handshake::server::Request;
 use wsbolt_proto::handshake::HeadLimits;
 
+use crate::proxy::ProxySetting;
+
 /// Settings shared by both roles.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -138,6 +140,15 @@ pub struct ClientConfig {
     /// TLS settings for `wss://`; by default the Mozilla root store
     /// (`webpki-roots`) with the `ring` provider.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The proxy to go through: by default the one the environment names
+    /// (`wss_proxy`, `https_proxy`, `ws_proxy`, `http_proxy`, `all_proxy`,
+    /// `no_proxy`; see [`ProxySetting::FromEnv`]).
+    pub proxy: ProxySetting,
+    /// How many redirects (301, 302, 303, 307, 308) to follow. Default 0:
+    /// a redirect is returned as [`Error::Refused`](crate::Error::Refused),
+    /// as browsers do for WebSockets. See [`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS)
+    /// for what following means.
+    pub max_redirects: usize,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -147,6 +158,8 @@ impl fmt::Debug for ClientConfig {
             .field("protocols", &self.protocols)
             .field("headers", &self.headers)
             .field("tls", &self.tls.is_some())
+            .field("proxy", &self.proxy)
+            .field("max_redirects", &self.max_redirects)
             .finish()
     }
 }

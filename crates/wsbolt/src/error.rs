@@ -6,6 +6,9 @@ use bytes::Bytes;
 use wsbolt_proto::handshake::HandshakeError;
 use wsbolt_proto::{ProtocolError, SendError};
 
+use crate::proxy::ProxyError;
+use crate::redirect::RedirectError;
+
 /// Everything that can go wrong on a connection.
 ///
 /// [`Error::is_retryable`] says whether trying again later can succeed.
@@ -39,6 +42,10 @@ pub enum Error {
     ConnectionClosed,
     /// The configuration cannot be used (e.g. a response header holding CR/LF).
     Config(String),
+    /// The proxy could not be used; [`ProxyError::kind`] says how.
+    Proxy(ProxyError),
+    /// A redirect could not be followed (loop, too many, downgrade).
+    Redirect(RedirectError),
 }
 
 impl Error {
@@ -65,6 +72,7 @@ impl Error {
             Error::Refused(r) => retryable_status(r.status().as_u16()),
             Error::Handshake(HandshakeError::UnexpectedStatus(s)) => retryable_status(*s),
             Error::Tls(t) => t.kind() == TlsErrorKind::Io,
+            Error::Proxy(p) => p.is_retryable(),
             _ => false,
         }
     }
@@ -112,6 +120,8 @@ impl fmt::Display for Error {
             Error::KeepaliveTimeout => f.write_str("keepalive ping timed out (sent Close 1011)"),
             Error::ConnectionClosed => f.write_str("connection closed"),
             Error::Config(e) => write!(f, "invalid configuration: {e}"),
+            Error::Proxy(e) => write!(f, "{e}"),
+            Error::Redirect(e) => write!(f, "{e}"),
         }
     }
 }
@@ -124,6 +134,8 @@ impl std::error::Error for Error {
             Error::Protocol(e) => Some(e),
             Error::Send(e) => Some(e),
             Error::Tls(e) => Some(e),
+            Error::Proxy(e) => Some(e),
+            Error::Redirect(e) => Some(e),
             _ => None,
         }
     }

@@ -117,6 +117,7 @@ pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rus
 
 /// A TCP stream, with or without TLS.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum MaybeTlsStream {
     /// Plain TCP (`ws://`).
     Plain(TcpStream),
@@ -124,6 +125,9 @@ pub enum MaybeTlsStream {
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// TLS as a server.
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// TLS as a client inside TLS to an `https://` proxy (`wss://` through
+    /// an HTTPS proxy).
+    ClientTlsInTls(Box<tokio_rustls::client::TlsStream<tokio_rustls::client::TlsStream<TcpStream>>>),
 }
 
 impl MaybeTlsStream {
@@ -133,6 +137,7 @@ impl MaybeTlsStream {
             MaybeTlsStream::Plain(s) => s,
             MaybeTlsStream::ClientTls(s) => s.get_ref().0,
             MaybeTlsStream::ServerTls(s) => s.get_ref().0,
+            MaybeTlsStream::ClientTlsInTls(s) => s.get_ref().0.get_ref().0,
         }
     }
 }
@@ -149,6 +154,10 @@ macro_rules! forward {
                 $e
             }
             MaybeTlsStream::ServerTls($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
+            MaybeTlsStream::ClientTlsInTls($s) => {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
@@ -178,6 +187,7 @@ impl AsyncWrite for MaybeTlsStream {
             MaybeTlsStream::Plain(s) => s.is_write_vectored(),
             MaybeTlsStream::ClientTls(s) => s.is_write_vectored(),
             MaybeTlsStream::ServerTls(s) => s.is_write_vectored(),
+            MaybeTlsStream::ClientTlsInTls(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
