@@ -182,6 +182,19 @@ where
         self.inner.conn.keepalive_rtt()
     }
 
+    /// Turns the frame trace on or off (see
+    /// [`Connection::set_frame_trace`](wsbolt_proto::Connection::set_frame_trace)):
+    /// while on, every frame received or sent leaves a record, taken with
+    /// [`next_frame_record`](WebSocketStream::next_frame_record).
+    pub fn set_frame_trace(&mut self, on: bool) {
+        self.inner.conn.set_frame_trace(on);
+    }
+
+    /// The oldest frame record not yet taken (the trace must be on).
+    pub fn next_frame_record(&mut self) -> Option<wsbolt_proto::FrameRecord> {
+        self.inner.conn.next_frame_record()
+    }
+
     /// The outbound high-water mark ([`Config::write_high_water`]): `send`
     /// waits while this many bytes are queued.
     pub fn write_high_water(&self) -> usize {

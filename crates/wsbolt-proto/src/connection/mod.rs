@@ -12,6 +12,7 @@ mod receive;
 mod send;
 mod session;
 mod timers;
+mod trace;
 
 use std::collections::VecDeque;
 
@@ -32,6 +33,8 @@ use closing::Phase;
 use receive::{InFrame, InMessage};
 use session::Deflate;
 use timers::Timers;
+use trace::FrameTrace;
+pub use trace::{Direction, FrameRecord, MAX_FRAME_RECORDS};
 
 /// Which end of the connection this is. Clients mask what they send and
 /// expect unmasked frames; servers the reverse.
@@ -109,6 +112,9 @@ pub enum State {
 ///   [`poll_timeout`](Connection::poll_timeout), which only reads, when to
 ///   call it next. Skip both while [`timers_active`](Connection::timers_active)
 ///   is false.
+/// - **Trace** (optional): [`set_frame_trace`](Connection::set_frame_trace),
+///   then [`next_frame_record`](Connection::next_frame_record) gives one
+///   record per frame received or sent.
 ///
 /// Nothing here reads a clock or touches a socket, so every rule is tested
 /// with bytes.
@@ -157,6 +163,8 @@ pub struct Connection {
     deflate: Option<Box<Deflate>>,
     /// Boxed, and only once a time is passed in (see [`timers`]).
     timers: Option<Box<Timers>>,
+    /// The frame trace, while it is on (see [`trace`]).
+    trace: Option<Box<FrameTrace>>,
 }
 
 impl Connection {
@@ -202,6 +210,7 @@ impl Connection {
             sending_compressed: false,
             deflate: None,
             timers: None,
+            trace: None,
         }
     }
 

@@ -139,7 +139,11 @@ impl Connection {
         // and splitting again (two updates of its shared state).
         let mut payload = self.inbuf.split_to(header_len + len).freeze();
         payload.advance(header_len);
-        self.handle_frame(header, payload)?;
+        if self.trace.is_some() {
+            self.handle_frame_traced(header, payload)?;
+        } else {
+            self.handle_frame(header, payload)?;
+        }
         Ok(true)
     }
 
@@ -186,7 +190,7 @@ impl Connection {
         }
     }
 
-    fn handle_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<(), ProtocolError> {
+    pub(super) fn handle_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<(), ProtocolError> {
         match h.opcode {
             OpCode::Text | OpCode::Binary if h.fin && !h.rsv1 => {
                 // The common case: a whole message in one frame, handed out

@@ -105,6 +105,9 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentOutOfOrder);
         }
+        if self.trace.is_some() {
+            self.record_sent_framed(prepared.frame());
+        }
         self.out.push_shared(prepared.frame().clone());
         Ok(())
     }
@@ -176,6 +179,9 @@ impl Connection {
     }
 
     pub(super) fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) {
+        if self.trace.is_some() {
+            self.record_sent(opcode, fin, rsv1, payload);
+        }
         let mask = self.rng.as_mut().map(|r| rand::Rng::random(&mut **r));
         let header = FrameHeader {
             fin,
@@ -199,6 +205,9 @@ impl Connection {
 
     /// Frames a large unmasked payload by reference: header copied, payload shared.
     fn write_shared(&mut self, opcode: OpCode, payload: Bytes) {
+        if self.trace.is_some() {
+            self.record_sent(opcode, true, false, &payload);
+        }
         let header = FrameHeader {
             fin: true,
             rsv1: false,

@@ -94,6 +94,9 @@ impl Connection {
             df.compressor = None;
         }
         self.write_frame_rsv(opcode, fin, first, &out);
+        if self.trace.is_some() {
+            self.record_sent_data_len(data.len());
+        }
         if let Some(df) = self.deflate.as_mut() {
             if out.capacity() <= 64 * 1024 {
                 df.scratch = out;
