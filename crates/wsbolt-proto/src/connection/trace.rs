@@ -205,16 +205,26 @@ mod tests {
         assert_eq!(sent.len(), 4, "{sent:?}");
         // What the client sent is what the server received, frame by frame.
         for (a, b) in sent.iter().zip(&got) {
-            assert_eq!((a.opcode, a.fin, a.rsv1, a.wire_len, a.data_len), (b.opcode, b.fin, b.rsv1, b.wire_len, b.data_len));
+            assert_eq!(
+                (a.opcode, a.fin, a.rsv1, a.wire_len, a.data_len),
+                (b.opcode, b.fin, b.rsv1, b.wire_len, b.data_len)
+            );
             assert_eq!((a.direction, b.direction), (Direction::Sent, Direction::Received));
         }
-        assert!(sent[0].rsv1 && sent[0].wire_len < 100 && sent[0].data_len == text.len() as u64, "{:?}", sent[0]);
+        assert!(
+            sent[0].rsv1 && sent[0].wire_len < 100 && sent[0].data_len == text.len() as u64,
+            "{:?}",
+            sent[0]
+        );
         assert_eq!(sent[2].opcode, OpCode::Ping);
         assert_eq!(sent[3].close, Some((4001, "bye".to_string())));
         // Then the server's answers, made as it took the events: the pong
         // and its Close, recorded as sent.
         let replies = &got[4..];
-        assert_eq!(replies.iter().map(|r| r.opcode).collect::<Vec<_>>(), [OpCode::Pong, OpCode::Close]);
+        assert_eq!(
+            replies.iter().map(|r| r.opcode).collect::<Vec<_>>(),
+            [OpCode::Pong, OpCode::Close]
+        );
         assert!(replies.iter().all(|r| r.direction == Direction::Sent));
         assert_eq!(replies[1].close, Some((4001, "bye".to_string())));
     }

@@ -13,8 +13,9 @@ pub enum ProxyErrorKind {
     Unreachable,
     /// TLS to an `https://` proxy failed; the [`TlsError`] is the source.
     Tls,
-    /// The HTTP proxy answered 407 Proxy Authentication Required: no
-    /// credentials were given, or it refused them.
+    /// The HTTP proxy answered 407 Proxy Authentication Required (or 401,
+    /// as some proxies do for wrong credentials): no credentials were
+    /// given, or it refused them.
     AuthRequired,
     /// The SOCKS5 proxy refused the credentials, or requires credentials
     /// none were given for.
@@ -60,13 +61,14 @@ impl ProxyError {
     }
 
     /// Whether trying again later can succeed: the proxy was unreachable,
-    /// answered 502, 503 or 504, or its SOCKS reply says the target was
+    /// answered 500, 502, 503 or 504 (tinyproxy answers 500 when the target
+    /// refuses), or its SOCKS reply says the target was
     /// unreachable or refused (1, 3, 4, 5, 6).
     pub fn is_retryable(&self) -> bool {
         match self.kind {
             ProxyErrorKind::Unreachable => true,
             ProxyErrorKind::Refused => {
-                self.status.is_some_and(|s| matches!(s.as_u16(), 502..=504))
+                self.status.is_some_and(|s| matches!(s.as_u16(), 500 | 502..=504))
                     || self.socks_reply.is_some_and(|r| matches!(r, 1 | 3..=6))
             }
             _ => false,
@@ -106,18 +108,23 @@ impl ProxyError {
         ProxyError::new(ProxyErrorKind::Protocol, format!("proxy {proxy}: {what}"))
     }
 
-    pub(crate) fn auth_required(proxy: &Proxy, sent_credentials: bool, challenge: Option<&str>) -> Self {
-        let what = if sent_credentials {
-            "refused the credentials (HTTP 407 Proxy Authentication Required)"
+    pub(crate) fn auth_required(
+        proxy: &Proxy,
+        status: http::StatusCode,
+        sent_credentials: bool,
+        challenge: Option<&str>,
+    ) -> Self {
+        let code = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+        let mut message = if sent_credentials {
+            format!("proxy {proxy} refused the credentials ({code})")
         } else {
-            "requires authentication (HTTP 407 Proxy Authentication Required; give user:password in the proxy URL)"
+            format!("proxy {proxy} requires authentication ({code}; give user:password in the proxy URL)")
         };
-        let mut message = format!("proxy {proxy} {what}");
         if let Some(c) = challenge {
             message.push_str(&format!(", it asks for {c:?}"));
         }
         let mut err = ProxyError::new(ProxyErrorKind::AuthRequired, message);
-        err.status = Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        err.status = Some(status);
         err
     }
 

@@ -45,13 +45,19 @@ where
     if status.is_success() {
         return Ok(());
     }
-    if status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+    // 401 to a CONNECT can only be about the proxy's own credentials.
+    if matches!(status.as_u16(), 401 | 407) {
         let challenge = response
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("proxy-authenticate"))
             .and_then(|h| std::str::from_utf8(h.value).ok());
-        return Err(ProxyError::auth_required(proxy, proxy.credentials.is_some(), challenge));
+        return Err(ProxyError::auth_required(
+            proxy,
+            status,
+            proxy.credentials.is_some(),
+            challenge,
+        ));
     }
     Err(ProxyError::refused_status(proxy, &dest, status))
 }

@@ -1,0 +1,147 @@
+//! What `wsbolt connect` prints: messages on stdout, frames (`--trace`) and
+//! failures on stderr.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wsbolt::proto::frame::OpCode;
+use wsbolt::proto::{Direction, FrameRecord};
+use wsbolt::{Error, HandshakeError, Message};
+
+/// How received messages are printed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Printer {
+    /// Binary messages as raw bytes instead of hex.
+    pub raw: bool,
+    /// Text messages that parse as JSON, pretty-printed.
+    pub json: bool,
+}
+
+impl Printer {
+    pub(super) fn message(&self, msg: &Message) {
+        let mut stdout = std::io::stdout().lock();
+        match msg {
+            Message::Text(t) => {
+                let pretty = self
+                    .json
+                    .then(|| serde_json::from_str::<serde_json::Value>(t).ok())
+                    .flatten()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok());
+                let _ = writeln!(stdout, "{}", pretty.as_deref().unwrap_or(t));
+            }
+            Message::Binary(b) if self.raw => {
+                let _ = stdout.write_all(b);
+            }
+            Message::Binary(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                let _ = writeln!(stdout, "{hex}");
+            }
+            _ => return,
+        }
+        let _ = stdout.flush();
+    }
+}
+
+/// Prints every frame record waiting on `ws`, one line each.
+pub(super) fn trace(ws: &mut wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>) {
+    while let Some(r) = ws.next_frame_record() {
+        eprintln!("{}", trace_line(&r, SystemTime::now()));
+    }
+}
+
+/// `HH:MM:SS.mmm > TEXT fin=1 rsv1=1 wire=42 data=300 code=… reason="…"`:
+/// time (UTC), `>` sent or `<` received, opcode, FIN, RSV1, payload bytes on
+/// the wire and of message data (after inflating), and a Close's status.
+pub(super) fn trace_line(r: &FrameRecord, at: SystemTime) -> String {
+    let ms = at.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let day_ms = ms % 86_400_000;
+    let (h, m, s, milli) = (
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000,
+    );
+    let dir = match r.direction {
+        Direction::Sent => '>',
+        Direction::Received => '<',
+    };
+    let op = match r.opcode {
+        OpCode::Continuation => "CONT",
+        OpCode::Text => "TEXT",
+        OpCode::Binary => "BINARY",
+        OpCode::Close => "CLOSE",
+        OpCode::Ping => "PING",
+        OpCode::Pong => "PONG",
+    };
+    let mut line = format!(
+        "{h:02}:{m:02}:{s:02}.{milli:03} {dir} {op} fin={} rsv1={} wire={} data={}",
+        u8::from(r.fin),
+        u8::from(r.rsv1),
+        r.wire_len,
+        r.data_len
+    );
+    if let Some((code, reason)) = &r.close {
+        line.push_str(&format!(" code={code} reason={reason:?}"));
+    }
+    line
+}
+
+/// A one-line explanation of a connection failure.
+pub(super) fn describe(e: &Error, url: &str) -> String {
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!("{url}: connection refused"),
+        Error::Refused(r) => {
+            let s = r.status();
+            let body = String::from_utf8_lossy(&r.body()[..r.body().len().min(200)]);
+            let body = body.trim();
+            let mut line = format!(
+                "{url}: the server answered HTTP {} {} instead of 101",
+                s.as_u16(),
+                s.canonical_reason().unwrap_or("")
+            );
+            if s.is_redirection() {
+                if let Some(to) = r.headers().get("location").and_then(|v| v.to_str().ok()) {
+                    line.push_str(&format!(" (a redirect to {to}: --follow follows it)"));
+                }
+            }
+            if let Some(after) = e.retry_after() {
+                line.push_str(&format!(" (retry after {} s)", after.as_secs()));
+            }
+            if !body.is_empty() {
+                line.push_str(&format!(": {body}"));
+            }
+            line
+        }
+        Error::Handshake(HandshakeError::UnexpectedStatus(s)) => {
+            format!("{url}: the server answered HTTP {s} instead of 101")
+        }
+        Error::Tls(t) if t.kind() == wsbolt::TlsErrorKind::Certificate => {
+            format!("{url}: {t} (use --insecure for a self-signed development server)")
+        }
+        other => format!("{url}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_trace_line_says_time_direction_opcode_bits_sizes_and_status() {
+        let at = UNIX_EPOCH + Duration::from_millis(86_400_000 * 3 + 13 * 3_600_000 + 4 * 60_000 + 5_678);
+        let r = FrameRecord {
+            direction: Direction::Received,
+            opcode: OpCode::Close,
+            fin: true,
+            rsv1: false,
+            wire_len: 5,
+            data_len: 5,
+            close: Some((1000, "bye".into())),
+        };
+        assert_eq!(
+            trace_line(&r, at),
+            "13:04:05.678 < CLOSE fin=1 rsv1=0 wire=5 data=5 code=1000 reason=\"bye\""
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! `Reconnect`: what it retries, how long it waits, and when it gives up.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use wsbolt::{Backoff, ClientConfig, Error, Reconnect, ServerConfig};
+
+fn quick() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+        min_uptime: Duration::from_millis(300),
+        ..Backoff::default()
+    }
+}
+
+/// A server refusing its first `refusals` handshakes with `status` (and
+/// `Retry-After: 1` on 429 and 503), then echoing; counts handshakes.
+async fn flaky_server(status: u16, refusals: usize) -> (String, Arc<AtomicUsize>) {
+    let (l, addr) = support::bind().await;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let on_request: wsbolt::OnRequest = Arc::new(move |_: &http::Request<()>| {
+        if count.fetch_add(1, Ordering::SeqCst) < refusals {
+            let mut r = http::Response::builder().status(status);
+            if matches!(status, 429 | 503) {
+                r = r.header("retry-after", "1");
+            }
+            return Err(r.body(Bytes::new()).unwrap().into());
+        }
+        Ok(())
+    });
+    let cfg = ServerConfig {
+        on_request: Some(on_request),
+        ..Default::default()
+    };
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let cfg = cfg.clone();
+            tokio::spawn(async move {
+                if let Ok(mut ws) = wsbolt::accept_with_config(tcp, &cfg).await {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            });
+        }
+    });
+    (format!("ws://{addr}/"), seen)
+}
+
+type Waits = Arc<Mutex<Vec<(Option<String>, Duration)>>>;
+
+fn recorder() -> (Waits, impl FnMut(&wsbolt::Retry<'_>) + Send + 'static) {
+    let waits: Waits = Arc::default();
+    let w = waits.clone();
+    (waits, move |r: &wsbolt::Retry<'_>| {
+        w.lock().unwrap().push((r.error.map(|e| e.to_string()), r.delay));
+    })
+}
+
+fn direct() -> ClientConfig {
+    ClientConfig {
+        proxy: wsbolt::proxy::ProxySetting::Direct,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_503_is_retried_after_its_retry_after_then_the_connection_comes() {
+    let (url, seen) = flaky_server(503, 2).await;
+    let (waits, on_retry) = recorder();
+    let mut r = Reconnect::new(url, direct()).backoff(quick()).on_retry(on_retry);
+    let started = tokio::time::Instant::now();
+    let (ws, _) = r.next().await.unwrap().unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    for (error, delay) in &waits {
+        assert!(error.as_deref().unwrap().contains("503"), "{error:?}");
+        assert!(*delay >= Duration::from_secs(1), "Retry-After honoured: {delay:?}");
+    }
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    drop(ws);
+}
+
+#[tokio::test]
+async fn a_403_or_a_bad_url_is_given_up_at_once() {
+    let (url, seen) = flaky_server(403, usize::MAX).await;
+    let (waits, on_retry) = recorder();
+    let mut r = Reconnect::new(url, direct()).backoff(quick()).on_retry(on_retry);
+    let e = r.next().await.unwrap().unwrap_err();
+    assert_eq!(e.status(), Some(http::StatusCode::FORBIDDEN));
+    assert!(r.next().await.is_none(), "nothing after the error");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert!(waits.lock().unwrap().is_empty());
+
+    let mut r = Reconnect::new("http://example.invalid/", direct());
+    assert!(matches!(r.next().await, Some(Err(Error::Url(_)))));
+}
+
+#[tokio::test]
+async fn refused_connections_back_off_and_max_attempts_ends_it() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (waits, on_retry) = recorder();
+    let backoff = Backoff {
+        max_attempts: Some(5),
+        ..quick()
+    };
+    let mut r = Reconnect::new(format!("ws://{gone}/"), direct())
+        .backoff(backoff)
+        .on_retry(on_retry);
+    let e = r.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{e:?}"
+    );
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 4, "five attempts, four waits: {waits:?}");
+    // Each wait in [ceiling/2, ceiling], ceilings 20, 40, 80, 100 ms.
+    for ((_, d), ceiling) in waits.iter().zip([20u64, 40, 80, 100]) {
+        let c = Duration::from_millis(ceiling);
+        assert!(*d >= c / 2 && *d <= c, "{d:?} against {c:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_ends_at_once_counts_as_a_failure_one_that_lasted_does_not() {
+    let (url, seen) = flaky_server(200, 0).await;
+    let (waits, on_retry) = recorder();
+    let mut r = Reconnect::new(url, direct()).backoff(quick()).on_retry(on_retry);
+    let (ws, _) = r.next().await.unwrap().unwrap();
+    drop(ws); // ended at once
+    let (ws, _) = r.next().await.unwrap().unwrap();
+    assert_eq!(waits.lock().unwrap().len(), 1, "a wait after a short-lived connection");
+    assert_eq!(waits.lock().unwrap()[0].0, None);
+    tokio::time::sleep(Duration::from_millis(350)).await; // past min_uptime
+    drop(ws);
+    let (_ws, _) = r.next().await.unwrap().unwrap();
+    assert_eq!(waits.lock().unwrap().len(), 1, "no wait after one that lasted");
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
