@@ -176,7 +176,7 @@ mod tests {
                 server_max_window_bits: 15,
                 client_max_window_bits: 15,
             };
-            c.enable_deflate(params.clone(), DeflateConfig::default());
+            c.enable_deflate(params, DeflateConfig::default());
             s.enable_deflate(params, DeflateConfig::default());
         }
         c.set_frame_trace(true);
