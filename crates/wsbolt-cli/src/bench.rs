@@ -16,6 +16,8 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use wsbolt::{ClientConfig, Message};
 
+use crate::proxy_flags::ProxyFlags;
+
 /// Arguments of `wsbolt bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -51,6 +53,8 @@ pub struct BenchArgs {
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    proxy: ProxyFlags,
 }
 
 #[derive(Default)]
@@ -87,6 +91,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     if args.deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
     }
+    args.proxy.apply(&mut config).map_err(|e| e.to_string())?;
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let duration = Duration::from_secs_f64(args.duration.max(0.1));

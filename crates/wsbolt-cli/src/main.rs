@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod connect;
+mod proxy_flags;
 mod serve;
 
 #[derive(Parser)]

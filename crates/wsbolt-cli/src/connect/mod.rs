@@ -7,7 +7,7 @@ mod session;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use wsbolt::proxy::{Proxy, ProxySetting};
+use crate::proxy_flags::ProxyFlags;
 use wsbolt::{ClientConfig, CloseFrame};
 
 /// Arguments of `wsbolt connect`.
@@ -47,15 +47,8 @@ pub struct ConnectArgs {
     /// printed, even from a server that answers a Close at once.
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     eof_wait: f64,
-    /// Go through this proxy: http://[user:pass@]host:port (CONNECT),
-    /// https://… (CONNECT over TLS), socks5://… or socks5h://… (the proxy
-    /// resolves names). By default the environment's (wss_proxy / ws_proxy,
-    /// https_proxy / http_proxy, all_proxy, no_proxy).
-    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
-    proxy: Option<String>,
-    /// Connect directly, ignoring proxy settings in the environment.
-    #[arg(long)]
-    no_proxy: bool,
+    #[command(flatten)]
+    proxy: ProxyFlags,
     /// Follow redirects (301, 302, 303, 307, 308; at most 10; never wss to ws).
     #[arg(long)]
     follow: bool,
@@ -108,16 +101,9 @@ pub fn run(args: ConnectArgs) -> ExitCode {
     if !args.no_deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
     }
-    if let Some(url) = &args.proxy {
-        match Proxy::parse(url) {
-            Ok(p) => config.proxy = ProxySetting::Through(p),
-            Err(e) => {
-                eprintln!("wsbolt connect: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else if args.no_proxy {
-        config.proxy = ProxySetting::Direct;
+    if let Err(e) = args.proxy.apply(&mut config) {
+        eprintln!("wsbolt connect: {e}");
+        return ExitCode::from(2);
     }
     if args.follow {
         config.max_redirects = wsbolt::DEFAULT_MAX_REDIRECTS;
