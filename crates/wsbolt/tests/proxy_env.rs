@@ -1,11 +1,30 @@
 //! The proxy named by the process's environment, used by default: by the
-//! browser-style `WebSocket` as by `connect`. One test in this file, since
-//! it sets the process's environment.
+//! browser-style `WebSocket` as by `connect`. The tests here set the
+//! process's environment, so they take turns (`ENV`), and nothing else
+//! lives in this test binary.
 
 mod support;
 
 use support::{echo_server, http_proxy, socks_server, HttpProxy, Socks};
 use wsbolt::websocket::{Event, MessageData, WebSocket};
+
+/// Held by each test while it owns the process's environment.
+static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Removes every proxy variable.
+fn clear_proxy_env() {
+    for k in [
+        "ws_proxy",
+        "wss_proxy",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        std::env::remove_var(k);
+        std::env::remove_var(k.to_ascii_uppercase());
+    }
+}
 
 async fn echo_once(url: &str) -> String {
     let mut ws = WebSocket::new(url).unwrap();
@@ -72,4 +91,30 @@ async fn the_websocket_api_goes_through_the_environment_proxy_unless_no_proxy_sa
     };
     assert!(e.to_string().contains("gopher"), "{e}");
     assert_eq!(targets.lock().unwrap().len(), 3);
+    clear_proxy_env();
+}
+
+/// The same through a real proxy: tinyproxy named by `HTTP_PROXY` (upper
+/// case), for the browser-style `WebSocket`. Ignored by a plain `cargo
+/// test` (tinyproxy is a Debian package); `tests/proxy/run` runs it.
+#[tokio::test]
+#[ignore = "needs tinyproxy (Debian package); run by tests/proxy/run"]
+async fn the_websocket_api_goes_through_tinyproxy_named_by_the_environment() {
+    let (target, targets) = echo_server().await;
+    let proxy = support::peers::tinyproxy(None);
+    let _env = ENV.lock().await;
+    clear_proxy_env();
+    std::env::set_var("HTTP_PROXY", format!("http://{}", proxy.addr));
+    assert_eq!(echo_once(&format!("ws://{target}/echo")).await, "via the environment");
+    assert_eq!(targets.lock().unwrap().len(), 1);
+    drop(proxy);
+    // With the proxy gone, the same environment fails the connection: it
+    // went through the proxy, not around it.
+    let mut ws = WebSocket::new(&format!("ws://{target}/echo")).unwrap();
+    let Some(Event::Error(e)) = ws.next_event().await else {
+        panic!("expected an error event")
+    };
+    assert!(e.to_string().contains("unreachable"), "{e}");
+    assert_eq!(targets.lock().unwrap().len(), 1);
+    clear_proxy_env();
 }

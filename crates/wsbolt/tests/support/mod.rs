@@ -4,6 +4,8 @@
 //! HTTP server. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
