@@ -40,6 +40,13 @@ pub enum RedirectErrorKind {
 /// one being where the redirect pointed (when it could be read).
 #[derive(Debug, Clone)]
 pub struct RedirectError {
+    /// Boxed: an `Error` is moved with every message read, so its largest
+    /// variant should stay small.
+    inner: Box<RedirectInner>,
+}
+
+#[derive(Debug, Clone)]
+struct RedirectInner {
     kind: RedirectErrorKind,
     chain: Vec<String>,
     detail: String,
@@ -48,28 +55,29 @@ pub struct RedirectError {
 impl RedirectError {
     /// Why the redirect was not followed.
     pub fn kind(&self) -> &RedirectErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The URLs, from the one asked for to the last redirect's target.
     pub fn chain(&self) -> &[String] {
-        &self.chain
+        &self.inner.chain
     }
 }
 
 impl fmt::Display for RedirectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
+        let RedirectInner { kind, chain, detail } = &*self.inner;
+        let what = match kind {
             RedirectErrorKind::TooMany => "too many redirects",
             RedirectErrorKind::Loop => "redirect loop",
             RedirectErrorKind::Downgrade => "redirect from wss:// to ws:// refused",
             RedirectErrorKind::BadLocation => "redirect without a usable Location",
         };
         write!(f, "{what}")?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
+        if !detail.is_empty() {
+            write!(f, " ({detail})")?;
         }
-        write!(f, ": {}", self.chain.join(" -> "))
+        write!(f, ": {}", chain.join(" -> "))
     }
 }
 
@@ -98,9 +106,11 @@ pub(crate) async fn follow(
         };
         let fail = |kind, chain: &Vec<String>, detail: String| -> Error {
             RedirectError {
-                kind,
-                chain: chain.clone(),
-                detail,
+                inner: Box::new(RedirectInner {
+                    kind,
+                    chain: chain.clone(),
+                    detail,
+                }),
             }
             .into()
         };

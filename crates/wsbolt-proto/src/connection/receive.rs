@@ -140,10 +140,9 @@ impl Connection {
         let mut payload = self.inbuf.split_to(header_len + len).freeze();
         payload.advance(header_len);
         if self.trace.is_some() {
-            self.handle_frame_traced(header, payload)?;
-        } else {
-            self.handle_frame(header, payload)?;
+            return self.handle_frame_traced(header, payload).map(|()| true);
         }
+        self.handle_frame(header, payload)?;
         Ok(true)
     }
 
@@ -190,6 +189,8 @@ impl Connection {
         }
     }
 
+    // Inlined into `step` (its hot caller); the traced path calls it too.
+    #[inline(always)]
     pub(super) fn handle_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<(), ProtocolError> {
         match h.opcode {
             OpCode::Text | OpCode::Binary if h.fin && !h.rsv1 => {

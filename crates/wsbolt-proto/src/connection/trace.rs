@@ -4,8 +4,6 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
 use super::{Connection, Event};
 use crate::frame::{FrameHeader, HeaderRules, OpCode};
 
@@ -77,11 +75,14 @@ impl Connection {
         }
     }
 
-    /// Handles a received frame and records it (the trace is on).
+    /// Handles a received frame and records it (the trace is on): a
+    /// compressed message's frame carries what it inflated to.
+    #[cold]
+    #[inline(never)]
     pub(super) fn handle_frame_traced(
         &mut self,
         h: FrameHeader,
-        payload: Bytes,
+        payload: bytes::Bytes,
     ) -> Result<(), crate::error::ProtocolError> {
         let continued = self.message.as_ref().filter(|_| h.opcode == OpCode::Continuation);
         let compressed = h.rsv1 || continued.is_some_and(|m| m.compressed);
@@ -111,6 +112,8 @@ impl Connection {
 
     /// Records a frame being sent (the trace is on). `payload` is the
     /// unmasked payload.
+    #[cold]
+    #[inline(never)]
     pub(super) fn record_sent(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) {
         self.record(FrameRecord {
             direction: Direction::Sent,
@@ -125,6 +128,8 @@ impl Connection {
 
     /// Sets the message data length of the frame just recorded as sent (a
     /// compressed frame: what it carries before deflating).
+    #[cold]
+    #[inline(never)]
     pub(super) fn record_sent_data_len(&mut self, len: usize) {
         if let Some(r) = self.trace.as_mut().and_then(|t| t.records.back_mut()) {
             r.data_len = len as u64;
@@ -132,6 +137,8 @@ impl Connection {
     }
 
     /// Records a frame that was framed elsewhere (a prepared message).
+    #[cold]
+    #[inline(never)]
     pub(super) fn record_sent_framed(&mut self, frame: &[u8]) {
         let rules = HeaderRules {
             expect_masked: false,

@@ -34,6 +34,13 @@ pub enum ProxyErrorKind {
 /// the proxy's address, and what the proxy answered.
 #[derive(Debug)]
 pub struct ProxyError {
+    /// Boxed: an `Error` is moved with every message read, so its largest
+    /// variant should stay small.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     kind: ProxyErrorKind,
     message: String,
     status: Option<http::StatusCode>,
@@ -44,12 +51,12 @@ pub struct ProxyError {
 impl ProxyError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ProxyErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The HTTP proxy's status, when it answered `CONNECT` with a failure.
     pub fn status(&self) -> Option<http::StatusCode> {
-        self.status
+        self.inner.status
     }
 
     /// The SOCKS5 reply code (RFC 1928 §6), when the proxy refused the
@@ -57,7 +64,7 @@ impl ProxyError {
     /// unreachable, 4 host unreachable, 5 connection refused, 6 TTL expired,
     /// 7 command not supported, 8 address type not supported.
     pub fn socks_reply(&self) -> Option<u8> {
-        self.socks_reply
+        self.inner.socks_reply
     }
 
     /// Whether trying again later can succeed: the proxy was unreachable,
@@ -65,11 +72,11 @@ impl ProxyError {
     /// refuses), or its SOCKS reply says the target was
     /// unreachable or refused (1, 3, 4, 5, 6).
     pub fn is_retryable(&self) -> bool {
-        match self.kind {
+        match self.inner.kind {
             ProxyErrorKind::Unreachable => true,
             ProxyErrorKind::Refused => {
-                self.status.is_some_and(|s| matches!(s.as_u16(), 500 | 502..=504))
-                    || self.socks_reply.is_some_and(|r| matches!(r, 1 | 3..=6))
+                self.inner.status.is_some_and(|s| matches!(s.as_u16(), 500 | 502..=504))
+                    || self.inner.socks_reply.is_some_and(|r| matches!(r, 1 | 3..=6))
             }
             _ => false,
         }
@@ -77,11 +84,13 @@ impl ProxyError {
 
     fn new(kind: ProxyErrorKind, message: String) -> Self {
         ProxyError {
-            kind,
-            message,
-            status: None,
-            socks_reply: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message,
+                status: None,
+                socks_reply: None,
+                source: None,
+            }),
         }
     }
 
@@ -94,13 +103,13 @@ impl ProxyError {
             ProxyErrorKind::Unreachable,
             format!("proxy {proxy} is unreachable: {e}"),
         );
-        err.source = Some(Box::new(e));
+        err.inner.source = Some(Box::new(e));
         err
     }
 
     pub(crate) fn tls(proxy: &Proxy, e: TlsError) -> Self {
         let mut err = ProxyError::new(ProxyErrorKind::Tls, format!("proxy {proxy}: {e}"));
-        err.source = Some(Box::new(e));
+        err.inner.source = Some(Box::new(e));
         err
     }
 
@@ -124,7 +133,7 @@ impl ProxyError {
             message.push_str(&format!(", it asks for {c:?}"));
         }
         let mut err = ProxyError::new(ProxyErrorKind::AuthRequired, message);
-        err.status = Some(status);
+        err.inner.status = Some(status);
         err
     }
 
@@ -137,7 +146,7 @@ impl ProxyError {
                 status.canonical_reason().unwrap_or("")
             ),
         );
-        err.status = Some(status);
+        err.inner.status = Some(status);
         err
     }
 
@@ -161,20 +170,23 @@ impl ProxyError {
             ProxyErrorKind::Refused,
             format!("SOCKS5 proxy {proxy} could not connect to {target}: reply {reply} ({meaning})"),
         );
-        err.socks_reply = Some(reply);
+        err.inner.socks_reply = Some(reply);
         err
     }
 }
 
 impl fmt::Display for ProxyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.inner.message)
     }
 }
 
 impl std::error::Error for ProxyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
