@@ -270,3 +270,30 @@ async fn reconnect_gives_up_on_what_is_not_worth_retrying() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("404") && !err.contains("retrying"), "{err}");
 }
+
+/// More frames in one read than the trace keeps: the trace says how many
+/// it could not show instead of skipping them silently.
+#[tokio::test]
+async fn trace_says_when_frames_were_not_shown() {
+    let (l, addr) = support::bind().await;
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = wsbolt::accept(tcp).await.unwrap();
+        for _ in 0..5000 {
+            ws.queue(wsbolt::Message::text("x")).unwrap();
+        }
+        ws.queue(wsbolt::Message::Close(None)).unwrap();
+        let _ = futures_util::SinkExt::flush(&mut ws).await;
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {}
+    });
+    let (code, out, err) = connect(&["--trace", &format!("ws://{addr}/")], &[], b"").await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 5000);
+    let shown = err.lines().filter(|l| l.contains(" < TEXT ")).count();
+    let hidden: usize = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("... ")?.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(hidden > 0, "one read brought more than 1,024 frames: {shown} shown");
+    assert_eq!(shown + hidden, 5000, "every frame shown or counted");
+}

@@ -36,6 +36,11 @@ pub struct Config {
     pub linger_time: Duration,
     /// The most bytes discarded while lingering. Default 16 MiB.
     pub linger_bytes: usize,
+    /// Start the frame trace with the connection (see
+    /// [`WebSocketStream::next_frame_record`](crate::WebSocketStream::next_frame_record)),
+    /// so that frames which came with the handshake's answer are recorded
+    /// too. Default off.
+    pub frame_trace: bool,
 }
 
 impl Default for Config {
@@ -47,6 +52,7 @@ impl Default for Config {
             deflate: None,
             linger_time: Duration::from_secs(2),
             linger_bytes: 16 << 20,
+            frame_trace: false,
         }
     }
 }

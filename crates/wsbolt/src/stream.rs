@@ -130,6 +130,9 @@ where
         if let Some(params) = deflate {
             conn.enable_deflate(params, config.deflate.clone().unwrap_or_default());
         }
+        if config.frame_trace {
+            conn.set_frame_trace(true);
+        }
         if !leftover.is_empty() {
             conn.receive(leftover);
         }
@@ -185,7 +188,8 @@ where
     /// Turns the frame trace on or off (see
     /// [`Connection::set_frame_trace`](wsbolt_proto::Connection::set_frame_trace)):
     /// while on, every frame received or sent leaves a record, taken with
-    /// [`next_frame_record`](WebSocketStream::next_frame_record).
+    /// [`next_frame_record`](WebSocketStream::next_frame_record). To record
+    /// from the first frame, set [`Config::frame_trace`] instead.
     pub fn set_frame_trace(&mut self, on: bool) {
         self.inner.conn.set_frame_trace(on);
     }
@@ -193,6 +197,12 @@ where
     /// The oldest frame record not yet taken (the trace must be on).
     pub fn next_frame_record(&mut self) -> Option<wsbolt_proto::FrameRecord> {
         self.inner.conn.next_frame_record()
+    }
+
+    /// How many frame records were dropped, unread, beyond
+    /// [`MAX_FRAME_RECORDS`](wsbolt_proto::MAX_FRAME_RECORDS).
+    pub fn frame_records_dropped(&self) -> u64 {
+        self.inner.conn.frame_records_dropped()
     }
 
     /// The outbound high-water mark ([`Config::write_high_water`]): `send`

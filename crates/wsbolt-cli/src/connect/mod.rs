@@ -105,6 +105,8 @@ pub fn run(args: ConnectArgs) -> ExitCode {
         eprintln!("wsbolt connect: {e}");
         return ExitCode::from(2);
     }
+    // From the first frame: some come with the handshake's answer.
+    config.ws.frame_trace = args.trace;
     if args.follow {
         config.max_redirects = wsbolt::DEFAULT_MAX_REDIRECTS;
     }

@@ -42,8 +42,18 @@ impl Printer {
     }
 }
 
-/// Prints every frame record waiting on `ws`, one line each.
-pub(super) fn trace(ws: &mut wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>) {
+/// Prints every frame record waiting on `ws`, one line each, and says so
+/// when records were dropped (more frames in one read than the core keeps).
+/// `dropped` is how many were reported before.
+pub(super) fn trace(ws: &mut wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>, dropped: &mut u64) {
+    let now = ws.frame_records_dropped();
+    if now > *dropped {
+        eprintln!(
+            "... {} frames not shown (more arrived at once than the trace keeps)",
+            now - *dropped
+        );
+        *dropped = now;
+    }
     while let Some(r) = ws.next_frame_record() {
         eprintln!("{}", trace_line(&r, SystemTime::now()));
     }

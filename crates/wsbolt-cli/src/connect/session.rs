@@ -88,12 +88,10 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
             info.push_str(&format!(" (extensions {e})"));
         }
         eprintln!("{info}");
+        let mut dropped = 0;
+        converse(&args, &mut ws, &mut lines, &mut stdin_open, &close, &mut dropped).await;
         if args.trace {
-            ws.set_frame_trace(true);
-        }
-        converse(&args, &mut ws, &mut lines, &mut stdin_open, &close).await;
-        if args.trace {
-            output::trace(&mut ws);
+            output::trace(&mut ws, &mut dropped);
         }
         let status = ws.close_status();
         if reconnect.is_some() && stdin_open {
@@ -128,6 +126,7 @@ async fn converse(
     lines: &mut tokio::sync::mpsc::Receiver<Input>,
     stdin_open: &mut bool,
     close: &CloseFrame,
+    dropped: &mut u64,
 ) {
     let printer = Printer {
         raw: args.raw,
@@ -138,7 +137,7 @@ async fn converse(
     let mut drain_until = (!*stdin_open).then(|| tokio::time::Instant::now() + eof_wait);
     loop {
         if args.trace {
-            output::trace(ws);
+            output::trace(ws, dropped);
         }
         let quiet = async {
             match drain_until {
@@ -183,7 +182,7 @@ async fn converse(
                     *t = tokio::time::Instant::now() + eof_wait;
                 }
                 if args.trace {
-                    output::trace(ws);
+                    output::trace(ws, dropped);
                 }
                 match msg {
                     Some(Ok(m)) => printer.message(&m),
