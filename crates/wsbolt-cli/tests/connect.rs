@@ -4,42 +4,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+mod common;
 
-async fn start_server() -> String {
-    let config = wsbolt_server::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
-    let server = wsbolt_server::Server::bind(config).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    format!("ws://{addr}")
-}
-
-async fn connect(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
-        .arg("connect")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).await.unwrap();
-    drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{connect, start_server};
 
 #[tokio::test]
 async fn typed_lines_round_trip_and_the_close_is_clean() {
@@ -106,12 +73,7 @@ async fn failures_exit_non_zero_with_a_clear_message() {
 }
 
 async fn bench(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
-        .arg("bench")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
+    let out = common::wsbolt(&[]).arg("bench").args(args).output().await.unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -157,7 +119,7 @@ async fn exits_when_the_server_closes_while_stdin_is_open() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = ws.close(wsbolt::CloseFrame::new(4001u16, "server bye").ok()).await;
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbolt"))
+    let mut child = common::wsbolt(&[])
         .args(["connect", &url])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

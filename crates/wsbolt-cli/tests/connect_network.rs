@@ -2,64 +2,18 @@
 //! redirects, reconnection across a `wsbolt serve` killed and restarted,
 //! and the frame trace.
 
+mod common;
 #[path = "../../wsbolt/tests/support/mod.rs"]
 mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{connect_with_env as connect, start_server};
 use support::{http_proxy, redirect_server, HttpProxy};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
-
-const WSBOLT: &str = env!("CARGO_BIN_EXE_wsbolt");
-
-async fn start_server() -> String {
-    let config = wsbolt_server::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
-    let server = wsbolt_server::Server::bind(config).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    format!("ws://{addr}")
-}
-
-/// Runs `wsbolt connect ARGS` with `env` added and `stdin` piped in.
-async fn connect(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, String, String) {
-    let mut cmd = Command::new(WSBOLT);
-    cmd.arg("connect").args(args);
-    for k in [
-        "ws_proxy",
-        "wss_proxy",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
-        cmd.env_remove(k).env_remove(k.to_ascii_uppercase());
-    }
-    let mut child = cmd
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).await.unwrap();
-    drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn through_a_proxy_from_the_flag_or_the_environment_and_not_with_no_proxy() {
@@ -175,7 +129,7 @@ async fn trace_shows_each_frame_both_ways_and_json_is_pretty_printed() {
 
 /// `wsbolt serve` as a process of its own, so it can be killed.
 async fn serve(port: u16) -> Child {
-    let child = Command::new(WSBOLT)
+    let child = common::wsbolt(&[])
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -224,7 +178,7 @@ async fn reconnect_survives_the_server_being_killed_and_restarted() {
         .unwrap()
         .port();
     let mut server = serve(port).await;
-    let mut client = Command::new(WSBOLT)
+    let mut client = common::wsbolt(&[])
         .args([
             "connect",
             "--reconnect",
