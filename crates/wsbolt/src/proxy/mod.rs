@@ -295,8 +295,11 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -330,6 +333,9 @@ mod tests {
         let p = Proxy::parse("http://al%40ice:p%3Ass@h:1").unwrap();
         assert_eq!(p.credentials, Some(("al@ice".into(), "p:ss".into())));
         assert!(!format!("{p:?}{p}").contains("p:ss"));
+        assert_eq!(percent_decode("a%2b%2B"), Some("a++".into()));
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%4"), None);
         let e = Proxy::parse("ftp://u:secret@h").unwrap_err().to_string();
         assert!(e.contains("ftp") && !e.contains("secret"), "{e}");
     }
