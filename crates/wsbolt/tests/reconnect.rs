@@ -146,3 +146,28 @@ async fn a_connection_that_ends_at_once_counts_as_a_failure_one_that_lasted_does
     assert_eq!(waits.lock().unwrap().len(), 1, "no wait after one that lasted");
     assert_eq!(seen.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn a_429_waits_out_its_retry_after_and_a_500_is_retried_at_backoff_pace() {
+    let (url, seen) = flaky_server(429, 1).await;
+    let (waits, on_retry) = recorder();
+    let mut r = Reconnect::new(url, direct()).backoff(quick()).on_retry(on_retry);
+    let (_ws, _) = r.next().await.unwrap().unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 1);
+    assert!(waits[0].0.as_deref().unwrap().contains("429"), "{waits:?}");
+    assert!(waits[0].1 >= Duration::from_secs(1), "{waits:?}");
+
+    let (url, seen) = flaky_server(500, 3).await;
+    let (waits, on_retry) = recorder();
+    let mut r = Reconnect::new(url, direct()).backoff(quick()).on_retry(on_retry);
+    let (_ws, _) = r.next().await.unwrap().unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 4);
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 3);
+    assert!(
+        waits.iter().all(|(_, d)| *d <= Duration::from_millis(100)),
+        "no Retry-After: {waits:?}"
+    );
+}
