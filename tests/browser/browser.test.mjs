@@ -234,3 +234,34 @@ test("graceful shutdown: an open page sees close code 1001", async () => {
   assert.equal(await exited, 0);
   await p.close();
 });
+
+test("wsbolt bench --report: the page draws both charts, with no network", async () => {
+  const file = path.join(out, "bench-report.html");
+  fs.rmSync(file, { force: true });
+  const code = await new Promise((res) => {
+    const child = spawn(bin, ["bench", `ws://127.0.0.1:${MAIN}/echo`, "-c", "4", "-d", "2", "--quiet", "--report", file],
+      { stdio: ["ignore", "ignore", "inherit"] });
+    child.on("exit", res);
+  });
+  assert.equal(code, 0);
+  const p = await browser.newPage({ viewport: { width: 900, height: 1400 } });
+  const requests = [];
+  p.on("request", (r) => { if (!r.url().startsWith("file://")) requests.push(r.url()); });
+  await p.goto("file://" + file);
+  const charts = await p.$$eval("svg", (svgs) => svgs.map((s) => {
+    const box = s.getBoundingClientRect();
+    const line = s.querySelector("polyline");
+    return { id: s.id, width: box.width, height: box.height, points: line.points.numberOfItems,
+      drawn: line.getBBox().width };
+  }));
+  assert.deepEqual(charts.map((c) => c.id), ["throughput", "latency"]);
+  for (const c of charts) {
+    assert.ok(c.width > 700 && c.height > 250, JSON.stringify(c));
+    assert.ok(c.points >= 4 && c.drawn > 100, JSON.stringify(c));
+  }
+  const rate = await p.$eval("#results", (t) => t.textContent);
+  assert.match(rate, /\d+ messages\/s/);
+  assert.deepEqual(requests, [], "the page fetched nothing");
+  await p.screenshot({ path: path.join(out, "bench-report.png"), fullPage: true });
+  await p.close();
+});

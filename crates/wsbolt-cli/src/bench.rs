@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Also write a self-contained HTML page (no network needed to view it)
+    /// with throughput over time and the latency distribution as charts.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<std::path::PathBuf>,
     #[command(flatten)]
     proxy: ProxyFlags,
 }
@@ -186,20 +190,25 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         }
     }
 
-    // Progress once a second, then stop.
-    let mut last = 0;
+    // Throughput sampled four times a second (kept for --report), progress
+    // once a second, then stop.
+    let tick = Duration::from_millis(250);
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    let (mut last, mut last_t) = (0u64, 0.0f64);
+    let (mut shown, mut shown_t) = (0u64, 0.0f64);
     while start.elapsed() < duration {
-        tokio::time::sleep(Duration::from_secs(1).min(duration.saturating_sub(start.elapsed()))).await;
+        tokio::time::sleep(tick.min(duration.saturating_sub(start.elapsed()))).await;
         let now = counters.messages.load(Ordering::Relaxed);
-        if !args.quiet {
-            let what = if args.handshakes { "handshakes" } else { "messages" };
-            eprint!(
-                "\r{:>6.1} s  {:>10} {what}/s ",
-                start.elapsed().as_secs_f64(),
-                now - last
-            );
+        let t = start.elapsed().as_secs_f64();
+        if t > last_t {
+            samples.push((t, (now - last) as f64 / (t - last_t)));
         }
-        last = now;
+        (last, last_t) = (now, t);
+        if !args.quiet && t - shown_t >= 0.999 {
+            let what = if args.handshakes { "handshakes" } else { "messages" };
+            eprint!("\r{t:>6.1} s  {:>10.0} {what}/s ", (now - shown) as f64 / (t - shown_t));
+            (shown, shown_t) = (now, t);
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     let total = counters.messages.load(Ordering::Relaxed);
@@ -248,8 +257,65 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
             println!("errors: {}", counters.errors.load(Ordering::Relaxed));
         }
     }
+    if let Some(path) = &args.report {
+        let page = report_page(&args, &result, samples, &hist);
+        std::fs::write(path, page).map_err(|e| format!("--report {}: {e}", path.display()))?;
+    }
     if total == 0 {
         return Err("no message completed".into());
     }
     Ok(())
+}
+
+/// The `--report` page for a finished run.
+fn report_page(
+    args: &BenchArgs,
+    result: &serde_json::Value,
+    throughput: Vec<(f64, f64)>,
+    hist: &Histogram<u64>,
+) -> String {
+    let unit = if args.handshakes { "handshakes" } else { "messages" };
+    let num = |k: &str| result[k].as_f64().unwrap_or(0.0);
+    let lat = |k: &str| format!("{:.1} µs", result["latency_us"][k].as_f64().unwrap_or(0.0));
+    let mut settings = vec![
+        ("mode", if args.handshakes { "handshakes" } else { "echo" }.to_string()),
+        ("connections", args.connections.to_string()),
+    ];
+    if !args.handshakes {
+        settings.push((
+            "message size",
+            format!("{} B ({})", args.size, if args.binary { "binary" } else { "text" }),
+        ));
+        settings.push(("in flight per connection", args.in_flight.max(1).to_string()));
+    }
+    settings.push((
+        "permessage-deflate",
+        if args.deflate { "offered" } else { "off" }.to_string(),
+    ));
+    settings.push(("seconds", format!("{:.2}", num("seconds"))));
+    let mut results = vec![
+        ("completed", format!("{} {unit}", num("count"))),
+        ("rate", format!("{:.0} {unit}/s", num("per_second"))),
+    ];
+    if !args.handshakes {
+        results.push(("bytes echoed", format!("{:.2} MB/s", num("bytes_per_second") / 1e6)));
+    }
+    results.extend([
+        ("latency p50", lat("p50")),
+        ("latency p99", lat("p99")),
+        ("latency p99.9", lat("p99.9")),
+        ("latency max", lat("max")),
+        ("errors", num("errors").to_string()),
+    ]);
+    let latency = crate::report::latency_quantiles()
+        .map(|q| (q, hist.value_at_quantile(q) as f64 / 1000.0))
+        .collect();
+    crate::report::render(&crate::report::Report {
+        unit,
+        url: &args.url,
+        settings,
+        results,
+        throughput,
+        latency,
+    })
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod connect;
 mod proxy_flags;
+mod report;
 mod serve;
 
 #[derive(Parser)]

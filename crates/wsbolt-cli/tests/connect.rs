@@ -81,6 +81,43 @@ async fn bench(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `--report FILE.html`: a page that needs nothing else (no script, no
+/// link, no network), with both charts filled. Chromium draws it in
+/// tests/browser.
+#[tokio::test]
+async fn bench_writes_a_self_contained_html_report() {
+    let url = start_server().await;
+    let file = std::env::temp_dir().join(format!("wsbolt-report-{}.html", std::process::id()));
+    let path = file.display().to_string();
+    let (code, out, err) = bench(&[
+        &format!("{url}/echo"),
+        "-c",
+        "2",
+        "-d",
+        "1.1",
+        "--quiet",
+        "--report",
+        &path,
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let page = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    for external in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(!page.contains(external), "{external} in the page");
+    }
+    let points = |id: &str| -> usize {
+        let at = page
+            .find(&format!("<svg id=\"{id}\" data-points=\""))
+            .unwrap_or_else(|| panic!("no {id} chart"));
+        page[at..].split('"').nth(3).unwrap().parse().unwrap()
+    };
+    assert!(points("throughput") >= 4, "four samples a second");
+    assert_eq!(points("latency"), 101);
+    assert!(page.contains("messages/s</td>"));
+}
+
 #[tokio::test]
 async fn bench_reports_echoes_and_handshakes_as_json() {
     let url = start_server().await;
