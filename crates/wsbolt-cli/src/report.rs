@@ -162,9 +162,9 @@ fn chart(
         let _ = write!(page, "{:.1},{:.1} ", sx(*x), sy(*y));
     }
     page.push_str("\"/>");
-    let _ = write!(
+    let _ = writeln!(
         page,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"14\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">{}</text></svg>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"14\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">{}</text></svg>",
         LEFT + pw / 2.0,
         H - 6.0,
         escape(x_label),
