@@ -63,20 +63,7 @@ pub(crate) fn content_type(path: &str) -> &'static str {
 
 /// Percent-decodes a path; `None` if it decodes to something unsafe.
 fn decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let s = String::from_utf8(out).ok()?;
+    let s = wsbolt::http1::percent_decode(path)?;
     (!s.contains('\0') && !s.contains('\\')).then_some(s)
 }
 

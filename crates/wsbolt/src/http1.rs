@@ -1,5 +1,6 @@
-//! HTTP/1.1 responses outside the protocol core: writing a refusal (any
-//! `http::Response`) and reading a refused handshake's bounded body.
+//! HTTP/1.1 outside the protocol core: writing a refusal (any
+//! `http::Response`), reading a refused handshake's bounded body, and
+//! percent-decoding (URL credentials, request paths).
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -85,4 +86,29 @@ pub(crate) async fn read_refusal_body<S: AsyncRead + Unpin>(
         }
     }
     body.freeze()
+}
+
+/// Percent-decodes `s` (RFC 3986 §2.1): `None` when an escape is not `%`
+/// and two hex digits, or when the result is not UTF-8.
+///
+/// ```
+/// assert_eq!(wsbolt::http1::percent_decode("al%40ice%3a").as_deref(), Some("al@ice:"));
+/// assert_eq!(wsbolt::http1::percent_decode("%+1"), None);
+/// ```
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let digit = |c: u8| (c as char).to_digit(16);
+            out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }

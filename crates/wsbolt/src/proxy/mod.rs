@@ -30,6 +30,7 @@ pub use error::{ProxyError, ProxyErrorKind};
 
 use crate::client::Target;
 use crate::error::{Error, Result, TlsError};
+use crate::http1::percent_decode;
 use crate::tls::{default_client_config, server_name};
 
 /// Which proxy a client goes through.
@@ -289,26 +290,6 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,9 +314,6 @@ mod tests {
         let p = Proxy::parse("http://al%40ice:p%3Ass@h:1").unwrap();
         assert_eq!(p.credentials, Some(("al@ice".into(), "p:ss".into())));
         assert!(!format!("{p:?}{p}").contains("p:ss"));
-        assert_eq!(percent_decode("a%2b%2B"), Some("a++".into()));
-        assert_eq!(percent_decode("%+1"), None);
-        assert_eq!(percent_decode("%4"), None);
         let e = Proxy::parse("ftp://u:secret@h").unwrap_err().to_string();
         assert!(e.contains("ftp") && !e.contains("secret"), "{e}");
     }
