@@ -61,6 +61,17 @@ pub struct BenchArgs {
     proxy: ProxyFlags,
 }
 
+impl BenchArgs {
+    /// What is counted: "messages" (echo mode) or "handshakes".
+    fn unit(&self) -> &'static str {
+        if self.handshakes {
+            "handshakes"
+        } else {
+            "messages"
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     messages: AtomicU64,
@@ -205,7 +216,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         }
         (last, last_t) = (now, t);
         if !args.quiet && t - shown_t >= 0.999 {
-            let what = if args.handshakes { "handshakes" } else { "messages" };
+            let what = args.unit();
             eprint!("\r{t:>6.1} s  {:>10.0} {what}/s ", (now - shown) as f64 / (t - shown_t));
             (shown, shown_t) = (now, t);
         }
@@ -241,7 +252,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     if args.json {
         println!("{result}");
     } else {
-        let what = if args.handshakes { "handshakes" } else { "messages" };
+        let what = args.unit();
         println!(
             "{total} {what} in {elapsed:.2} s: {rate:.0} {what}/s, {:.1} MB/s",
             bytes as f64 / elapsed / 1e6
@@ -274,7 +285,7 @@ fn report_page(
     throughput: Vec<(f64, f64)>,
     hist: &Histogram<u64>,
 ) -> String {
-    let unit = if args.handshakes { "handshakes" } else { "messages" };
+    let unit = args.unit();
     let num = |k: &str| result[k].as_f64().unwrap_or(0.0);
     let lat = |k: &str| format!("{:.1} µs", result["latency_us"][k].as_f64().unwrap_or(0.0));
     let mut settings = vec![

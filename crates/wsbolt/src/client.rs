@@ -119,11 +119,12 @@ pub async fn connect_with_config(
     url: &str,
     config: &ClientConfig,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
-    let target = Target::parse(url)?;
+    let parsed = Url::parse(url).map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
+    let target = Target::from_url(&parsed)?;
     if config.max_redirects == 0 {
         return connect_target(&target, config).await;
     }
-    crate::redirect::follow(url, target, config).await
+    crate::redirect::follow(parsed, target, config).await
 }
 
 /// One connection attempt to `target`: transport and handshake within
@@ -142,26 +143,25 @@ pub(crate) async fn connect_target(
 
 /// TCP to the target or a tunnel through the proxy, then TLS for `wss://`.
 async fn open_transport(target: &Target, config: &ClientConfig) -> Result<MaybeTlsStream> {
-    let tls = || config.tls.clone().unwrap_or_else(default_client_config);
-    let Some(proxy) = config.proxy.resolve(target)? else {
-        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        tcp.set_nodelay(true)?;
-        return Ok(if target.secure {
-            MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls()).await?))
-        } else {
-            MaybeTlsStream::Plain(tcp)
-        });
+    let tunnel = match config.proxy.resolve(target)? {
+        Some(proxy) => proxy.tunnel(target, config.tls.as_ref()).await?,
+        None => {
+            let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+            tcp.set_nodelay(true)?;
+            Tunnel::Plain(tcp)
+        }
     };
-    Ok(
-        match (proxy.tunnel(target, config.tls.as_ref()).await?, target.secure) {
-            (Tunnel::Plain(tcp), false) => MaybeTlsStream::Plain(tcp),
-            (Tunnel::Plain(tcp), true) => MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls()).await?)),
-            (Tunnel::Tls(to_proxy), false) => MaybeTlsStream::ClientTls(to_proxy),
-            (Tunnel::Tls(to_proxy), true) => {
-                MaybeTlsStream::ClientTlsInTls(Box::new(tls_over(*to_proxy, target, tls()).await?))
-            }
-        },
-    )
+    if !target.secure {
+        return Ok(match tunnel {
+            Tunnel::Plain(tcp) => MaybeTlsStream::Plain(tcp),
+            Tunnel::Tls(to_proxy) => MaybeTlsStream::ClientTls(to_proxy),
+        });
+    }
+    let tls = config.tls.clone().unwrap_or_else(default_client_config);
+    Ok(match tunnel {
+        Tunnel::Plain(tcp) => MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls).await?)),
+        Tunnel::Tls(to_proxy) => MaybeTlsStream::ClientTlsInTls(Box::new(tls_over(*to_proxy, target, tls).await?)),
+    })
 }
 
 async fn tls_over<S>(

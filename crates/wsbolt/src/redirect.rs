@@ -91,11 +91,10 @@ impl From<RedirectError> for Error {
 
 /// Connects to `url`, following redirects up to `config.max_redirects`.
 pub(crate) async fn follow(
-    url: &str,
+    mut current: Url,
     mut target: Target,
     config: &ClientConfig,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
-    let mut current = Url::parse(url).map_err(|e| Error::Url(e.to_string()))?;
     let mut chain = vec![current.to_string()];
     let mut hop_config: Option<ClientConfig> = None;
     loop {

@@ -60,20 +60,16 @@ impl ProxyEnv {
 
     fn collect(vars: impl Iterator<Item = (String, String)>, cgi: bool) -> ProxyEnv {
         let mut map = HashMap::new();
-        let mut lower_seen = Vec::new();
         for (name, value) in vars {
             let lower = name.to_ascii_lowercase();
-            if !(lower.ends_with("_proxy")) || value.trim().is_empty() {
+            if !lower.ends_with("_proxy") || value.trim().is_empty() || (cgi && name == "HTTP_PROXY") {
                 continue;
             }
-            if cgi && name == "HTTP_PROXY" {
-                continue;
-            }
-            let is_lower = name == lower;
-            if is_lower {
-                lower_seen.push(lower.clone());
+            // The lower-case spelling replaces any other; another never
+            // replaces what is there.
+            if name == lower {
                 map.insert(lower, value);
-            } else if !lower_seen.contains(&lower) {
+            } else {
                 map.entry(lower).or_insert(value);
             }
         }

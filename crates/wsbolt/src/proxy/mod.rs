@@ -190,13 +190,12 @@ impl Proxy {
     ///
     /// [`Error::Proxy`] (see [`ProxyErrorKind`]).
     pub async fn tunnel(&self, target: &Target, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Tunnel> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| ProxyError::unreachable(self, e))?;
         tcp.set_nodelay(true).map_err(|e| ProxyError::unreachable(self, e))?;
         match self.kind {
             ProxyKind::Http => {
-                let mut tcp = tcp;
                 http_connect::connect(&mut tcp, self, target).await?;
                 Ok(Tunnel::Plain(tcp))
             }
@@ -215,7 +214,6 @@ impl Proxy {
                 Ok(Tunnel::Tls(Box::new(stream)))
             }
             ProxyKind::Socks5 | ProxyKind::Socks5h => {
-                let mut tcp = tcp;
                 socks::connect(&mut tcp, self, target).await?;
                 Ok(Tunnel::Plain(tcp))
             }
