@@ -13,14 +13,7 @@ static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Removes every proxy variable.
 fn clear_proxy_env() {
-    for k in [
-        "ws_proxy",
-        "wss_proxy",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
+    for k in wsbolt::proxy::VARIABLES {
         std::env::remove_var(k);
         std::env::remove_var(k.to_ascii_uppercase());
     }
@@ -47,18 +40,8 @@ async fn the_websocket_api_goes_through_the_environment_proxy_unless_no_proxy_sa
     let (target, targets) = echo_server().await;
     let (http, http_log) = http_proxy(HttpProxy::Forward { basic: None }, None).await;
     let (socks, socks_log) = socks_server(Socks::Forward { credentials: None }).await;
-    for k in [
-        "ws_proxy",
-        "WS_PROXY",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ] {
-        std::env::remove_var(k);
-    }
+    let _env = ENV.lock().await;
+    clear_proxy_env();
 
     // http_proxy serves ws://.
     std::env::set_var("http_proxy", format!("http://{http}"));

@@ -26,14 +26,7 @@ pub async fn start_server() -> String {
 /// `wsbolt` with no proxy variables but those in `env`.
 pub fn wsbolt(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(WSBOLT);
-    for k in [
-        "ws_proxy",
-        "wss_proxy",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
+    for k in wsbolt::proxy::VARIABLES {
         cmd.env_remove(k).env_remove(k.to_ascii_uppercase());
     }
     cmd.envs(env.iter().copied());

@@ -29,9 +29,21 @@ pub struct ProxyEnv {
     vars: HashMap<String, String>,
 }
 
+/// Every variable [`ProxyEnv`] reads, in lower case (each is also read in
+/// upper case): to clear a child process's environment, say.
+pub const VARIABLES: [&str; 6] = [
+    "wss_proxy",
+    "ws_proxy",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    NO_PROXY,
+];
+
 /// The variables consulted, by scheme, in order.
 const FOR_WSS: [&str; 3] = ["wss_proxy", "https_proxy", "all_proxy"];
 const FOR_WS: [&str; 3] = ["ws_proxy", "http_proxy", "all_proxy"];
+const NO_PROXY: &str = "no_proxy";
 
 impl ProxyEnv {
     /// The current process's environment.
@@ -84,7 +96,7 @@ impl ProxyEnv {
     /// [`ProxyErrorKind::Config`](super::ProxyErrorKind::Config) when the
     /// chosen variable holds a URL that cannot be used.
     pub fn proxy_for(&self, target: &Target) -> Result<Option<Proxy>> {
-        if let Some(list) = self.vars.get("no_proxy") {
+        if let Some(list) = self.vars.get(NO_PROXY) {
             if NoProxy::parse(list).matches(&target.host, target.port) {
                 return Ok(None);
             }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use url::Url;
 
-pub use env::{NoProxy, ProxyEnv};
+pub use env::{NoProxy, ProxyEnv, VARIABLES};
 pub use error::{ProxyError, ProxyErrorKind};
 
 use crate::client::Target;
