@@ -76,6 +76,21 @@ pub struct ServeArgs {
     /// Seconds open connections get to close after SIGINT/SIGTERM [default: 5].
     #[arg(long, value_name = "SECS")]
     shutdown_grace: Option<u64>,
+    /// Share /chat and /broadcast with every node on this Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Prefix of the Redis keys, so that clusters can share one Redis [default: wsbolt].
+    #[arg(long, value_name = "PREFIX")]
+    redis_prefix: Option<String>,
+    /// Seconds at most before the users of a node that died leave the other nodes' user lists [default: 15].
+    #[arg(long, value_name = "SECS")]
+    redis_presence_timeout: Option<u64>,
+    /// Entries kept per room stream in Redis: how far a node may fall behind without losing messages [default: 10000].
+    #[arg(long, value_name = "N")]
+    redis_stream_length: Option<usize>,
+    /// Bytes of messages kept for Redis while it is unreachable; beyond it they reach this node only [default: 16 MiB].
+    #[arg(long, value_name = "BYTES")]
+    redis_outbox_limit: Option<usize>,
     /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace.
     #[arg(long, default_value = "info")]
     log: String,
@@ -114,6 +129,15 @@ impl ServeArgs {
             slow_consumer,
             shutdown_grace
         );
+        set!(
+            redis_prefix,
+            redis_presence_timeout,
+            redis_stream_length,
+            redis_outbox_limit
+        );
+        if self.redis.is_some() {
+            c.redis = self.redis;
+        }
         if self.web_root.is_some() {
             c.web_root = self.web_root;
         }

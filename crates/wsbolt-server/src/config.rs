@@ -80,6 +80,21 @@ pub struct ServeConfig {
     pub tls_self_signed: bool,
     /// Seconds open connections get to finish after SIGINT/SIGTERM. Default 5.
     pub shutdown_grace: u64,
+    /// Share `/chat` and `/broadcast` with every node connected to this
+    /// Redis: `redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `rediss://`.
+    /// Default: none (rooms live in this process).
+    pub redis: Option<String>,
+    /// Prefix of the Redis keys, so that clusters can share one Redis. Default `wsbolt`.
+    pub redis_prefix: String,
+    /// Seconds at most before the users of a node that died leave the user
+    /// lists of the others. Default 15.
+    pub redis_presence_timeout: u64,
+    /// Entries kept in each room's Redis stream: how far a node may fall
+    /// behind, or how long it may lose Redis, without missing messages. Default 10,000.
+    pub redis_stream_length: usize,
+    /// Bytes of messages one node keeps for Redis while it is unreachable;
+    /// beyond it they reach this node's clients only. Default 16 MiB.
+    pub redis_outbox_limit: usize,
 }
 
 impl Default for ServeConfig {
@@ -105,6 +120,11 @@ impl Default for ServeConfig {
             tls_key: None,
             tls_self_signed: false,
             shutdown_grace: 5,
+            redis: None,
+            redis_prefix: "wsbolt".into(),
+            redis_presence_timeout: 15,
+            redis_stream_length: 10_000,
+            redis_outbox_limit: 16 << 20,
         }
     }
 }
@@ -132,6 +152,17 @@ impl ServeConfig {
             ws,
             ..Default::default()
         }
+    }
+
+    /// The Redis backend's settings, if `redis` is set.
+    pub fn redis_config(&self) -> Option<crate::rooms::RedisConfig> {
+        let url = self.redis.clone()?;
+        let mut c = crate::rooms::RedisConfig::new(url);
+        c.key_prefix = self.redis_prefix.clone();
+        c.presence_timeout = Duration::from_secs(self.redis_presence_timeout.max(1));
+        c.stream_length = self.redis_stream_length.max(1);
+        c.outbox_limit = self.redis_outbox_limit;
+        Some(c)
     }
 
     /// The scheme pages are served with.

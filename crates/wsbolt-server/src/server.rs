@@ -16,7 +16,7 @@ use crate::config::ServeConfig;
 use crate::endpoints::handler::Handlers;
 use crate::endpoints::{self, Env, Limits, Shutdown};
 use crate::metrics::Metrics;
-use crate::rooms::LocalRooms;
+use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::web::Web;
 
 /// What the accept loop and the connection stages share. Endpoints see only
@@ -133,11 +133,19 @@ impl Server {
             write_timeout: Duration::from_secs(config.write_timeout.max(1)),
             slow_consumer_code: config.slow_consumer.code(),
         };
+        let rooms: Arc<dyn Rooms> = match config.redis_config() {
+            Some(redis) => Arc::new(
+                RedisRooms::start(redis)
+                    .await
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => Arc::new(LocalRooms::default()),
+        };
         let metrics = Arc::new(Metrics::default());
         let env = Arc::new(Env {
             limits,
             metrics: metrics.clone(),
-            rooms: Arc::new(LocalRooms::default()),
+            rooms,
         });
         let state = Arc::new(State {
             config,
@@ -180,6 +188,10 @@ impl Server {
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();
+        tasks.spawn(endpoints::chat::resend_userlists(
+            self.state.env.rooms.clone(),
+            stop_all.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -211,6 +223,9 @@ impl Server {
                 "grace period over: leaving the remaining connections to their close timeout"
             );
         }
+        // Members have left (each on its way out); a shared backend now
+        // takes out any left and sends what it still holds.
+        self.state.env.rooms.close().await;
         Ok(())
     }
 }

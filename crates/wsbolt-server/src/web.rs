@@ -89,7 +89,9 @@ pub(crate) async fn answer(mut io: MaybeTlsStream, req: &Request, state: &State)
     let (status, ctype, body): (u16, &str, Vec<u8>) = if req.method != "GET" && !head {
         (405, "text/plain; charset=utf-8", b"method not allowed\n".to_vec())
     } else if req.path() == "/metrics" {
-        (200, "text/plain; version=0.0.4", state.metrics.render().into_bytes())
+        let mut text = state.metrics.render();
+        state.env.rooms.write_metrics(&mut text);
+        (200, "text/plain; version=0.0.4", text.into_bytes())
     } else {
         match &state.web {
             Web::Builtin => {

@@ -1,7 +1,9 @@
-//! What the `wsbolt connect` tests share: an in-process `wsbolt serve`, and
+//! What the CLI tests share: an in-process `wsbolt serve`, and
 //! the command run as a user runs it, in an environment without the
 //! developer's proxy settings.
 #![allow(dead_code)]
+
+pub mod cluster;
 
 use std::process::Stdio;
 use std::time::Duration;

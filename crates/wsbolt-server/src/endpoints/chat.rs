@@ -81,6 +81,24 @@ async fn leave(rooms: Arc<dyn Rooms>, id: MemberId) {
     }
 }
 
+/// Sends the user list again when a shared backend dropped the users of a
+/// node that stopped answering. Runs until the server stops.
+pub(crate) async fn resend_userlists(rooms: Arc<dyn Rooms>, stop: super::Shutdown) {
+    let mut departures = rooms.departures();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            room = departures.recv() => match room {
+                Ok(room) if room == ROOM => send_userlist(&*rooms).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => send_userlist(&*rooms).await,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
 async fn send_userlist(rooms: &dyn Rooms) {
     let users = rooms.users(ROOM).await;
     rooms.publish(

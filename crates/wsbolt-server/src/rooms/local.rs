@@ -1,75 +1,13 @@
-//! Rooms: named sets of connections that receive each other's messages, and
-//! chat's registry of names, behind one seam ([`Rooms`]) so that a backend
-//! shared by several nodes can replace the in-process one ([`LocalRooms`])
-//! without touching the endpoints.
-//!
-//! Each member has a queue bounded in bytes: a member whose queue would pass
-//! its limit is sent [`Out::Kick`] instead, so one slow client costs at most
-//! the limit. Messages are framed once ([`PreparedMessage`]) for all members.
+//! The rooms of one process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use wsbolt::{Message, PreparedMessage};
 
-/// A member's id, unique within its room.
-pub type MemberId = u64;
-
-/// A boxed future, for the seam's methods that a shared backend answers over
-/// the network.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What a room hands to one member.
-#[derive(Debug)]
-pub enum Out {
-    /// A message to send, framed once for every member it goes to.
-    Msg(PreparedMessage),
-    /// The member's queue overflowed: close it.
-    Kick,
-}
-
-/// A member's end of a room.
-#[derive(Debug)]
-pub struct Membership {
-    /// The member's id in the room.
-    pub id: MemberId,
-    /// What the room sends this member.
-    pub rx: mpsc::UnboundedReceiver<Out>,
-    queued: Arc<AtomicUsize>,
-}
-
-impl Membership {
-    /// Records that `msg` was taken off the queue.
-    pub fn taken(&self, msg: &PreparedMessage) {
-        self.queued.fetch_sub(msg.len(), Ordering::AcqRel);
-    }
-}
-
-/// The rooms of a server. Methods that only touch this node's members are
-/// immediate; those that need the whole room (names, user lists) may need a
-/// round trip to a shared backend and return a future.
-pub trait Rooms: Send + Sync + fmt::Debug + 'static {
-    /// Adds a member to `room` whose queue holds at most `queue_limit` bytes.
-    fn join(&self, room: &str, queue_limit: usize) -> Membership;
-    /// Removes a member (and its name).
-    fn leave(&self, room: &str, id: MemberId);
-    /// Sends `msg` to every member of `room`, framed once.
-    fn publish(&self, room: &str, msg: &Message);
-    /// Sends `msg` to one member.
-    fn send(&self, room: &str, id: MemberId, msg: &Message);
-    /// Gives member `id` the name `wanted`, made unique in the room by
-    /// appending a number; returns the name it got.
-    fn claim_name<'a>(&'a self, room: &'a str, id: MemberId, wanted: &'a str) -> BoxFuture<'a, String>;
-    /// The name of member `id`, if it has one.
-    fn name(&self, room: &str, id: MemberId) -> Option<String>;
-    /// The names of the room's members, in the order they joined.
-    fn users<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
-}
+use super::{BoxFuture, MemberId, Membership, Out, Rooms};
 
 #[derive(Debug)]
 struct Member {
@@ -100,6 +38,15 @@ pub struct LocalRooms {
 }
 
 impl LocalRooms {
+    /// Rooms whose member ids start after `base` (a shared backend gives
+    /// each node its own range, so ids stay unique across nodes).
+    pub(super) fn with_id_base(base: u64) -> LocalRooms {
+        LocalRooms {
+            next_id: AtomicU64::new(base),
+            rooms: Mutex::default(),
+        }
+    }
+
     fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut BTreeMap<MemberId, Member>) -> T) -> T {
         let mut rooms = self.rooms.lock().expect("rooms lock");
         let members = rooms.entry(room.to_string()).or_default();
@@ -108,6 +55,37 @@ impl LocalRooms {
             rooms.remove(room);
         }
         out
+    }
+
+    /// Sets member `id`'s name as a shared backend decided it.
+    pub(super) fn set_name(&self, room: &str, id: MemberId, name: String) {
+        self.with_room(room, |m| {
+            if let Some(m) = m.get_mut(&id) {
+                m.name = Some(name);
+            }
+        });
+    }
+
+    /// The members of `room` that have a name, with their names.
+    pub(super) fn named(&self, room: &str) -> Vec<(MemberId, String)> {
+        let rooms = self.rooms.lock().expect("rooms lock");
+        let Some(members) = rooms.get(room) else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.name.clone()?)))
+            .collect()
+    }
+
+    /// Whether `room` has members on this node.
+    pub(super) fn has_members(&self, room: &str) -> bool {
+        self.rooms.lock().expect("rooms lock").contains_key(room)
+    }
+
+    /// The rooms that have members on this node.
+    pub(super) fn room_names(&self) -> Vec<String> {
+        self.rooms.lock().expect("rooms lock").keys().cloned().collect()
     }
 }
 

@@ -1,0 +1,121 @@
+//! Connecting to Redis, again and again: backoff, link state, and log lines
+//! that say what is wrong once per outage instead of once per attempt.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::stats::Link;
+use super::Shared;
+
+/// First wait after a failed attempt; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A link's connection, made again after failures.
+pub(super) struct Conn {
+    link: Link,
+    conn: Option<MultiplexedConnection>,
+    /// Connected at least once, so the next connection counts as a reconnect.
+    was_up: bool,
+}
+
+impl Conn {
+    pub(super) fn new(link: Link) -> Conn {
+        Conn {
+            link,
+            conn: None,
+            was_up: false,
+        }
+    }
+
+    /// The connection, made first if there is none (waiting with backoff
+    /// for as long as Redis is unreachable). The bool says it is new.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a connection half made is dropped.
+    pub(super) async fn get(&mut self, shared: &Shared) -> (&mut MultiplexedConnection, bool) {
+        let fresh = self.conn.is_none();
+        if fresh {
+            let conn = connect(shared, self.link, self.was_up).await;
+            self.was_up = true;
+            self.conn = Some(conn);
+        }
+        (self.conn.as_mut().expect("connected above"), fresh)
+    }
+
+    /// Drops the connection after `error`; the next [`Conn::get`] connects again.
+    pub(super) fn failed(&mut self, shared: &Shared, error: &redis::RedisError) {
+        if self.conn.take().is_some() {
+            tracing::warn!(link = ?self.link, redis = %shared.url, %error, "lost the connection to Redis; reconnecting");
+        }
+        shared.stats.set_up(self.link, false);
+    }
+}
+
+async fn connect(shared: &Shared, link: Link, was_up: bool) -> MultiplexedConnection {
+    let mut wait = FIRST_BACKOFF;
+    let mut attempts = 0u32;
+    loop {
+        match shared.connect_once().await {
+            Ok(conn) => {
+                if was_up || attempts > 0 {
+                    tracing::info!(?link, redis = %shared.url, "connected to Redis again");
+                }
+                if was_up {
+                    shared
+                        .stats
+                        .reconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                shared.stats.set_up(link, true);
+                return conn;
+            }
+            Err(error) => {
+                shared.stats.set_up(link, false);
+                if attempts == 0 {
+                    tracing::warn!(
+                        ?link,
+                        redis = %shared.url,
+                        error = %describe(&error),
+                        "Redis unreachable: this node serves its own clients alone and keeps trying"
+                    );
+                } else {
+                    tracing::debug!(?link, %error, attempts, "Redis still unreachable");
+                }
+            }
+        }
+        attempts += 1;
+        // Jitter in [wait/2, wait] so that the nodes of a cluster do not
+        // all come back in the same millisecond.
+        let jitter = wait.mul_f64(0.5 + 0.5 * super::fraction());
+        tokio::time::sleep(jitter).await;
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Whether retrying cannot help: a wrong password or user, or a server that
+/// wants one.
+pub(super) fn is_auth_error(error: &redis::RedisError) -> bool {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed {
+        return true;
+    }
+    let text = error.to_string();
+    ["WRONGPASS", "NOAUTH", "invalid password", "invalid username-password"]
+        .iter()
+        .any(|needle| text.contains(needle))
+}
+
+/// An error in words a person reading the log can act on.
+pub(super) fn describe(error: &redis::RedisError) -> String {
+    if is_auth_error(error) {
+        format!("authentication failed (check the user and password in the URL): {error}")
+    } else if error.is_connection_refusal() {
+        format!("connection refused (is redis-server running on that port?): {error}")
+    } else if error.is_timeout() {
+        format!("no answer in time: {error}")
+    } else {
+        error.to_string()
+    }
+}
