@@ -294,7 +294,11 @@ impl Client {
             .await;
         let mut got = name.to_string();
         let mut listed = false;
-        while let Some(text) = c.next_within(Duration::from_millis(700)).await {
+        loop {
+            let quiet = if listed { 700 } else { 5_000 };
+            let Some(text) = c.next_within(Duration::from_millis(quiet)).await else {
+                break;
+            };
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             if v["type"] == "rejectusername" {
                 got = v["name"].as_str().unwrap().to_string();

@@ -27,7 +27,7 @@ mod stats;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,6 +122,9 @@ struct Shared {
     follow_changed: Notify,
     /// Redis' clock minus this node's, in ms.
     clock_offset_ms: AtomicI64,
+    /// A presence answer took longer than [`PRESENCE_WAIT`]; cleared by the
+    /// next answer.
+    presence_slow: AtomicBool,
     departures: broadcast::Sender<String>,
 }
 
@@ -214,6 +217,7 @@ impl RedisRooms {
             follow: Mutex::new(HashMap::new()),
             follow_changed: Notify::new(),
             clock_offset_ms: AtomicI64::new(0),
+            presence_slow: AtomicBool::new(false),
             departures,
         });
         match shared.connect_once().await {
@@ -246,12 +250,17 @@ impl RedisRooms {
 
     /// Asks the presence task, answering with `fallback` if Redis is away,
     /// the queue is full or the answer takes longer than [`PRESENCE_WAIT`].
+    /// Once one wait ran out, later calls answer at once until the task
+    /// answers again.
     async fn ask<T>(&self, what: &str, cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd, fallback: impl FnOnce() -> T) -> T {
-        if self.shared.stats.is_up(Link::Presence) {
+        let shared = &self.shared;
+        if shared.stats.is_up(Link::Presence) && !shared.presence_slow.load(Ordering::Acquire) {
             let (tx, rx) = oneshot::channel();
             if self.presence.try_send(cmd(tx)).is_ok() {
-                if let Ok(Ok(answer)) = tokio::time::timeout(PRESENCE_WAIT, rx).await {
-                    return answer;
+                match tokio::time::timeout(PRESENCE_WAIT, rx).await {
+                    Ok(Ok(answer)) => return answer,
+                    Ok(Err(_)) => {}
+                    Err(_) => shared.presence_slow.store(true, Ordering::Release),
                 }
             }
         }

@@ -150,7 +150,10 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
             },
         };
         match execute(&shared, &scripts, c, &cmd).await {
-            Ok(answer) => answer.send(cmd),
+            Ok(answer) => {
+                shared.presence_slow.store(false, Ordering::Release);
+                answer.send(cmd);
+            }
             Err(e) => {
                 conn.failed(&shared, &e);
                 retry = Some(cmd);

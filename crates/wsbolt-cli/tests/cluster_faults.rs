@@ -1,0 +1,245 @@
+//! Faults of a `wsbolt serve --redis` cluster, each against a real
+//! `redis-server`: Redis restarted empty, Redis paused, Redis not there at
+//! start, a wrong password, and a node too slow to keep up. Ignored in a
+//! plain `cargo test`; `tests/cluster/run` runs them.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Client, Node, Redis};
+
+/// Reads `n` messages; they must be `prefix:0` … `prefix:n-1` in order,
+/// and nothing else may follow for a moment. Gives the time the last came.
+async fn expect_sequence(client: &mut Client, prefix: &str, n: usize, within: Duration) -> Duration {
+    let start = Instant::now();
+    let deadline = start + within;
+    for i in 0..n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let got = client
+            .next_within(left)
+            .await
+            .unwrap_or_else(|| panic!("{prefix}: only {i} of {n} messages within {within:?}"));
+        assert_eq!(got, format!("{prefix}:{i}"), "message {i} of {prefix}");
+    }
+    let took = start.elapsed();
+    let extra = client.next_within(Duration::from_millis(700)).await;
+    assert!(extra.is_none(), "{prefix}: a message more than sent: {extra:?}");
+    took
+}
+
+async fn send_sequence(client: &mut Client, prefix: &str, n: usize) {
+    for i in 0..n {
+        client.send(&format!("{prefix}:{i}")).await;
+    }
+}
+
+/// Both nodes hear each other (the readers follow the room).
+async fn warm_up(a: &mut Client, b: &mut Client) {
+    a.send("warm-a").await;
+    assert_eq!(a.next().await, "warm-a");
+    assert_eq!(b.next().await, "warm-a");
+    b.send("warm-b").await;
+    assert_eq!(b.next().await, "warm-b");
+    assert_eq!(a.next().await, "warm-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn redis_restarted_nothing_lost_nothing_twice() {
+    let mut redis = Redis::start(&[]).await;
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+
+    redis.kill().await;
+    let down = Instant::now();
+    // Local delivery goes on while Redis is away.
+    send_sequence(&mut ca, "a", 20).await;
+    expect_sequence(&mut ca, "a", 20, Duration::from_secs(2)).await;
+    send_sequence(&mut cb, "b", 20).await;
+    expect_sequence(&mut cb, "b", 20, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(down.elapsed())).await;
+    redis.up().await;
+    let up = Instant::now();
+    println!("Redis was down {:?}", up - down);
+
+    // What was published during the outage reaches the other node, once.
+    expect_sequence(&mut cb, "a", 20, Duration::from_secs(15)).await;
+    expect_sequence(&mut ca, "b", 20, Duration::from_secs(5)).await;
+    println!("outage messages delivered {:?} after Redis came back", up.elapsed());
+    for node in [&a, &b] {
+        node.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 1.0)
+            .await;
+        assert!(
+            node.metric("wsbolt_redis_reconnects_total").await >= 3.0,
+            "every link reconnected"
+        );
+        assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
+    }
+    // And the cluster works as before.
+    ca.send("after").await;
+    assert_eq!(ca.next().await, "after");
+    assert_eq!(cb.next().await, "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn redis_paused_blocks_no_client() {
+    let redis = Redis::start(&[]).await;
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut ca2 = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+    assert_eq!(ca2.next().await, "warm-a");
+    assert_eq!(ca2.next().await, "warm-b");
+
+    redis.pause();
+    let paused = Instant::now();
+    // Local delivery is not held up by Redis.
+    send_sequence(&mut ca, "p", 10).await;
+    let local = expect_sequence(&mut ca2, "p", 10, Duration::from_secs(1)).await;
+    // Nor is echo, nor a chat name (answered from this node after at most 1 s).
+    let mut echo = Client::connect(&a.ws("/echo")).await;
+    echo.send("still here").await;
+    assert_eq!(
+        echo.next_within(Duration::from_secs(1)).await.as_deref(),
+        Some("still here")
+    );
+    let start = Instant::now();
+    let (_chat, name) = Client::chat_as(&a.ws("/chat"), "pat").await;
+    assert_eq!(name, "pat");
+    // chat_as waits 0.7 s for quiet after the last message.
+    let named = start.elapsed().saturating_sub(Duration::from_millis(700));
+    assert!(
+        named < Duration::from_secs(2),
+        "a name took {named:?} while Redis was paused"
+    );
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(paused.elapsed())).await;
+    redis.resume();
+    println!("local delivery {local:?}, a chat name {named:?} while Redis was paused");
+
+    // What was published during the pause reaches the other node, once.
+    expect_sequence(&mut cb, "p", 10, Duration::from_secs(15)).await;
+    for node in [&a, &b] {
+        node.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 1.0)
+            .await;
+        assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
+    }
+    assert!(a.metric("wsbolt_redis_presence_fallbacks_total").await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn a_node_started_before_redis_serves_alone_then_joins() {
+    let mut redis = Redis::not_started();
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    assert!(
+        a.log().contains("Redis unreachable") && a.log().contains("connection refused"),
+        "the log says what is wrong:\n{}",
+        a.log()
+    );
+    assert_eq!(a.metric("wsbolt_redis_up").await, 0.0);
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    ca.send("alone").await;
+    assert_eq!(ca.next().await, "alone", "local delivery without Redis");
+
+    redis.up().await;
+    for node in [&a, &b] {
+        node.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 1.0)
+            .await;
+    }
+    // "alone" was published before Redis came: it waited in A's outbox.
+    assert_eq!(cb.next().await, "alone");
+    warm_up(&mut ca, &mut cb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn a_wrong_password_is_one_clear_line_and_exit_2() {
+    let redis = Redis::start(&["--requirepass", "right"]).await;
+    let url = format!("redis://:wrong@127.0.0.1:{}", redis.port);
+    let mut node = Node::spawn(&url, &[]);
+    let status = tokio::time::timeout(Duration::from_secs(10), node.child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    let log = node.log();
+    assert!(log.contains("authentication failed"), "{log}");
+    assert!(!log.contains("wrong@"), "the password stays out of the log: {log}");
+    // The right password works.
+    let good = Node::start(&format!("redis://:right@127.0.0.1:{}", redis.port), &[]).await;
+    good.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 1.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn a_stalled_node_slows_no_one_and_redis_stays_bounded() {
+    const N: usize = 5_000;
+    const KEPT: usize = 1_000;
+    let redis = Redis::start(&[]).await;
+    let kept = KEPT.to_string();
+    let args = ["--redis-stream-length", kept.as_str()];
+    let a = Node::start(&redis.url(), &args).await;
+    let b = Node::start(&redis.url(), &args).await;
+    let c = Node::start(&redis.url(), &args).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    let mut cc = Client::connect(&c.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+    assert_eq!(cc.next().await, "warm-a");
+    assert_eq!(cc.next().await, "warm-b");
+
+    c.pause();
+    let reader = tokio::spawn(async move { expect_sequence(&mut cb, "s", N, Duration::from_secs(30)).await });
+    // At about 2,500 messages/s, well within what a healthy node reads; C
+    // is left behind by four times the stream's length.
+    for chunk in 0..N / 50 {
+        for i in chunk * 50..(chunk + 1) * 50 {
+            ca.send(&format!("s:{i}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = reader.await.unwrap();
+    let len: usize = redis.cli(&["XLEN", "{wsbolt:broadcast}:stream"]).parse().unwrap();
+    println!("{N} messages reached node B in {took:?} with node C stalled; stream length {len}");
+    // MAXLEN ~ trims whole macro nodes (100 entries by default).
+    assert!(len <= KEPT + 200, "the stream kept {len} entries");
+    c.resume();
+
+    // C catches up with what is left and counts what was trimmed; its
+    // client gets an increasing run of messages, none twice. From other
+    // nodes it had warm-a and warm-b before, and N since.
+    let from_others = (N + 2) as f64;
+    let lost = c
+        .wait_metric("wsbolt_redis_lost_total", Duration::from_secs(15), |v| v > 0.0)
+        .await;
+    let received = c
+        .wait_metric("wsbolt_redis_received_total", Duration::from_secs(15), |v| {
+            v + lost >= from_others
+        })
+        .await;
+    assert_eq!(
+        received + lost,
+        from_others,
+        "every message is either delivered or counted lost"
+    );
+    let mut last = None;
+    let mut got = 0;
+    while let Some(text) = cc.next_within(Duration::from_millis(700)).await {
+        let n: usize = text.strip_prefix("s:").unwrap().parse().unwrap();
+        assert!(last.is_none_or(|l| n > l), "{n} after {last:?}");
+        last = Some(n);
+        got += 1;
+    }
+    assert_eq!(last, Some(N - 1));
+    println!("node C: {got} delivered, {lost} counted lost");
+}
