@@ -265,3 +265,43 @@ test("wsbolt bench --report: the page draws both charts, with no network", async
   await p.screenshot({ path: path.join(out, "bench-report.png"), fullPage: true });
   await p.close();
 });
+
+test("chat pages on two nodes of a Redis cluster talk to each other", async () => {
+  // A redis-server of our own (persistence off) and two nodes sharing it.
+  const redisPort = 16399;
+  const nodes = [9994, 9995];
+  for (const p of [redisPort, ...nodes]) {
+    if (await portInUse(p)) throw new Error(`127.0.0.1:${p} is already in use`);
+  }
+  const redis = spawn("redis-server", ["--port", `${redisPort}`, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  servers.push(redis);
+  await waitForPort(redisPort);
+  for (const port of nodes) await serve(port, ["--redis", `redis://127.0.0.1:${redisPort}`]);
+  const [a, b] = [await page(`http://127.0.0.1:${nodes[0]}/chat.html`), await page(`http://127.0.0.1:${nodes[1]}/chat.html`)];
+  await a.fill("#name", "ada");
+  await a.click("#login");
+  await a.waitForFunction(() => document.getElementById("userlistbox").textContent === "ada");
+  // The same name on the other node is made unique across the cluster.
+  await b.fill("#name", "ada");
+  await b.click("#login");
+  await b.waitForFunction(() => document.getElementById("name").value === "ada1");
+  for (const p of [a, b]) {
+    await p.waitForFunction(() => document.getElementById("userlistbox").textContent === "adaada1");
+  }
+  await a.waitForSelector("#text:not([disabled])");
+  await a.fill("#text", "Hello from node one");
+  await a.click("#send");
+  await b.waitForFunction(() => document.getElementById("chatbox").textContent.includes("Hello from node one"));
+  await b.fill("#text", "And hello from node two");
+  await b.click("#send");
+  await a.waitForFunction(() => document.getElementById("chatbox").textContent.includes("And hello from node two"));
+  assert.match(await a.textContent("#chatbox"), /ada1: And hello from node two/);
+  assert.match(await b.textContent("#chatbox"), /ada: Hello from node one/);
+  // Each message crossed through Redis: each node delivered one from the other.
+  for (const port of nodes) assert.ok((await metric(port, "wsbolt_redis_received_total")) >= 1, `node ${port} received`);
+  await b.screenshot({ path: path.join(out, "cluster-chat.png") });
+  await a.close();
+  await b.close();
+});
