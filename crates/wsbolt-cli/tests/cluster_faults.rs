@@ -53,6 +53,7 @@ async fn redis_restarted_nothing_lost_nothing_twice() {
     let mut ca = Client::connect(&a.ws("/broadcast")).await;
     let mut cb = Client::connect(&b.ws("/broadcast")).await;
     warm_up(&mut ca, &mut cb).await;
+    let (_rita, _) = Client::chat_as(&a.ws("/chat"), "rita").await;
 
     redis.kill().await;
     let down = Instant::now();
@@ -79,6 +80,11 @@ async fn redis_restarted_nothing_lost_nothing_twice() {
         );
         assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
     }
+    // Redis came back empty; node A put its chat user back.
+    let (mut sam, _) = Client::chat_as(&b.ws("/chat"), "sam").await;
+    sam.send(r#"{"type":"username","name":"sam"}"#).await;
+    sam.until_json(Duration::from_secs(5), |v| common::cluster::lists(v, &["rita", "sam"]))
+        .await;
     // And the cluster works as before.
     ca.send("after").await;
     assert_eq!(ca.next().await, "after");

@@ -188,7 +188,9 @@ impl Server {
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();
-        tasks.spawn(endpoints::chat::resend_userlists(
+        // Not a connection: outside the tracker, so shutdown does not
+        // count or wait for it (it ends when `stop_all` resolves).
+        tokio::spawn(endpoints::chat::resend_userlists(
             self.state.env.rooms.clone(),
             stop_all.clone(),
         ));

@@ -70,11 +70,21 @@ async fn connect(shared: &Shared, link: Link, was_up: bool) -> MultiplexedConnec
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 shared.stats.set_up(link, true);
+                shared
+                    .stats
+                    .outage_reported
+                    .store(false, std::sync::atomic::Ordering::Release);
                 return conn;
             }
             Err(error) => {
                 shared.stats.set_up(link, false);
-                if attempts == 0 {
+                // One line per outage, whichever link notices first.
+                if attempts == 0
+                    && !shared
+                        .stats
+                        .outage_reported
+                        .swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
                     tracing::warn!(
                         ?link,
                         redis = %shared.url,

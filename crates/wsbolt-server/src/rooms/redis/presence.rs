@@ -142,8 +142,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                     None => return,
                 },
                 _ = beat.tick() => {
-                    if let Err(e) = heartbeat(&shared, &scripts, c).await {
-                        conn.failed(&shared, &e);
+                    match heartbeat(&shared, &scripts, c).await {
+                        Ok(()) => shared.presence_slow.store(false, Ordering::Release),
+                        Err(e) => conn.failed(&shared, &e),
                     }
                     continue;
                 }

@@ -29,6 +29,8 @@ pub(super) struct Stats {
     /// it was read.
     pub(super) lag_ms: AtomicI64,
     pub(super) presence_fallbacks: AtomicU64,
+    /// An outage was logged and no link has connected since.
+    pub(super) outage_reported: AtomicBool,
 }
 
 impl Stats {
