@@ -249,3 +249,54 @@ async fn a_stalled_node_slows_no_one_and_redis_stays_bounded() {
     assert_eq!(last, Some(N - 1));
     println!("node C: {got} delivered, {lost} counted lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn rediss_with_a_trusted_certificate_and_a_clear_refusal_without() {
+    let dir = std::env::temp_dir().join(format!("wsbolt-rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (crt, key) = (dir.join("redis.crt"), dir.join("redis.key"));
+    std::fs::write(&crt, cert.cert.pem()).unwrap();
+    std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+    let tls_port = common::cluster::free_port().to_string();
+    let (crt_s, key_s) = (crt.to_str().unwrap(), key.to_str().unwrap());
+    let redis = Redis::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        crt_s,
+        "--tls-key-file",
+        key_s,
+        "--tls-auth-clients",
+        "no",
+    ])
+    .await;
+    common::cluster::wait_listening(tls_port.parse().unwrap(), Duration::from_secs(5)).await;
+    let url = format!("rediss://localhost:{tls_port}");
+    let trust = [("SSL_CERT_FILE", crt_s)];
+    let a = Node::start_with_env(&url, &[], &trust).await;
+    // A node on the plain port shares the rooms with the TLS one.
+    let b = Node::start(&redis.url(), &[]).await;
+    a.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 1.0)
+        .await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+    // Trusting another certificate only: one line, exit 2.
+    let other = dir.join("other.crt");
+    let other_cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(&other, other_cert.cert.pem()).unwrap();
+    let mut refused = Node::spawn_with_env(&url, &[], &[("SSL_CERT_FILE", other.to_str().unwrap())]);
+    let status = tokio::time::timeout(Duration::from_secs(10), refused.child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        refused.log().contains("TLS certificate is not trusted"),
+        "{}",
+        refused.log()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -127,17 +127,25 @@ pub struct Node {
 
 impl Node {
     pub async fn start(redis: &str, extra: &[&str]) -> Node {
-        let node = Node::spawn(redis, extra);
+        Node::start_with_env(redis, extra, &[]).await
+    }
+
+    pub async fn start_with_env(redis: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
+        let node = Node::spawn_with_env(redis, extra, env);
         wait_listening(node.port, Duration::from_secs(20)).await;
         node
     }
 
     /// Starts the process without waiting for it to listen.
     pub fn spawn(redis: &str, extra: &[&str]) -> Node {
+        Node::spawn_with_env(redis, extra, &[])
+    }
+
+    pub fn spawn_with_env(redis: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("wsbolt-cluster-{}-{port}.log", std::process::id()));
         let file = std::fs::File::create(&log).unwrap();
-        let child = super::wsbolt(&[])
+        let child = super::wsbolt(env)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--redis", redis])
             .args(["--ping-interval", "0", "--shutdown-grace", "2"])
             .args(extra)

@@ -105,9 +105,13 @@ async fn connect(shared: &Shared, link: Link, was_up: bool) -> MultiplexedConnec
     }
 }
 
-/// Whether retrying cannot help: a wrong password or user, or a server that
-/// wants one.
-pub(super) fn is_auth_error(error: &redis::RedisError) -> bool {
+/// Whether retrying cannot help: a wrong password or user, a server that
+/// wants one, or a TLS certificate this node does not trust.
+pub(super) fn is_config_error(error: &redis::RedisError) -> bool {
+    is_auth_error(error) || is_certificate_error(error)
+}
+
+fn is_auth_error(error: &redis::RedisError) -> bool {
     if error.kind() == redis::ErrorKind::AuthenticationFailed {
         return true;
     }
@@ -117,10 +121,17 @@ pub(super) fn is_auth_error(error: &redis::RedisError) -> bool {
         .any(|needle| text.contains(needle))
 }
 
+fn is_certificate_error(error: &redis::RedisError) -> bool {
+    let text = error.to_string();
+    text.contains("invalid peer certificate") || text.contains("failed to read PEM")
+}
+
 /// An error in words a person reading the log can act on.
 pub(super) fn describe(error: &redis::RedisError) -> String {
     if is_auth_error(error) {
         format!("authentication failed (check the user and password in the URL): {error}")
+    } else if is_certificate_error(error) {
+        format!("its TLS certificate is not trusted (rediss:// trusts the system's roots, or the file SSL_CERT_FILE names): {error}")
     } else if error.is_connection_refusal() {
         format!("connection refused (is redis-server running on that port?): {error}")
     } else if error.is_timeout() {

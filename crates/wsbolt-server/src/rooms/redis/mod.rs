@@ -45,7 +45,7 @@ use super::{BoxFuture, LocalRooms, MemberId, Membership, Rooms};
 #[non_exhaustive]
 pub struct RedisConfig {
     /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`, or `rediss://` for TLS
-    /// (the system's trusted roots).
+    /// (trusting the system's roots, or the PEM file `SSL_CERT_FILE` names).
     pub url: String,
     /// Prefix of every key, so that several clusters can share one Redis.
     /// Default `wsbolt`.
@@ -200,8 +200,9 @@ impl RedisRooms {
     /// members, says so in the log, and joins the others once Redis answers.
     ///
     /// # Errors
-    /// A URL that is not a Redis URL, or credentials Redis refuses (retrying
-    /// cannot fix those).
+    /// A URL that is not a Redis URL, credentials Redis refuses, or (with
+    /// `rediss://`) a certificate this node does not trust: retrying cannot
+    /// fix those.
     pub async fn start(config: RedisConfig) -> Result<RedisRooms, RedisStartError> {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| RedisStartError(format!("--redis {}: not a Redis URL: {e}", redact(&config.url))))?;
@@ -222,7 +223,7 @@ impl RedisRooms {
         });
         match shared.connect_once().await {
             Ok(_) => tracing::info!(redis = %shared.url, node = %shared.node, "rooms are shared through Redis"),
-            Err(e) if link::is_auth_error(&e) => {
+            Err(e) if link::is_config_error(&e) => {
                 return Err(RedisStartError(format!(
                     "Redis at {} refused this node: {}",
                     shared.url,
