@@ -188,5 +188,16 @@ mod tests {
         assert_eq!(c.allow_origin, ["https://a.example"]);
         assert_eq!(c.ping_interval, 30, "unset keys keep their defaults");
         assert!(toml::from_str::<ServeConfig>("max-mesage-size = 1").is_err());
+        let c: ServeConfig = toml::from_str(
+            "redis = \"redis://127.0.0.1:6379/2\"\nredis-prefix = \"blue\"\nredis-presence-timeout = 5\n",
+        )
+        .unwrap();
+        let redis = c.redis_config().expect("redis set");
+        assert_eq!(
+            (redis.url.as_str(), redis.key_prefix.as_str(), redis.presence_timeout),
+            ("redis://127.0.0.1:6379/2", "blue", Duration::from_secs(5))
+        );
+        assert_eq!(redis.stream_length, 10_000, "unset keys keep their defaults");
+        assert!(ServeConfig::default().redis_config().is_none());
     }
 }

@@ -4,7 +4,8 @@
 //! connections (plain or TLS), routes them by path to endpoints (`/echo`,
 //! `/chat`, `/broadcast`, handler programs), answers plain HTTP with demo
 //! pages and `/metrics`, enforces the Origin policy and limits, and shuts
-//! down gracefully.
+//! down gracefully. With [`ServeConfig::redis`] set, `/chat` and
+//! `/broadcast` are shared by every node on that Redis ([`rooms`]).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {

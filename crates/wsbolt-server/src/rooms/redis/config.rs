@@ -56,7 +56,7 @@ impl RedisConfig {
     }
 }
 
-/// Why [`RedisRooms::start`] refused to start.
+/// Why [`RedisRooms::start`](super::RedisRooms::start) refused to start.
 #[derive(Debug)]
 pub struct RedisStartError(pub(super) String);
 

@@ -1,23 +1,4 @@
-//! Rooms shared by every node connected to one Redis.
-//!
-//! - **Messages**: a node delivers a message to its own members at once and
-//!   appends it to the room's Redis Stream (`XADD … MAXLEN ~ stream-length`)
-//!   tagged with its node id and a sequence number per room. Each node reads
-//!   the streams of its rooms with blocking `XREAD` from the last offset it
-//!   saw, so a node that lost Redis for a while resumes where it stopped,
-//!   and a copy (an append sent again after a lost answer) is dropped by its
-//!   sequence number: every message reaches every member once, in the order
-//!   its node published it. Messages published while Redis is away wait in a
-//!   bounded outbox (`outbox-limit` bytes) and go when it is back.
-//! - **Presence**: see the `presence` module: names unique across nodes,
-//!   user lists of the whole cluster, and members of a dead node dropped
-//!   within [`RedisConfig::presence_timeout`].
-//! - **Faults**: three connections (publisher, reader, presence), each made
-//!   again with backoff; while Redis is away or slow, local delivery goes on
-//!   and names and user lists are answered from this node alone.
-//!
-//! Keys are `{PREFIX:ROOM}:stream`, `:names`, `:members`, `:order` and
-//! `:expiry`; the braces keep a room's keys in one Redis Cluster slot.
+//! Rooms shared by every node connected to one Redis: see [`RedisRooms`].
 
 mod config;
 mod link;
@@ -95,7 +76,30 @@ impl Shared {
 }
 
 /// Rooms shared through Redis by every node that uses the same Redis and key
-/// prefix. See the [module docs](self) for how, and [`Rooms`] for the API.
+/// prefix; [`Rooms`] is the API.
+///
+/// - **Messages**: a node delivers a message to its own members at once and
+///   appends it to the room's Redis Stream (`XADD … MAXLEN ~ stream-length`)
+///   tagged with its node id and a sequence number per room. Each node reads
+///   the streams of its rooms with blocking `XREAD` from the last offset it
+///   saw, so a node that lost Redis for a while resumes where it stopped,
+///   and a copy (an append sent again after a lost answer) is dropped by its
+///   sequence number: every message reaches every member once, in the order
+///   its node published it. Messages published while Redis is away wait in a
+///   bounded outbox (`outbox-limit` bytes) and go when it is back.
+/// - **Presence**: names unique across nodes and user lists of the whole
+///   cluster (per room a hash of names, a hash of members and a sorted set
+///   of join order, each change one Lua script), and members of a node that
+///   died dropped within [`RedisConfig::presence_timeout`] (a sorted set of
+///   expiry times that each node's heartbeat pushes forward for its own
+///   members; any node's heartbeat removes the expired and reports the room
+///   through [`Rooms::departures`]).
+/// - **Faults**: three connections (publisher, reader, presence), each made
+///   again with backoff; while Redis is away or slow, local delivery goes on
+///   and names and user lists are answered from this node alone.
+///
+/// Keys are `{PREFIX:ROOM}:stream`, `:names`, `:members`, `:order` and
+/// `:expiry`; the braces keep a room's keys in one Redis Cluster slot.
 ///
 /// Dropping it stops its tasks; [`Rooms::close`] first takes this node's
 /// members out of the user lists and sends what is queued.
