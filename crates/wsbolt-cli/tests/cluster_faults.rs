@@ -219,6 +219,11 @@ async fn a_stalled_node_slows_no_one_and_redis_stays_bounded() {
     println!("{N} messages reached node B in {took:?} with node C stalled; stream length {len}");
     // MAXLEN ~ trims whole macro nodes (100 entries by default).
     assert!(len <= KEPT + 200, "the stream kept {len} entries");
+    let ttl: i64 = redis.cli(&["TTL", "{wsbolt:broadcast}:stream"]).parse().unwrap();
+    assert!(
+        (86_000..=86_400).contains(&ttl),
+        "a quiet room's stream expires: TTL {ttl}"
+    );
     c.resume();
 
     // C catches up with what is left and counts what was trimmed; its

@@ -13,6 +13,8 @@ use super::link::Conn;
 use super::stats::Link;
 use super::Shared;
 
+/// A stream not appended to for this long is deleted by Redis (a day).
+const STREAM_TTL_SECS: u64 = 24 * 3600;
 /// Most entries appended in one round trip.
 const BATCH: usize = 256;
 
@@ -68,6 +70,16 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                     .arg(if e.binary { "b" } else { "t" })
                     .arg("d")
                     .arg(&e.data[..])
+                    .ignore();
+            }
+            // A room nobody publishes to any more leaves nothing behind.
+            let mut rooms: Vec<&str> = batch.iter().map(|e| e.room.as_str()).collect();
+            rooms.sort_unstable();
+            rooms.dedup();
+            for room in rooms {
+                pipe.cmd("EXPIRE")
+                    .arg(shared.stream_key(room))
+                    .arg(STREAM_TTL_SECS)
                     .ignore();
             }
             match pipe.query_async::<()>(c).await {
