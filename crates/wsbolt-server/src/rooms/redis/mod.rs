@@ -266,6 +266,10 @@ impl Rooms for RedisRooms {
 
     fn claim_name<'a>(&'a self, room: &'a str, id: MemberId, wanted: &'a str) -> BoxFuture<'a, String> {
         Box::pin(async move {
+            // Named locally from now on, so that a leave while the claim is
+            // in flight is sent too (after it, in order) and the claimed
+            // name does not linger until it expires.
+            self.shared.local.set_name(room, id, wanted.to_string());
             let cmd = |reply| Cmd::Claim {
                 room: room.to_string(),
                 id,
