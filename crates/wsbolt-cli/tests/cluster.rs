@@ -33,7 +33,8 @@ async fn broadcast_reaches_every_client_on_every_node_exactly_once_in_order() {
             client.send(&format!("{c}:{n}")).await;
         }
     }
-    let total = clients.len() * MESSAGES;
+    let senders = clients.len();
+    let total = senders * MESSAGES;
     for (me, client) in clients.iter_mut().enumerate() {
         // Per sender: the numbers in the order they came.
         let mut from: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -47,7 +48,7 @@ async fn broadcast_reaches_every_client_on_every_node_exactly_once_in_order() {
             "client {me} got more than {total} messages"
         );
         let want: Vec<usize> = (0..MESSAGES).collect();
-        for c in 0..clients_len(&nodes) {
+        for c in 0..senders {
             assert_eq!(from.get(&c), Some(&want), "client {me}: messages of client {c}");
         }
     }
@@ -63,10 +64,6 @@ async fn broadcast_reaches_every_client_on_every_node_exactly_once_in_order() {
             ((nodes.len() - 1) * SENDERS_PER_NODE * MESSAGES) as f64
         );
     }
-}
-
-fn clients_len(nodes: &[Node]) -> usize {
-    nodes.len() * SENDERS_PER_NODE
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,14 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use wsbolt::Message;
 
 use self::config::redact;
 pub use self::config::{RedisConfig, RedisStartError};
 use self::outbox::{Entry, Job};
-use self::presence::{fell_back, Cmd, PRESENCE_WAIT};
+use self::presence::Cmd;
 use self::stats::{Link, Stats};
 use super::{BoxFuture, LocalRooms, MemberId, Membership, Rooms};
 
@@ -130,6 +129,10 @@ impl Drop for RedisRooms {
     }
 }
 
+/// How long presence answers may take before a caller answers from this
+/// node alone (so a slow Redis never holds a client's messages for long).
+const PRESENCE_WAIT: Duration = Duration::from_secs(1);
+
 /// Commands waiting for the presence task; beyond it, answers come from
 /// this node alone.
 const PRESENCE_QUEUE: usize = 1024;
@@ -207,7 +210,8 @@ impl RedisRooms {
                 }
             }
         }
-        fell_back(&self.shared, what);
+        shared.stats.presence_fallbacks.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(what, "answered from this node alone: Redis unreachable or slow");
         fallback()
     }
 }
@@ -238,7 +242,7 @@ impl Rooms for RedisRooms {
     fn publish(&self, room: &str, msg: &Message) {
         self.shared.local.publish(room, msg);
         let (binary, data) = match msg {
-            Message::Text(t) => (false, Bytes::copy_from_slice(t.as_bytes())),
+            Message::Text(t) => (false, t.clone().into_bytes()),
             Message::Binary(b) => (true, b.clone()),
             _ => return,
         };

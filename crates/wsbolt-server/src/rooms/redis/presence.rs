@@ -11,7 +11,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis::Script;
 use tokio::sync::{mpsc, oneshot};
@@ -133,6 +132,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                 conn.failed(&shared, &e);
                 continue;
             }
+            // That was this period's beat (an interval's first tick is at once).
+            beat.reset();
         }
         let cmd = match retry.take() {
             Some(cmd) => cmd,
@@ -314,14 +315,4 @@ async fn invoke<T: redis::FromRedisValue>(
         });
     }
     Ok(converted)
-}
-
-/// How long presence answers may take before a caller answers from this
-/// node alone (so a slow Redis never holds a client's messages for long).
-pub(super) const PRESENCE_WAIT: Duration = Duration::from_secs(1);
-
-/// Counts an answer given from this node alone.
-pub(super) fn fell_back(shared: &Shared, what: &str) {
-    shared.stats.presence_fallbacks.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(what, "answered from this node alone: Redis unreachable or slow");
 }

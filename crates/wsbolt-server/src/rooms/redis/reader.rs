@@ -84,11 +84,18 @@ impl Seen {
     }
 }
 
+/// Where the reader stands in one room's stream.
+struct Cursor {
+    /// The stream's key, made once.
+    key: String,
+    /// The id of the last entry read (or the start).
+    last: String,
+}
+
 /// The reader task: runs until cancelled.
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut conn = Conn::new(Link::Reader);
-    // Room -> the id of the last entry read (or the start).
-    let mut cursors: HashMap<String, String> = HashMap::new();
+    let mut cursors: HashMap<String, Cursor> = HashMap::new();
     let mut seen = Seen::default();
     loop {
         let (c, fresh) = conn.get(&shared).await;
@@ -108,37 +115,39 @@ pub(super) async fn run(shared: Arc<Shared>) {
         });
         let offset = shared.clock_offset_ms.load(Ordering::Acquire);
         for (room, since) in follow {
-            cursors
-                .entry(room)
-                .or_insert_with(|| format!("{}-0", (since + offset - FOLLOW_MARGIN_MS).max(0)));
+            cursors.entry(room).or_insert_with_key(|room| Cursor {
+                key: shared.stream_key(room),
+                last: format!("{}-0", (since + offset - FOLLOW_MARGIN_MS).max(0)),
+            });
         }
         if cursors.is_empty() {
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.follow_changed.notified()).await;
             continue;
         }
-        let rooms: Vec<&String> = cursors.keys().collect();
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(COUNT)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS");
-        for room in &rooms {
-            cmd.arg(shared.stream_key(room));
+        // Keys, then ids, in the same order (the map is not changed between).
+        for cursor in cursors.values() {
+            cmd.arg(&cursor.key);
         }
-        for room in &rooms {
-            cmd.arg(&cursors[*room]);
+        for cursor in cursors.values() {
+            cmd.arg(&cursor.last);
         }
-        let keys: HashMap<String, String> = rooms.iter().map(|r| (shared.stream_key(r), r.to_string())).collect();
         match cmd.query_async::<Option<StreamReadReply>>(c).await {
             Ok(Some(reply)) => {
                 for stream in reply.keys {
-                    let Some(room) = keys.get(&stream.key) else { continue };
+                    let Some((room, cursor)) = cursors.iter_mut().find(|(_, cur)| cur.key == stream.key) else {
+                        continue;
+                    };
                     for entry in &stream.ids {
                         deliver(&shared, &mut seen, room, entry);
                     }
                     if let Some(last) = stream.ids.last() {
-                        cursors.insert(room.clone(), last.id.clone());
+                        cursor.last.clone_from(&last.id);
                     }
                 }
             }
