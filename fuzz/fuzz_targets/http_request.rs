@@ -57,12 +57,12 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => check_reject(&e),
         Ok(offer) => {
             let protocol = offer.protocols.first().map(String::as_str);
-            let answer = accept_response(&offer.key, protocol, None, &[]);
+            let answer = accept_response(offer.key.as_deref().unwrap_or_default(), protocol, None, &[]);
             let client = ClientRequest {
                 host: "h".into(),
                 target: "/".into(),
                 protocols: offer.protocols.clone(),
-                key: offer.key.clone(),
+                key: offer.key.clone().unwrap_or_default(),
                 ..Default::default()
             };
             let (mut hs, _) = ClientHandshake::new(&client);

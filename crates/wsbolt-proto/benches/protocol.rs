@@ -120,7 +120,7 @@ Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nAccept-L
         b.iter(|| {
             let (req, _) = RequestReader::default().feed(request).unwrap().unwrap();
             let offer = validate(&req).unwrap();
-            accept_response(&offer.key, None, None, &[])
+            accept_response(offer.key.as_deref().unwrap_or_default(), None, None, &[])
         })
     });
     g.finish();

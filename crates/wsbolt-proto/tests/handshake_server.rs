@@ -35,7 +35,12 @@ fn outcome(bytes: &[u8]) -> Result<Vec<u8>, (HandshakeError, Vec<u8>)> {
         validate(&req)
     });
     match res {
-        Ok(offer) => Ok(accept_response(&offer.key, None, None, &[])),
+        Ok(offer) => Ok(accept_response(
+            offer.key.as_deref().unwrap_or_default(),
+            None,
+            None,
+            &[],
+        )),
         Err(e) => {
             let resp = reject_response(&e);
             Err((e, resp))
@@ -297,7 +302,7 @@ fn protocols_extensions_and_origin_are_reported() {
     assert_eq!(offer.extensions, ["permessage-deflate; client_max_window_bits"]);
     assert_eq!(offer.origin.as_deref(), Some("http://example.com"));
     let resp = accept_response(
-        &offer.key,
+        offer.key.as_deref().unwrap(),
         Some("chat"),
         None,
         &[("X-Served-By".into(), "wsbolt".into())],

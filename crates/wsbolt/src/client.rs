@@ -134,7 +134,10 @@ pub(crate) async fn connect_target(
     config: &ClientConfig,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     tokio::time::timeout(config.ws.handshake_timeout, async {
-        let io = open_transport(target, config).await?;
+        if config.http2 && target.secure {
+            return crate::http2::connect(target, config).await;
+        }
+        let io = open_transport(target, config, &[]).await?;
         handshake(io, target, config).await
     })
     .await
@@ -142,7 +145,9 @@ pub(crate) async fn connect_target(
 }
 
 /// TCP to the target or a tunnel through the proxy, then TLS for `wss://`.
-async fn open_transport(target: &Target, config: &ClientConfig) -> Result<MaybeTlsStream> {
+/// TCP (through the proxy, if any) and TLS for `wss://`; `alpn` is the list
+/// TLS offers (none when empty).
+pub(crate) async fn open_transport(target: &Target, config: &ClientConfig, alpn: &[&[u8]]) -> Result<MaybeTlsStream> {
     let tunnel = match config.proxy.resolve(target)? {
         Some(proxy) => proxy.tunnel(target, config.tls.as_ref()).await?,
         None => {
@@ -157,7 +162,12 @@ async fn open_transport(target: &Target, config: &ClientConfig) -> Result<MaybeT
             Tunnel::Tls(to_proxy) => MaybeTlsStream::ClientTls(to_proxy),
         });
     }
-    let tls = config.tls.clone().unwrap_or_else(default_client_config);
+    let mut tls = config.tls.clone().unwrap_or_else(default_client_config);
+    if !alpn.is_empty() {
+        let mut with_alpn = (*tls).clone();
+        with_alpn.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tls = std::sync::Arc::new(with_alpn);
+    }
     Ok(match tunnel {
         Tunnel::Plain(tcp) => MaybeTlsStream::ClientTls(Box::new(tls_over(tcp, target, tls).await?)),
         Tunnel::Tls(to_proxy) => MaybeTlsStream::ClientTlsInTls(Box::new(tls_over(*to_proxy, target, tls).await?)),
@@ -194,23 +204,7 @@ pub async fn handshake<S>(mut io: S, target: &Target, config: &ClientConfig) -> 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    for (n, v) in &config.headers {
-        if !is_valid_field(n, v) {
-            return Err(Error::Url(format!("invalid request header {n:?}")));
-        }
-    }
-    let request = ClientRequest {
-        host: target.host_header.clone(),
-        target: target.resource.clone(),
-        protocols: config.protocols.clone(),
-        extensions: config
-            .ws
-            .deflate
-            .as_ref()
-            .map(|d| (client_offer(d), vec![deflate::NAME.to_string()])),
-        headers: config.headers.clone(),
-        key: generate_key(),
-    };
+    let request = client_request(target, config, generate_key())?;
     let (mut hs, bytes) = ClientHandshake::new(&request);
     io.write_all(&bytes).await?;
     io.flush().await?;
@@ -247,4 +241,25 @@ where
             return Ok((ws, response));
         }
     }
+}
+
+/// The opening request `config` asks for (both HTTP versions).
+pub(crate) fn client_request(target: &Target, config: &ClientConfig, key: String) -> Result<ClientRequest> {
+    for (n, v) in &config.headers {
+        if !is_valid_field(n, v) {
+            return Err(Error::Url(format!("invalid request header {n:?}")));
+        }
+    }
+    Ok(ClientRequest {
+        host: target.host_header.clone(),
+        target: target.resource.clone(),
+        protocols: config.protocols.clone(),
+        extensions: config
+            .ws
+            .deflate
+            .as_ref()
+            .map(|d| (client_offer(d), vec![deflate::NAME.to_string()])),
+        headers: config.headers.clone(),
+        key,
+    })
 }

@@ -155,6 +155,15 @@ pub struct ClientConfig {
     /// as browsers do for WebSockets. See [`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS)
     /// for what following means.
     pub max_redirects: usize,
+    /// WebSockets over HTTP/2 (RFC 8441) for `wss://`. Default false. When
+    /// true, TLS offers `h2` and `http/1.1` by ALPN; a server that picks
+    /// `h2` and advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL` gets an
+    /// extended CONNECT, and every WebSocket to the same origin (host, port,
+    /// TLS settings, proxy) shares that one connection while any is open.
+    /// A server that picks `http/1.1`, or `h2` without RFC 8441, gets the
+    /// HTTP/1.1 Upgrade (on a new connection in the second case). `ws://`
+    /// always uses HTTP/1.1, as browsers do.
+    pub http2: bool,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -166,6 +175,7 @@ impl fmt::Debug for ClientConfig {
             .field("tls", &self.tls.is_some())
             .field("proxy", &self.proxy)
             .field("max_redirects", &self.max_redirects)
+            .field("http2", &self.http2)
             .finish()
     }
 }

@@ -34,10 +34,14 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod config;
 mod error;
 pub mod http1;
+pub mod http2;
+mod policy;
 pub mod proxy;
 mod read_loop;
 mod reconnect;
@@ -46,6 +50,8 @@ mod server;
 mod split;
 mod stream;
 pub mod tls;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 pub mod websocket;
 
 pub use client::{connect, connect_with_config, handshake as client_handshake, Target};

@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wsbolt_proto::deflate::negotiate_server;
-use wsbolt_proto::handshake::header::is_valid_field;
-use wsbolt_proto::handshake::server::{accept_response, validate, Request, RequestReader};
+use wsbolt_proto::handshake::server::{accept_response, Request, RequestReader};
 use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 use wsbolt_proto::Role;
 
 use crate::config::{Refusal, ServerConfig};
 use crate::error::{Error, Result};
 use crate::http1::response_bytes;
+use crate::policy::{decide, to_http, Refuse};
 use crate::stream::WebSocketStream;
 
 /// The client's address, when the server knows it: found in the extensions of
@@ -184,14 +183,20 @@ where
         S: 'a,
     {
         async move {
-            let answer = match self.decide(config) {
+            let answer = match decide(&self.request, self.peer, config) {
                 Ok(answer) => answer,
                 Err(refusal) => {
                     let refused = Box::pin(self.send_refusal(refusal));
                     return Err(refused.await);
                 }
             };
-            self.io.write_all(&answer.response).await?;
+            let response = accept_response(
+                answer.offer.key.as_deref().unwrap_or_default(),
+                answer.protocol.as_deref(),
+                answer.extensions.as_deref(),
+                &config.response_headers,
+            );
+            self.io.write_all(&response).await?;
             self.io.flush().await?;
             let mut ws = WebSocketStream::from_raw_with_deflate(
                 self.io,
@@ -205,67 +210,9 @@ where
         }
     }
 
-    /// Validates the request and applies the server's policy (response
-    /// headers, the request hook, Origin, subprotocol, deflate), without I/O.
-    fn decide(&self, config: &ServerConfig) -> Result<Answer, Refuse> {
-        if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
-            // A CR or LF here would inject header fields: refuse to send it.
-            return Err(Refuse::Misconfigured(format!(
-                "response header {name:?} is not a valid field"
-            )));
-        }
-        let offer = validate(&self.request).map_err(Refuse::Standard)?;
-        if let Some(hook) = &config.on_request {
-            let decision = match self.http_request() {
-                Ok(req) => hook(&req),
-                Err(e) => Err(e.into()),
-            };
-            decision.map_err(Refuse::Custom)?;
-        }
-        if let Some(check) = &config.check_origin {
-            if !check(offer.origin.as_deref(), &self.request) {
-                return Err(Refuse::Standard(HandshakeError::Forbidden));
-            }
-        }
-        let protocol = config
-            .select_protocol
-            .as_ref()
-            .and_then(|select| select(&offer.protocols));
-        // A selection callback must pick one of the offered protocols.
-        let protocol = protocol.filter(|p| offer.protocols.contains(p));
-        let deflate = config
-            .ws
-            .deflate
-            .as_ref()
-            .and_then(|cfg| negotiate_server(&offer.extensions, cfg));
-        let (extensions, deflate) = deflate.map_or((None, None), |(a, p)| (Some(a), Some(p)));
-        let response = accept_response(
-            &offer.key,
-            protocol.as_deref(),
-            extensions.as_deref(),
-            &config.response_headers,
-        );
-        Ok(Answer {
-            response,
-            protocol,
-            extensions,
-            deflate,
-        })
-    }
-
     /// Answers a refusal and closes the transport; returns the error to report.
     async fn send_refusal(mut self, refusal: Refuse) -> Error {
-        let (response, error) = match refusal {
-            Refuse::Custom(r) => return self.reject(r).await,
-            Refuse::Standard(e) => (e.response(), Error::Handshake(e)),
-            Refuse::Misconfigured(why) => {
-                let response = http::Response::builder()
-                    .status(http::StatusCode::INTERNAL_SERVER_ERROR)
-                    .body(Bytes::from_static(b"server misconfigured\n"))
-                    .expect("static response");
-                (response, Error::Config(why))
-            }
-        };
+        let (response, error) = refusal.into_parts();
         write_and_close(&mut self.io, &response_bytes(&response)).await;
         error
     }
@@ -308,43 +255,9 @@ where
     }
 }
 
-/// An accepted handshake's answer.
-struct Answer {
-    response: Vec<u8>,
-    protocol: Option<String>,
-    extensions: Option<String>,
-    deflate: Option<wsbolt_proto::deflate::DeflateParams>,
-}
-
-/// Why a handshake is refused.
-enum Refuse {
-    /// A standard refusal (400, 403, …).
-    Standard(HandshakeError),
-    /// The request hook's response.
-    Custom(Refusal),
-    /// The server's own configuration is unusable (answered 500).
-    Misconfigured(String),
-}
-
 async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) {
     // Best effort: the peer may already be gone.
     if io.write_all(bytes).await.is_ok() {
         let _ = io.shutdown().await;
     }
-}
-
-/// Converts a parsed request head into an `http::Request` for a hook.
-fn to_http(req: &Request, peer: Option<SocketAddr>) -> Result<http::Request<()>, HandshakeError> {
-    let bad = |what: &str| HandshakeError::Malformed(format!("{what} not accepted by the http crate"));
-    let mut b = http::Request::builder()
-        .method(http::Method::from_bytes(req.method.as_bytes()).map_err(|_| bad("method"))?)
-        .uri(req.target.as_str())
-        .version(http::Version::HTTP_11);
-    for (name, value) in req.headers.iter() {
-        b = b.header(name, value);
-    }
-    if let Some(addr) = peer {
-        b = b.extension(PeerAddr(addr));
-    }
-    b.body(()).map_err(|_| bad("request target or header field"))
 }

@@ -128,17 +128,34 @@ pub enum MaybeTlsStream {
     /// TLS as a client inside TLS to an `https://` proxy (`wss://` through
     /// an HTTPS proxy).
     ClientTlsInTls(Box<tokio_rustls::client::TlsStream<tokio_rustls::client::TlsStream<TcpStream>>>),
+    /// A stream of an HTTP/2 connection (RFC 8441), which may carry other
+    /// WebSockets too.
+    Http2(Box<crate::http2::H2Stream>),
+    /// A connection (HTTP/1.1) or stream (HTTP/2) that hyper handed over
+    /// after an upgrade (feature `hyper`).
+    #[cfg(feature = "hyper")]
+    Upgraded(Box<crate::upgrade::Upgraded>),
 }
 
 impl MaybeTlsStream {
-    /// The underlying TCP stream.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The underlying TCP stream; `None` for a WebSocket that shares its
+    /// connection (HTTP/2) or whose connection hyper holds.
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            MaybeTlsStream::Plain(s) => s,
-            MaybeTlsStream::ClientTls(s) => s.get_ref().0,
-            MaybeTlsStream::ServerTls(s) => s.get_ref().0,
-            MaybeTlsStream::ClientTlsInTls(s) => s.get_ref().0.get_ref().0,
+            MaybeTlsStream::Plain(s) => Some(s),
+            MaybeTlsStream::ClientTls(s) => Some(s.get_ref().0),
+            MaybeTlsStream::ServerTls(s) => Some(s.get_ref().0),
+            MaybeTlsStream::ClientTlsInTls(s) => Some(s.get_ref().0.get_ref().0),
+            MaybeTlsStream::Http2(_) => None,
+            #[cfg(feature = "hyper")]
+            MaybeTlsStream::Upgraded(_) => None,
         }
+    }
+
+    /// Whether this is an HTTP/2 stream (RFC 8441) rather than a connection
+    /// of its own.
+    pub fn is_http2(&self) -> bool {
+        matches!(self, MaybeTlsStream::Http2(_))
     }
 }
 
@@ -158,6 +175,15 @@ macro_rules! forward {
                 $e
             }
             MaybeTlsStream::ClientTlsInTls($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
+            MaybeTlsStream::Http2($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
+            #[cfg(feature = "hyper")]
+            MaybeTlsStream::Upgraded($s) => {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
@@ -188,6 +214,9 @@ impl AsyncWrite for MaybeTlsStream {
             MaybeTlsStream::ClientTls(s) => s.is_write_vectored(),
             MaybeTlsStream::ServerTls(s) => s.is_write_vectored(),
             MaybeTlsStream::ClientTlsInTls(s) => s.is_write_vectored(),
+            MaybeTlsStream::Http2(s) => s.is_write_vectored(),
+            #[cfg(feature = "hyper")]
+            MaybeTlsStream::Upgraded(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

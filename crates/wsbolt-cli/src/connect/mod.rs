@@ -65,6 +65,10 @@ pub struct ConnectArgs {
     /// Pretty-print received text messages that are JSON.
     #[arg(long)]
     json: bool,
+    /// For wss://, offer HTTP/2 and use it when the server supports
+    /// WebSockets over HTTP/2 (RFC 8441); HTTP/1.1 otherwise.
+    #[arg(long)]
+    http2: bool,
 }
 
 pub fn run(args: ConnectArgs) -> ExitCode {
@@ -107,6 +111,7 @@ pub fn run(args: ConnectArgs) -> ExitCode {
     }
     // From the first frame: some come with the handshake's answer.
     config.ws.frame_trace = args.trace;
+    config.http2 = args.http2;
     if args.follow {
         config.max_redirects = wsbolt::DEFAULT_MAX_REDIRECTS;
     }

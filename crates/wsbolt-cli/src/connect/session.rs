@@ -81,6 +81,9 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
             }
         };
         let mut info = format!("connected to {}", args.url);
+        if ws.get_ref().is_http2() {
+            info.push_str(" over HTTP/2");
+        }
         if let Some(p) = &response.protocol {
             info.push_str(&format!(" (protocol {p})"));
         }

@@ -155,35 +155,70 @@ impl ClientHandshake {
             Some(v) if v == self.expected_accept.as_bytes() => {}
             _ => return Err(HandshakeError::BadAccept),
         }
-        let protocol = match headers.single("Sec-WebSocket-Protocol")? {
-            None => None,
-            Some(p) => {
-                let p = String::from_utf8_lossy(p).into_owned();
-                if !self.protocols.contains(&p) {
-                    return Err(HandshakeError::UnrequestedProtocol(p));
-                }
-                Some(p)
-            }
-        };
-        let mut extensions: Vec<&str> = Vec::new();
-        for value in headers.values("Sec-WebSocket-Extensions") {
-            let value = std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtensionHeader)?;
-            for ext in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                let name = ext.split(';').next().unwrap_or_default().trim();
-                if !self.offered.iter().any(|o| o.eq_ignore_ascii_case(name)) {
-                    return Err(HandshakeError::UnofferedExtension(name.to_string()));
-                }
-            }
-            extensions.push(value);
-        }
-        let extensions = (!extensions.is_empty()).then(|| extensions.join(", "));
-        Ok(Response {
-            status,
-            headers,
-            protocol,
-            extensions,
-        })
+        negotiated(status, headers, &self.protocols, &self.offered)
     }
+}
+
+/// Validates an HTTP/2 extended CONNECT's answer (RFC 8441 §5): status 200,
+/// then the same subprotocol and extension checks as over HTTP/1.1 (no
+/// `Upgrade`, `Connection` or accept key exist there). `req` is the request
+/// that was sent (its `key` is not used).
+///
+/// ```
+/// use wsbolt_proto::handshake::client::{validate_http2_response, ClientRequest};
+/// use wsbolt_proto::handshake::header::Headers;
+/// let req = ClientRequest { protocols: vec!["chat".into()], ..Default::default() };
+/// let h: Headers = [("sec-websocket-protocol".to_string(), bytes::Bytes::from_static(b"chat"))].into_iter().collect();
+/// assert_eq!(validate_http2_response(&req, 200, h).unwrap().protocol.as_deref(), Some("chat"));
+/// ```
+///
+/// # Errors
+///
+/// [`HandshakeError::UnexpectedStatus`] for a status other than 200; the
+/// subprotocol and extension errors of the HTTP/1.1 path.
+pub fn validate_http2_response(req: &ClientRequest, status: u16, headers: Headers) -> Result<Response, HandshakeError> {
+    if status != 200 {
+        return Err(HandshakeError::UnexpectedStatus(status));
+    }
+    let offered: Vec<String> = req.extensions.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
+    negotiated(status, headers, &req.protocols, &offered)
+}
+
+/// The subprotocol and extension checks shared by both HTTP versions.
+fn negotiated(
+    status: u16,
+    headers: Headers,
+    protocols: &[String],
+    offered: &[String],
+) -> Result<Response, HandshakeError> {
+    let protocol = match headers.single("Sec-WebSocket-Protocol")? {
+        None => None,
+        Some(p) => {
+            let p = String::from_utf8_lossy(p).into_owned();
+            if !protocols.contains(&p) {
+                return Err(HandshakeError::UnrequestedProtocol(p));
+            }
+            Some(p)
+        }
+    };
+    let mut extensions: Vec<&str> = Vec::new();
+    for value in headers.values("Sec-WebSocket-Extensions") {
+        let value = std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtensionHeader)?;
+        for ext in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let name = ext.split(';').next().unwrap_or_default().trim();
+            if !offered.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                return Err(HandshakeError::UnofferedExtension(name.to_string()));
+            }
+        }
+        extensions.push(value);
+    }
+    let extensions = (!extensions.is_empty()).then(|| extensions.join(", "));
+    Ok(Response {
+        status,
+        headers,
+        protocol,
+        extensions,
+    })
 }
 
 fn refusal_parts(status: u16, headers: &Headers) -> Option<http::response::Parts> {

@@ -1,5 +1,10 @@
 //! The server's side of the opening handshake: read a request, validate it
-//! (RFC 6455 §4.2.1), answer with 101 or the right error status.
+//! (RFC 6455 §4.2.1 over HTTP/1.1, RFC 8441 §4–5 over HTTP/2), answer with
+//! 101 (or 200 over HTTP/2) or the right error status.
+//!
+//! One validation path serves both HTTP versions: an HTTP/2 server adapter
+//! maps its request onto [`Request`] (with [`Request::extended_connect`] set)
+//! and calls the same [`validate`] and [`accept_head`].
 
 use base64::Engine;
 use bytes::Bytes;
@@ -14,10 +19,14 @@ pub struct Request {
     pub method: String,
     /// The request target, e.g. `/chat?room=1`.
     pub target: String,
-    /// The minor HTTP version (1 for HTTP/1.1).
+    /// The minor HTTP/1 version (1 for HTTP/1.1; unused over HTTP/2).
     pub version: u8,
     /// The header fields.
     pub headers: Headers,
+    /// `Some(protocol)` for an HTTP/2 request, with the value of its
+    /// `:protocol` pseudo-header (RFC 8441 extended CONNECT; empty when the
+    /// request had none); `None` for HTTP/1.x.
+    pub extended_connect: Option<String>,
 }
 
 impl Request {
@@ -34,7 +43,15 @@ impl Request {
     /// Whether the request asks for a WebSocket at all (`Upgrade: websocket`):
     /// servers that also serve plain HTTP route on this.
     pub fn is_upgrade(&self) -> bool {
-        self.headers.has_token("upgrade", "websocket")
+        match &self.extended_connect {
+            None => self.headers.has_token("upgrade", "websocket"),
+            Some(p) => self.method == "CONNECT" && p.eq_ignore_ascii_case("websocket"),
+        }
+    }
+
+    /// Whether the request came over HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        self.extended_connect.is_some()
     }
 }
 
@@ -130,14 +147,16 @@ pub fn parse_request(head: &Bytes, max_headers: usize) -> Result<Request, Handsh
         target: req.path.unwrap_or_default().to_string(),
         version: req.version.unwrap_or_default(),
         headers: Headers::from_httparse(head, req.headers),
+        extended_connect: None,
     })
 }
 
 /// What a valid WebSocket request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    /// `Sec-WebSocket-Key`, as sent.
-    pub key: String,
+    /// `Sec-WebSocket-Key`, as sent (HTTP/1.1); `None` over HTTP/2, which
+    /// has no key (RFC 8441 §5).
+    pub key: Option<String>,
     /// Requested subprotocols, in the client's order of preference.
     pub protocols: Vec<String>,
     /// The raw `Sec-WebSocket-Extensions` offers, one string per header field.
@@ -146,38 +165,33 @@ pub struct Offer {
     pub origin: Option<String>,
 }
 
-/// Validates a WebSocket opening request. Checks, in order: method (405),
-/// HTTP version, `Host`, `Upgrade`, `Connection` (400), `Sec-WebSocket-Version`
-/// (426), `Sec-WebSocket-Key` (400).
+/// Validates a WebSocket opening request.
+///
+/// Over HTTP/1.1 it checks, in order: method `GET` (405), HTTP version,
+/// `Host`, `Upgrade`, `Connection` (400), `Sec-WebSocket-Version` (426),
+/// `Sec-WebSocket-Key` (400). Over HTTP/2 (RFC 8441 §4): method `CONNECT`
+/// (405), `:protocol` `websocket` (400), `:authority` (carried as `Host`,
+/// 400), `Sec-WebSocket-Version` (426); there is no key, and `Upgrade` and
+/// `Connection` are not HTTP/2 fields. Subprotocols, extensions and `Origin`
+/// are read the same way for both.
 pub fn validate(req: &Request) -> Result<Offer, HandshakeError> {
-    if req.method != "GET" {
-        return Err(HandshakeError::MethodNotAllowed);
-    }
-    if req.version < 1 {
-        return Err(HandshakeError::HttpVersion);
-    }
     let h = &req.headers;
-    if h.single("Host")?.is_none() {
-        return Err(HandshakeError::MissingHost);
-    }
-    if !h.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::MissingUpgrade);
-    }
-    if !h.has_token("Connection", "upgrade") {
-        return Err(HandshakeError::MissingConnectionUpgrade);
-    }
-    match h.single("Sec-WebSocket-Version") {
-        Ok(Some(b"13")) => {}
-        _ => return Err(HandshakeError::UnsupportedVersion),
-    }
-    let key = h.single("Sec-WebSocket-Key")?.ok_or(HandshakeError::MissingKey)?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(key)
-        .map_err(|_| HandshakeError::InvalidKey)?;
-    if decoded.len() != 16 {
-        return Err(HandshakeError::InvalidKey);
-    }
-    let key = String::from_utf8(key.to_vec()).map_err(|_| HandshakeError::InvalidKey)?;
+    let key = match &req.extended_connect {
+        None => Some(validate_http1(req)?),
+        Some(protocol) => {
+            if req.method != "CONNECT" {
+                return Err(HandshakeError::MethodNotAllowed);
+            }
+            if !protocol.eq_ignore_ascii_case("websocket") {
+                return Err(HandshakeError::MissingUpgrade);
+            }
+            if h.single("Host")?.is_none() {
+                return Err(HandshakeError::MissingHost);
+            }
+            check_version(h)?;
+            None
+        }
+    };
     let protocols = h
         .list("Sec-WebSocket-Protocol")
         .filter(|p| is_token(p))
@@ -198,6 +212,86 @@ pub fn validate(req: &Request) -> Result<Offer, HandshakeError> {
         extensions,
         origin,
     })
+}
+
+/// The HTTP/1.1 checks up to the key; returns the key.
+fn validate_http1(req: &Request) -> Result<String, HandshakeError> {
+    if req.method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    if req.version < 1 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    let h = &req.headers;
+    if h.single("Host")?.is_none() {
+        return Err(HandshakeError::MissingHost);
+    }
+    if !h.has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::MissingUpgrade);
+    }
+    if !h.has_token("Connection", "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    check_version(h)?;
+    let key = h.single("Sec-WebSocket-Key")?.ok_or(HandshakeError::MissingKey)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| HandshakeError::InvalidKey)?;
+    if decoded.len() != 16 {
+        return Err(HandshakeError::InvalidKey);
+    }
+    String::from_utf8(key.to_vec()).map_err(|_| HandshakeError::InvalidKey)
+}
+
+/// `Sec-WebSocket-Version: 13`, exactly once (426 otherwise).
+fn check_version(h: &Headers) -> Result<(), HandshakeError> {
+    match h.single("Sec-WebSocket-Version") {
+        Ok(Some(b"13")) => Ok(()),
+        _ => Err(HandshakeError::UnsupportedVersion),
+    }
+}
+
+/// The answer to a valid [`Offer`] as an `http::Response` head, for a server
+/// whose HTTP stack writes the response itself: `101 Switching Protocols`
+/// with `Upgrade`, `Connection` and `Sec-WebSocket-Accept` over HTTP/1.1,
+/// `200 OK` over HTTP/2 (an offer without a key); then the chosen
+/// subprotocol and extensions and `extra` fields (which the caller has
+/// checked with [`super::header::is_valid_field`]).
+///
+/// ```
+/// use wsbolt_proto::handshake::server::{accept_head, Offer};
+/// let offer = Offer { key: None, protocols: vec![], extensions: vec![], origin: None };
+/// let r = accept_head(&offer, Some("chat"), None, &[]).unwrap();
+/// assert_eq!((r.status().as_u16(), &r.headers()["sec-websocket-protocol"]), (200, "chat"));
+/// ```
+///
+/// # Errors
+///
+/// `http::Error` for a field the `http` crate does not accept.
+pub fn accept_head(
+    offer: &Offer,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+    extra: &[(String, String)],
+) -> Result<http::Response<()>, http::Error> {
+    let mut b = http::Response::builder();
+    if let Some(key) = &offer.key {
+        b = b
+            .status(http::StatusCode::SWITCHING_PROTOCOLS)
+            .header(http::header::UPGRADE, "websocket")
+            .header(http::header::CONNECTION, "upgrade")
+            .header(http::header::SEC_WEBSOCKET_ACCEPT, accept_key(key.as_bytes()));
+    }
+    if let Some(p) = protocol {
+        b = b.header(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if let Some(e) = extensions {
+        b = b.header(http::header::SEC_WEBSOCKET_EXTENSIONS, e);
+    }
+    for (n, v) in extra {
+        b = b.header(n.as_str(), v.as_str());
+    }
+    b.body(())
 }
 
 /// The `101 Switching Protocols` answer to `key`, with the chosen subprotocol

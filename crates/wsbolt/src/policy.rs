@@ -1,0 +1,123 @@
+//! A server's handshake policy, apart from any transport or HTTP stack:
+//! validation, the request hook, Origin, subprotocol and deflate. The direct
+//! path (`accept`) and the HTTP-stack adapters (`upgrade`) both decide here,
+//! so a request is judged the same whichever way it came.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use wsbolt_proto::deflate::{negotiate_server, DeflateParams};
+use wsbolt_proto::handshake::header::is_valid_field;
+use wsbolt_proto::handshake::server::{validate, Offer, Request};
+use wsbolt_proto::handshake::HandshakeError;
+
+use crate::config::{Refusal, ServerConfig};
+use crate::error::Error;
+use crate::server::PeerAddr;
+
+/// An accepted handshake: what to answer and what was negotiated.
+pub(crate) struct Answer {
+    pub offer: Offer,
+    pub protocol: Option<String>,
+    pub extensions: Option<String>,
+    pub deflate: Option<DeflateParams>,
+}
+
+/// Why a handshake is refused.
+pub(crate) enum Refuse {
+    /// A standard refusal (400, 403, …).
+    Standard(HandshakeError),
+    /// The request hook's response.
+    Custom(Refusal),
+    /// The server's own configuration is unusable (answered 500).
+    Misconfigured(String),
+}
+
+impl Refuse {
+    /// The response to send, and the error to report.
+    pub(crate) fn into_parts(self) -> (http::Response<Bytes>, Error) {
+        match self {
+            Refuse::Standard(e) => (e.response(), Error::Handshake(e)),
+            Refuse::Custom(Refusal(r)) => (copy_response(&r), Error::Refused(r)),
+            Refuse::Misconfigured(why) => {
+                let response = http::Response::builder()
+                    .status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                    .body(Bytes::from_static(b"server misconfigured\n"))
+                    .expect("static response");
+                (response, Error::Config(why))
+            }
+        }
+    }
+}
+
+/// Status, version, fields and body of `r` (the body shares its bytes).
+fn copy_response(r: &http::Response<Bytes>) -> http::Response<Bytes> {
+    let mut copy = http::Response::new(r.body().clone());
+    *copy.status_mut() = r.status();
+    *copy.version_mut() = r.version();
+    *copy.headers_mut() = r.headers().clone();
+    copy
+}
+
+/// Validates `request` and applies `config`'s policy (response headers, the
+/// request hook, Origin, subprotocol, deflate), without I/O.
+pub(crate) fn decide(request: &Request, peer: Option<SocketAddr>, config: &ServerConfig) -> Result<Answer, Refuse> {
+    if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
+        // A CR or LF here would inject header fields: refuse to send it.
+        return Err(Refuse::Misconfigured(format!(
+            "response header {name:?} is not a valid field"
+        )));
+    }
+    let offer = validate(request).map_err(Refuse::Standard)?;
+    if let Some(hook) = &config.on_request {
+        let decision = match to_http(request, peer) {
+            Ok(req) => hook(&req),
+            Err(e) => Err(e.into()),
+        };
+        decision.map_err(Refuse::Custom)?;
+    }
+    if let Some(check) = &config.check_origin {
+        if !check(offer.origin.as_deref(), request) {
+            return Err(Refuse::Standard(HandshakeError::Forbidden));
+        }
+    }
+    let protocol = config
+        .select_protocol
+        .as_ref()
+        .and_then(|select| select(&offer.protocols));
+    // A selection callback must pick one of the offered protocols.
+    let protocol = protocol.filter(|p| offer.protocols.contains(p));
+    let deflate = config
+        .ws
+        .deflate
+        .as_ref()
+        .and_then(|cfg| negotiate_server(&offer.extensions, cfg));
+    let (extensions, deflate) = deflate.map_or((None, None), |(a, p)| (Some(a), Some(p)));
+    Ok(Answer {
+        offer,
+        protocol,
+        extensions,
+        deflate,
+    })
+}
+
+/// Converts a parsed request head into an `http::Request` for a hook.
+pub(crate) fn to_http(req: &Request, peer: Option<SocketAddr>) -> Result<http::Request<()>, HandshakeError> {
+    let bad = |what: &str| HandshakeError::Malformed(format!("{what} not accepted by the http crate"));
+    let version = if req.is_http2() {
+        http::Version::HTTP_2
+    } else {
+        http::Version::HTTP_11
+    };
+    let mut b = http::Request::builder()
+        .method(http::Method::from_bytes(req.method.as_bytes()).map_err(|_| bad("method"))?)
+        .uri(req.target.as_str())
+        .version(version);
+    for (name, value) in req.headers.iter() {
+        b = b.header(name, value);
+    }
+    if let Some(addr) = peer {
+        b = b.extension(PeerAddr(addr));
+    }
+    b.body(()).map_err(|_| bad("request target or header field"))
+}

@@ -1,0 +1,112 @@
+//! An axum 0.8 app with wsbolt: a plain route and a WebSocket route on one
+//! port, over HTTP/1.1 and (with TLS, or HTTP/2 with prior knowledge) HTTP/2.
+//!
+//! - `GET /` — a page that opens a WebSocket to `/ws` and echoes a message.
+//! - `/ws` — WebSocket echo (subprotocol `echo` when offered;
+//!   permessage-deflate negotiated by default).
+//! - `GET /stats` — WebSockets accepted so far, by HTTP version, as JSON.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{Html, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use wsbolt::axum::{WebSocket, WebSocketUpgrade};
+
+/// WebSockets accepted, by HTTP version.
+#[derive(Debug, Default)]
+pub struct Stats {
+    http1: AtomicU64,
+    http2: AtomicU64,
+}
+
+/// The app's routes.
+pub fn app() -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/ws", any(ws))
+        .route("/stats", get(stats))
+        .with_state(Arc::new(Stats::default()))
+}
+
+async fn ws(State(stats): State<Arc<Stats>>, upgrade: WebSocketUpgrade) -> Response {
+    let counter = if upgrade.http_version() == http::Version::HTTP_2 {
+        &stats.http2
+    } else {
+        &stats.http1
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    upgrade.protocols(["echo"]).on_upgrade(echo)
+}
+
+/// Sends every message back until the client closes.
+async fn echo(mut ws: WebSocket) {
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_data() && ws.send(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn stats(State(stats): State<Arc<Stats>>) -> String {
+    format!(
+        "{{\"http1\":{},\"http2\":{}}}",
+        stats.http1.load(Ordering::Relaxed),
+        stats.http2.load(Ordering::Relaxed)
+    )
+}
+
+use axum::http;
+
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>wsbolt in axum</title>
+<pre id="log"></pre>
+<script>
+const log = (s) => (document.getElementById("log").textContent += s + "\n");
+const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, ["echo"]);
+ws.onopen = () => { log(`open: protocol=${ws.protocol} extensions=${ws.extensions}`); ws.send("hello over " + location.protocol); };
+ws.onmessage = (e) => { log("echo: " + e.data); window.echoed = e.data; };
+ws.onclose = (e) => log("closed " + e.code);
+</script>
+"#;
+
+/// Serves `app` on `listener` with TLS (`tls`, ALPN `h2` and `http/1.1`) or
+/// without, over HTTP/1.1 and HTTP/2 (RFC 8441 advertised), until the
+/// process ends.
+pub async fn serve_tls(listener: tokio::net::TcpListener, app: Router, tls: tokio_rustls::TlsAcceptor) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (tls, app) = (tls.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = tls.accept(tcp).await else { return };
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                tower_service::Service::call(&mut app.clone(), req)
+            });
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http2().enable_connect_protocol();
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A TLS acceptor with a self-signed certificate for localhost, offering
+/// `h2` and `http/1.1` by ALPN.
+pub fn self_signed_tls() -> Result<tokio_rustls::TlsAcceptor, String> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let cert = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+    let config =
+        wsbolt::tls::server_config_from_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?;
+    let mut config = (*config).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
