@@ -12,6 +12,14 @@
 //! both work. Route with `any(...)`, not `get(...)`: an HTTP/2 WebSocket
 //! arrives as `CONNECT`.
 //!
+//! Over HTTP/2 every WebSocket of a browser tab shares one connection, and
+//! flow control decides whether one the server does not read holds the
+//! others back: hyper's defaults (used by `axum::serve`) give a stream and
+//! the whole connection the same 1 MiB window, so it does. Serving with a
+//! hyper builder whose connection window is many stream windows (the
+//! repository's `examples/axum-app` uses 256 KiB per stream, 16 MiB per
+//! connection) keeps the others going; its tests check it.
+//!
 //! ```no_run
 //! use axum::{routing::any, routing::get, Router};
 //! use futures_util::{SinkExt, StreamExt};

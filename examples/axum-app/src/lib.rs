@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http;
 use axum::response::{Html, Response};
 use axum::routing::{any, get};
 use axum::Router;
@@ -39,7 +40,8 @@ async fn ws(State(stats): State<Arc<Stats>>, upgrade: WebSocketUpgrade) -> Respo
         &stats.http1
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    upgrade.protocols(["echo"]).on_upgrade(echo)
+    // 16 MiB messages (1009 beyond), as `wsbolt serve`'s default.
+    upgrade.protocols(["echo"]).max_message_size(16 << 20).on_upgrade(echo)
 }
 
 /// Sends every message back until the client closes.
@@ -59,8 +61,6 @@ async fn stats(State(stats): State<Arc<Stats>>) -> String {
     )
 }
 
-use axum::http;
-
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>wsbolt in axum</title>
@@ -74,29 +74,38 @@ ws.onclose = (e) => log("closed " + e.code);
 </script>
 "#;
 
-/// Serves `app` on `listener` with TLS (`tls`, ALPN `h2` and `http/1.1`) or
-/// without, over HTTP/1.1 and HTTP/2 (RFC 8441 advertised), until the
-/// process ends.
+/// Serves `app` on `listener` with TLS (ALPN `h2` and `http/1.1`), over
+/// HTTP/1.1 and HTTP/2 (RFC 8441 advertised), until the process ends.
 pub async fn serve_tls(listener: tokio::net::TcpListener, app: Router, tls: tokio_rustls::TlsAcceptor) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        let (tls, app) = (tls.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(stream) = tls.accept(tcp).await else { return };
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                tower_service::Service::call(&mut app.clone(), req)
-            });
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder.http2().enable_connect_protocol();
-            let _ = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
-        });
+        tokio::spawn(serve_tls_connection(tcp, app.clone(), tls.clone()));
     }
+}
+
+/// Serves one TCP connection with TLS, over whichever HTTP version ALPN chose.
+pub async fn serve_tls_connection(tcp: tokio::net::TcpStream, app: Router, tls: tokio_rustls::TlsAcceptor) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    let Ok(stream) = tls.accept(tcp).await else { return };
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        tower_service::Service::call(&mut app.clone(), req)
+    });
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's default windows are 1 MiB for a stream and 1 MiB for the whole
+    // connection: one WebSocket the server does not read would hold every
+    // other stream of the connection back. Give the connection room for
+    // many stalled streams.
+    builder
+        .http2()
+        .enable_connect_protocol()
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024);
+    let _ = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .await;
 }
 
 /// A TLS acceptor with a self-signed certificate for localhost, offering

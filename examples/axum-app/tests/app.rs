@@ -1,0 +1,186 @@
+//! The axum example app driven by wsbolt's client: over HTTP/1.1 (axum::serve)
+//! and over HTTP/2 with TLS (RFC 8441), with permessage-deflate negotiated.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wsbolt::{ClientConfig, Message};
+
+async fn plain_app() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, wsbolt_axum_example::app()).await });
+    addr
+}
+
+/// The app with TLS; counts the TCP connections it accepted.
+async fn tls_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = wsbolt_axum_example::self_signed_tls().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let app = wsbolt_axum_example::app();
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(wsbolt_axum_example::serve_tls_connection(tcp, app.clone(), tls.clone()));
+        }
+    });
+    (addr, accepted)
+}
+
+fn client(http2: bool) -> ClientConfig {
+    let mut c = ClientConfig {
+        protocols: vec!["echo".into()],
+        http2,
+        tls: Some(wsbolt::tls::insecure_client_config()),
+        ..Default::default()
+    };
+    c.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    c
+}
+
+/// A plain HTTP/1.1 GET; the status line and the body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_plain_route_and_websocket_route_share_the_port() {
+    let addr = plain_app().await;
+    let (status, body) = get(addr, "/").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("new WebSocket"));
+    let (mut ws, resp) = wsbolt::connect_with_config(&format!("ws://{addr}/ws"), &client(false))
+        .await
+        .unwrap();
+    assert_eq!(resp.protocol.as_deref(), Some("echo"));
+    assert!(resp.extensions.as_deref().unwrap().starts_with("permessage-deflate"));
+    assert_eq!(ws.protocol(), Some("echo"));
+    assert!(!ws.get_ref().is_http2());
+    let text = "axum ".repeat(2000);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
+    ws.close(None).await.unwrap();
+    let (_, stats) = get(addr, "/stats").await;
+    assert_eq!(stats, r#"{"http1":1,"http2":0}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_carry_the_standard_status() {
+    let addr = plain_app().await;
+    let cases = [
+        ("POST", "Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "405"),
+        ("GET", "Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "426"),
+        ("GET", "Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n", "400"),
+        ("GET", "", "400"),
+    ];
+    for (method, fields, want) in cases {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("{method} /ws HTTP/1.1\r\nHost: x\r\n{fields}Connection-Close: 1\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0; 512];
+        let n = tcp.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {want}")),
+            "{method} {fields:?}: {head}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_websockets_share_one_connection_with_deflate() {
+    let (addr, accepted) = tls_app().await;
+    let url = format!("wss://127.0.0.1:{}/ws", addr.port());
+    let config = client(true);
+    let (mut a, resp) = wsbolt::connect_with_config(&url, &config).await.unwrap();
+    let (mut b, _) = wsbolt::connect_with_config(&url, &config).await.unwrap();
+    assert!(a.get_ref().is_http2() && b.get_ref().is_http2());
+    assert_eq!(resp.status, 200);
+    assert_eq!(a.protocol(), Some("echo"));
+    assert!(a.extensions().unwrap().starts_with("permessage-deflate"));
+    for (i, ws) in [&mut a, &mut b].into_iter().enumerate() {
+        let msg = Message::binary(vec![i as u8; 100_000]);
+        ws.send(msg.clone()).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), msg);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "both WebSockets on one TCP connection"
+    );
+    a.close(None).await.unwrap();
+    // The other stream is unaffected by the first one's end.
+    b.send(Message::text("still here")).await.unwrap();
+    assert_eq!(b.next().await.unwrap().unwrap(), Message::text("still here"));
+    b.close(None).await.unwrap();
+    // Over HTTP/1.1 from the same client settings without http2.
+    let (mut c, _) = wsbolt::connect_with_config(&url, &client(false)).await.unwrap();
+    assert!(!c.get_ref().is_http2());
+    c.close(None).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_http2_websocket_does_not_stall_the_others() {
+    let (addr, accepted) = tls_app().await;
+    let url = format!("wss://127.0.0.1:{}/ws", addr.port());
+    let mut config = client(true);
+    // Incompressible payloads below, so no deflate needed.
+    config.ws.deflate = None;
+    let (stalled, _) = wsbolt::connect_with_config(&url, &config).await.unwrap();
+    let (mut live, _) = wsbolt::connect_with_config(&url, &config).await.unwrap();
+    let (mut stalled_rx, mut stalled_tx) = stalled.split();
+    // The stalled one sends 4 MiB and does not read: its echoes fill its own
+    // stream window, then the server stops reading it, then its sends wait.
+    let writer = tokio::spawn(async move {
+        let chunk = Message::binary(vec![7u8; 64 * 1024]);
+        for _ in 0..64 {
+            stalled_tx.send(chunk.clone()).await.unwrap();
+        }
+        stalled_tx
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !writer.is_finished(),
+        "the stalled WebSocket's sends should be held back by flow control"
+    );
+    // The other WebSocket on the same connection still echoes at once.
+    for i in 0..20u8 {
+        let msg = Message::binary(vec![i; 32 * 1024]);
+        let round = tokio::time::timeout(Duration::from_secs(5), async {
+            live.send(msg.clone()).await.unwrap();
+            live.next().await.unwrap().unwrap()
+        })
+        .await
+        .expect("the live WebSocket was stalled by the other one");
+        assert_eq!(round, msg);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // Reading the stalled one again lets everything through, nothing lost.
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        for _ in 0..64 {
+            match stalled_rx.next().await {
+                Some(Ok(Message::Binary(b))) => assert!(b.len() == 64 * 1024 && b.iter().all(|&x| x == 7)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stalled WebSocket's echoes did not all arrive");
+    let tx = writer.await.unwrap();
+    let mut ws = stalled_rx.reunite(tx).unwrap();
+    ws.close(None).await.unwrap();
+    live.close(None).await.unwrap();
+}
