@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// Seconds a keepalive ping may wait for its pong before Close 1011 [default: 20].
     #[arg(long, value_name = "SECS")]
     ping_timeout: Option<u64>,
+    /// Do not offer HTTP/2 on TLS (it is offered by ALPN by default: pages,
+    /// /metrics and WebSockets over RFC 8441).
+    #[arg(long)]
+    no_http2: bool,
     /// Do not answer permessage-deflate offers (compression is on by default).
     #[arg(long)]
     no_deflate: bool,
@@ -154,6 +158,7 @@ impl ServeArgs {
             c.allow_origin = self.allow_origin;
         }
         c.deflate &= !self.no_deflate;
+        c.http2 &= !self.no_http2;
         c.handlers_binary |= self.handlers_binary;
         c.tls_self_signed |= self.tls_self_signed;
         Ok(c)

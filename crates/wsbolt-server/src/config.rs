@@ -46,6 +46,9 @@ pub struct ServeConfig {
     pub ping_timeout: u64,
     /// Answer permessage-deflate offers. Default true.
     pub deflate: bool,
+    /// Offer HTTP/2 by ALPN on TLS (pages, `/metrics` and WebSockets over
+    /// RFC 8441). Default true.
+    pub http2: bool,
     /// Most open connections (WebSocket and HTTP); beyond it new ones get
     /// 503 at once. Default 10,000.
     pub max_connections: usize,
@@ -106,6 +109,7 @@ impl Default for ServeConfig {
             ping_interval: 30,
             ping_timeout: 20,
             deflate: true,
+            http2: true,
             max_connections: 10_000,
             max_connections_per_ip: 256,
             allow_origin: Vec::new(),

@@ -3,7 +3,8 @@
 //! The library behind `wsbolt serve`: a listener that accepts WebSocket
 //! connections (plain or TLS), routes them by path to endpoints (`/echo`,
 //! `/chat`, `/broadcast`, handler programs), answers plain HTTP with demo
-//! pages and `/metrics`, enforces the Origin policy and limits, and shuts
+//! pages and `/metrics` (HTTP/1.1 with keep-alive, and HTTP/2 on TLS, where
+//! WebSockets also come over RFC 8441), enforces the Origin policy and limits, and shuts
 //! down gracefully. With [`ServeConfig::redis`] set, `/chat` and
 //! `/broadcast` are shared by every node on that Redis ([`rooms`]).
 //!
@@ -22,8 +23,10 @@
 mod config;
 mod connection;
 mod endpoints;
+mod http;
 mod metrics;
 mod origin;
+mod replay;
 pub mod rooms;
 mod routes;
 mod server;
@@ -31,5 +34,6 @@ mod tls;
 mod web;
 
 pub use config::{ServeConfig, SlowConsumer};
+pub use http::{H2_CONNECTION_WINDOW, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_SIZE, H2_STREAM_WINDOW};
 pub use metrics::Metrics;
 pub use server::Server;

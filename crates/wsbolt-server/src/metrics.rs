@@ -10,8 +10,10 @@ use std::sync::Mutex;
 pub struct Metrics {
     /// Open WebSocket connections.
     pub open: AtomicI64,
-    /// WebSocket connections accepted (101 sent).
+    /// WebSockets accepted over HTTP/1.1 (101 sent).
     pub accepted: AtomicU64,
+    /// WebSockets accepted over HTTP/2 (RFC 8441: 200 sent).
+    pub accepted_http2: AtomicU64,
     /// Data messages received.
     pub messages_in: AtomicU64,
     /// Data messages sent.
@@ -25,6 +27,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts an accepted WebSocket, by HTTP version.
+    pub fn accepted(&self, http2: bool) {
+        let counter = if http2 { &self.accepted_http2 } else { &self.accepted };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a received message of `len` bytes.
     pub fn received(&self, len: usize) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
@@ -75,12 +83,17 @@ impl Metrics {
                 format!("wsbolt_tasks_alive {}\n", rt.metrics().num_alive_tasks()),
             );
         }
-        for (name, help, v) in [
-            (
-                "wsbolt_connections_accepted_total",
-                "WebSocket handshakes accepted.",
-                &self.accepted,
+        metric(
+            "wsbolt_connections_accepted_total",
+            "counter",
+            "WebSocket handshakes accepted, by HTTP version.",
+            format!(
+                "wsbolt_connections_accepted_total{{http=\"1.1\"}} {}\nwsbolt_connections_accepted_total{{http=\"2\"}} {}\n",
+                self.accepted.load(Ordering::Relaxed),
+                self.accepted_http2.load(Ordering::Relaxed)
             ),
+        );
+        for (name, help, v) in [
             (
                 "wsbolt_messages_received_total",
                 "Data messages received.",

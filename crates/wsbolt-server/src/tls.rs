@@ -22,5 +22,13 @@ pub(crate) fn acceptor(config: &ServeConfig) -> Result<Option<tokio_rustls::TlsA
         }
         (None, None, false) => return Ok(None),
     };
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::clone(&server_config))))
+    let mut server_config = (*server_config).clone();
+    // HTTP/2 first when on: browsers then share one connection for pages and
+    // WebSockets (RFC 8441).
+    server_config.alpn_protocols = if config.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config))))
 }

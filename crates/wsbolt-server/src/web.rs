@@ -4,9 +4,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use tokio::io::AsyncWriteExt;
-use wsbolt::{MaybeTlsStream, Request};
-
 use crate::server::State;
 
 /// The demo pages, compiled in.
@@ -83,30 +80,32 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     (canonical.starts_with(root) && canonical.is_file()).then_some(canonical)
 }
 
-/// Answers one plain HTTP request and closes the connection.
-pub(crate) async fn answer(mut io: MaybeTlsStream, req: &Request, state: &State) {
-    let head = req.method == "HEAD";
-    let (status, ctype, body): (u16, &str, Vec<u8>) = if req.method != "GET" && !head {
-        (405, "text/plain; charset=utf-8", b"method not allowed\n".to_vec())
-    } else if req.path() == "/metrics" {
+/// The answer to one plain HTTP request (hyper writes it).
+pub(crate) async fn respond(method: &http::Method, path: &str, state: &State) -> http::Response<bytes::Bytes> {
+    let head = method == http::Method::HEAD;
+    let text = "text/plain; charset=utf-8";
+    let (status, ctype, body): (u16, &str, bytes::Bytes) = if method != http::Method::GET && !head {
+        (405, text, bytes::Bytes::from_static(b"method not allowed\n"))
+    } else if path == "/metrics" {
         let mut text = state.metrics.render();
         state.env.rooms.write_metrics(&mut text);
-        (200, "text/plain; version=0.0.4", text.into_bytes())
+        (200, "text/plain; version=0.0.4", text.into())
     } else {
+        let not_found = (404, text, bytes::Bytes::from_static(b"not found\n"));
         match &state.web {
             Web::Builtin => {
-                let p = if req.path() == "/" { "/index.html" } else { req.path() };
+                let p = if path == "/" { "/index.html" } else { path };
                 match BUILTIN.iter().find(|(name, _)| *name == p) {
-                    Some((name, body)) => (200, content_type(name), body.to_vec()),
-                    None => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+                    Some((name, body)) => (200, content_type(name), bytes::Bytes::from_static(body)),
+                    None => not_found,
                 }
             }
-            Web::Root(root) => match resolve(root, req.path()) {
+            Web::Root(root) => match resolve(root, path) {
                 Some(file) => match tokio::fs::read(&file).await {
-                    Ok(body) => (200, content_type(&file.to_string_lossy()), body),
-                    Err(_) => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+                    Ok(body) => (200, content_type(&file.to_string_lossy()), body.into()),
+                    Err(_) => not_found,
                 },
-                None => (404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+                None => not_found,
             },
         }
     };
@@ -118,13 +117,8 @@ pub(crate) async fn answer(mut io: MaybeTlsStream, req: &Request, state: &State)
         b = b.header(http::header::ALLOW, "GET, HEAD");
     }
     // A HEAD answer has the GET answer's fields, without the body.
-    let body = if head { Vec::new() } else { body };
-    let resp = b
-        .body(bytes::Bytes::from(body))
-        .map(|r| wsbolt::http1::response_bytes(&r))
-        .unwrap_or_default();
-    let _ = io.write_all(&resp).await;
-    let _ = io.shutdown().await;
+    let body = if head { bytes::Bytes::new() } else { body };
+    b.body(body).unwrap_or_default()
 }
 
 #[cfg(test)]

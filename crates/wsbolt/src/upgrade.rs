@@ -54,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::policy::{decide, Answer, Refuse};
 use crate::server::PeerAddr;
 use crate::stream::WebSocketStream;
+use crate::tls::MaybeTlsStream;
 
 /// The transport of a WebSocket that hyper handed over: the upgraded
 /// HTTP/1.1 connection or the HTTP/2 stream, as a tokio `AsyncRead +
@@ -127,12 +128,19 @@ pub fn upgrade<B>(
     req: &mut http::Request<B>,
     config: &ServerConfig,
 ) -> std::result::Result<(http::Response<Full<Bytes>>, PendingUpgrade), Rejected> {
-    let request = from_http(req.method(), req.uri(), req.version(), req.headers(), req.extensions());
+    let request = request_head(req);
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
     let answer = decide(&request, peer, config).map_err(Rejected::from)?;
     let on_upgrade = hyper::upgrade::on(req);
     let (response, pending) = finish(answer, on_upgrade, config)?;
     Ok((response.map(|()| Full::new(Bytes::new())), pending))
+}
+
+/// The request's head as the core sees it (method, target, fields; over
+/// HTTP/2 the `:protocol` and `:authority`), for a server that routes on it
+/// before [`upgrade`].
+pub fn request_head<B>(req: &http::Request<B>) -> Request {
+    from_http(req.method(), req.uri(), req.version(), req.headers(), req.extensions())
 }
 
 /// The accepted answer's response head and its pending WebSocket.
@@ -224,18 +232,47 @@ pub struct PendingUpgrade {
     ready: Option<Ready>,
 }
 
-impl Future for PendingUpgrade {
-    type Output = Result<WebSocketStream<Upgraded>>;
+impl PendingUpgrade {
+    /// The same WebSocket with its transport as a
+    /// [`MaybeTlsStream::Upgraded`], the type [`accept`](crate::accept) on
+    /// a listener's connections gives: for servers that keep WebSockets of
+    /// both kinds together.
+    ///
+    /// # Cancel safety
+    ///
+    /// As awaiting `self`.
+    ///
+    /// # Errors
+    ///
+    /// As awaiting `self`.
+    pub async fn into_maybe_tls(mut self) -> Result<WebSocketStream<MaybeTlsStream>> {
+        std::future::poll_fn(|cx| self.poll_with(cx, |io| MaybeTlsStream::Upgraded(Box::new(io)))).await
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        wrap: impl FnOnce(Upgraded) -> T,
+    ) -> Poll<Result<WebSocketStream<T>>>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         let upgraded =
             ready!(Pin::new(&mut self.on_upgrade).poll(cx)).map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let Some(r) = self.ready.take() else {
             return Poll::Ready(Err(Error::ConnectionClosed));
         };
-        let io = hyper_util::rt::TokioIo::new(upgraded);
+        let io = wrap(hyper_util::rt::TokioIo::new(upgraded));
         let mut ws = WebSocketStream::from_raw_with_deflate(io, Role::Server, r.config, r.deflate, &[]);
         ws.set_negotiated(r.protocol, r.extensions);
         Poll::Ready(Ok(ws))
+    }
+}
+
+impl Future for PendingUpgrade {
+    type Output = Result<WebSocketStream<Upgraded>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_with(cx, |io| io)
     }
 }

@@ -32,7 +32,7 @@ pub(crate) type ServeFn = fn(Ws, Ctx, Done);
 /// limits, a handler's process slot, and the metrics to tell.
 pub(crate) struct Done {
     /// Held for its `Drop`: gives the connection's place back.
-    pub(crate) _slot: crate::server::Slot,
+    pub(crate) _slot: Option<crate::server::Slot>,
     /// Held for its `Drop`: gives a handler's process slot back.
     pub(crate) _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(crate) metrics: Arc<Metrics>,
