@@ -305,3 +305,91 @@ test("chat pages on two nodes of a Redis cluster talk to each other", async () =
   await a.close();
   await b.close();
 });
+
+// Chromium opens a WebSocket over HTTP/2 (RFC 8441) only on an HTTP/2
+// connection it already holds to that origin whose server sent
+// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1: load a page over https first, then
+// open the WebSockets from it. The server's own counter says which HTTP
+// version each WebSocket used; `--disable-http2` is the control.
+async function wssFromPage(port, extraArgs) {
+  const b = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--ignore-certificate-errors", ...extraArgs],
+  });
+  try {
+    const p = await b.newPage();
+    const resp = await p.goto(`https://localhost:${port}/echo.html`);
+    assert.equal(resp.status(), 200);
+    const result = await p.evaluate(async () => {
+      const open = (path, protocols) => new Promise((resolve, reject) => {
+        const ws = new WebSocket(`wss://${location.host}${path}`, protocols);
+        ws.onopen = () => resolve(ws);
+        ws.onerror = () => reject(new Error(`${path} failed`));
+      });
+      const next = (ws) => new Promise((resolve) => { ws.onmessage = (e) => resolve(e.data); });
+      const echo = await open("/echo");
+      const got = next(echo);
+      echo.send("over the page's connection");
+      const echoed = await got;
+      const chat = await open("/chat", ["json"]);
+      const firstChat = next(chat);
+      chat.send(JSON.stringify({ type: "username", name: "h2user" }));
+      let chatMsg = JSON.parse(await firstChat);
+      while (chatMsg.type !== "userlist") chatMsg = JSON.parse(await next(chat));
+      const metrics = await (await fetch("/metrics")).text();
+      const accepted = (v) => Number(metrics.split("\n").find((l) => l.startsWith(`wsbolt_connections_accepted_total{http="${v}"}`)).split(" ").pop());
+      echo.close();
+      chat.close();
+      return { echoed, protocol: chat.protocol, extensions: echo.extensions, users: chatMsg.users, h1: accepted("1.1"), h2: accepted("2") };
+    });
+    await p.close();
+    return result;
+  } finally {
+    await b.close();
+  }
+}
+
+test("over https, Chromium opens the page's WebSockets over HTTP/2; with --disable-http2 over HTTP/1.1", async () => {
+  const [h2Port, h1Port] = [9993, 9992];
+  await serve(h2Port, ["--tls-self-signed"]);
+  const h2 = await wssFromPage(h2Port, []);
+  assert.equal(h2.echoed, "over the page's connection");
+  assert.equal(h2.protocol, "json");
+  assert.match(h2.extensions, /permessage-deflate/);
+  assert.deepEqual(h2.users, ["h2user"]);
+  assert.deepEqual([h2.h1, h2.h2], [0, 2], "both WebSockets went over HTTP/2");
+  await serve(h1Port, ["--tls-self-signed"]);
+  const h1 = await wssFromPage(h1Port, ["--disable-http2"]);
+  assert.equal(h1.echoed, "over the page's connection");
+  assert.deepEqual([h1.h1, h1.h2], [2, 0], "with HTTP/2 disabled, both went over HTTP/1.1");
+});
+
+test("the axum example app: Chromium's WebSocket goes over HTTP/2 with permessage-deflate", async () => {
+  const port = 9991;
+  if (await portInUse(port)) throw new Error(`127.0.0.1:${port} is already in use`);
+  const app = spawn(path.join(root, "target/release/wsbolt-axum-example"), ["--tls-self-signed", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  servers.push(app);
+  await waitForPort(port);
+  const b = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--ignore-certificate-errors"],
+  });
+  try {
+    const p = await b.newPage();
+    await p.goto(`https://localhost:${port}/`);
+    await p.waitForFunction(() => window.echoed !== undefined, null, { timeout: 10000 });
+    assert.equal(await p.evaluate(() => window.echoed), "hello over https:");
+    assert.match(await p.textContent("#log"), /open: protocol=echo extensions=permessage-deflate/);
+    const stats = await p.evaluate(async () => (await fetch("/stats")).json());
+    assert.deepEqual(stats, { http1: 0, http2: 1 });
+    await p.screenshot({ path: path.join(out, "axum-http2.png") });
+  } finally {
+    await b.close();
+  }
+});

@@ -92,6 +92,9 @@ async fn refuse_at_once(mut tcp: TcpStream, status: u16, state: &State) {
 }
 
 /// Where a connection goes after its first request head.
+// Returned once per connection; boxing the WebSocket would cost every
+// connection an allocation (the old `Option` of it had the same size).
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// Answered or refused here; nothing more to do.
     Ended,
