@@ -184,3 +184,47 @@ async fn a_stalled_http2_websocket_does_not_stall_the_others() {
     ws.close(None).await.unwrap();
     live.close(None).await.unwrap();
 }
+
+/// The app behind an HTTP/2 server that does not enable RFC 8441: the
+/// client sees `h2` by ALPN, no SETTINGS_ENABLE_CONNECT_PROTOCOL after its
+/// PING, and falls back to the HTTP/1.1 Upgrade on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_server_without_rfc8441_gets_the_http1_upgrade() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = wsbolt_axum_example::self_signed_tls().unwrap();
+    let alpn = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = alpn.clone();
+    tokio::spawn(async move {
+        let app = wsbolt_axum_example::app();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tls, app, seen) = (tls.clone(), app.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = tls.accept(tcp).await else { return };
+                let proto = stream
+                    .get_ref()
+                    .1
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned());
+                seen.lock().unwrap().push(proto.unwrap_or_default());
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    tower_service::Service::call(&mut app.clone(), req)
+                });
+                // No enable_connect_protocol().
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let url = format!("wss://127.0.0.1:{}/ws", addr.port());
+    let (mut ws, resp) = wsbolt::connect_with_config(&url, &client(true)).await.unwrap();
+    assert_eq!(resp.status, 101);
+    assert!(!ws.get_ref().is_http2());
+    ws.send(Message::text("fell back")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("fell back"));
+    ws.close(None).await.unwrap();
+    assert_eq!(*alpn.lock().unwrap(), ["h2", "http/1.1"]);
+}

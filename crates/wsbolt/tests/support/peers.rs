@@ -77,3 +77,27 @@ pub fn microsocks(auth: Option<(&str, &str)>) -> Peer {
     }
     spawn("microsocks", &args, ([127, 0, 0, 1], port).into(), None)
 }
+
+/// nghttpx terminating TLS (a self-signed certificate for localhost) and
+/// HTTP/2 on a free port, in front of the plain HTTP/1.1 `backend`: it turns
+/// an RFC 8441 extended CONNECT into an HTTP/1.1 Upgrade.
+pub fn nghttpx(backend: SocketAddr) -> Peer {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("wsbolt-nghttpx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (key, crt) = (dir.join("key.pem"), dir.join("cert.pem"));
+    std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&crt, cert.cert.pem()).unwrap();
+    let args = vec![
+        "--conf=/dev/null".to_string(),
+        format!("--frontend=127.0.0.1,{port}"),
+        format!("--backend=127.0.0.1,{};;proto=http/1.1", backend.port()),
+        "--workers=1".to_string(),
+        "--no-ocsp".to_string(),
+        format!("--errorlog-file={}", dir.join("error.log").display()),
+        key.display().to_string(),
+        crt.display().to_string(),
+    ];
+    spawn("nghttpx", &args, ([127, 0, 0, 1], port).into(), Some(dir))
+}
