@@ -41,6 +41,13 @@ pub struct BenchArgs {
     /// Offer permessage-deflate.
     #[arg(long)]
     deflate: bool,
+    /// For wss://, WebSockets over HTTP/2 when the server supports RFC 8441
+    /// (all connections then share one TCP connection).
+    #[arg(long)]
+    http2: bool,
+    /// Accept any TLS certificate (self-signed servers in development only).
+    #[arg(long)]
+    insecure: bool,
     /// Measure handshakes per second instead of echoes.
     #[arg(long)]
     handshakes: bool,
@@ -105,6 +112,10 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     config.ws.protocol.max_frame_size = args.size.max(16 << 20);
     if args.deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
+    config.http2 = args.http2;
+    if args.insecure {
+        config.tls = Some(wsbolt::tls::insecure_client_config());
     }
     args.proxy.apply(&mut config).map_err(|e| e.to_string())?;
     let counters = Arc::new(Counters::default());

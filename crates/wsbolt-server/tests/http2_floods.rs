@@ -201,7 +201,10 @@ async fn a_continuation_flood_is_cut_off() {
     let seen = watcher.await.unwrap();
     let grown = rss_kib().saturating_sub(before);
     eprintln!("CONTINUATION flood: {seen:?}, {written} bytes written, server grew {grown} KiB");
-    assert!(seen.goaway.is_some() || seen.eof, "the connection was not ended: {seen:?}, {written} bytes written");
+    assert!(
+        seen.goaway.is_some() || seen.eof,
+        "the connection was not ended: {seen:?}, {written} bytes written"
+    );
     assert!(written < 16 << 20, "{written} bytes of CONTINUATION accepted");
     assert!(grown < 32 * 1024, "the server grew by {grown} KiB");
     others_are_served(port).await;
@@ -227,7 +230,10 @@ async fn ack_flood(kind: u8, payload: &[u8]) {
     // (bounded by its send buffer): the flood stalls long before its budget,
     // and memory does not follow the bytes sent.
     assert!(written < budget / 4, "{written} bytes of {kind} frames accepted");
-    assert!(grown < 32 * 1024, "the server grew by {grown} KiB after {written} bytes");
+    assert!(
+        grown < 32 * 1024,
+        "the server grew by {grown} KiB after {written} bytes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,9 @@ pub use wsbolt_proto::{
 };
 pub use {bytes, http};
 
-/// The README's examples, compiled as doctests so they stay true.
+/// The README's examples, compiled as doctests so they stay true. The README
+/// opens with the axum extractor, so they need the `axum` feature (which
+/// `cargo test --workspace` has: the example app enables it).
 #[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum"))]
 pub struct ReadmeDoctests;

@@ -179,17 +179,32 @@ pub(crate) fn from_http(
     extensions: &http::Extensions,
 ) -> Request {
     let http2 = version == http::Version::HTTP_2;
-    let mut fields: Vec<(String, Bytes)> = Vec::with_capacity(headers.len() + 1);
-    if http2 && !headers.contains_key(http::header::HOST) {
-        if let Some(authority) = uri.authority() {
-            fields.push(("host".into(), Bytes::copy_from_slice(authority.as_str().as_bytes())));
-        }
+    // One buffer for every name and value, sliced: two allocations in all
+    // rather than two per field.
+    let authority = uri
+        .authority()
+        .filter(|_| http2 && !headers.contains_key(http::header::HOST));
+    let size = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum::<usize>()
+        + authority.map_or(0, |a| 4 + a.as_str().len());
+    let mut buf = bytes::BytesMut::with_capacity(size);
+    let mut spans = Vec::with_capacity(headers.len() + 1);
+    let mut push = |name: &[u8], value: &[u8]| {
+        let at = buf.len();
+        buf.extend_from_slice(name);
+        buf.extend_from_slice(value);
+        spans.push((at, name.len(), value.len()));
+    };
+    if let Some(a) = authority {
+        push(b"host", a.as_str().as_bytes());
     }
-    fields.extend(
-        headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_string(), Bytes::copy_from_slice(v.as_bytes()))),
-    );
+    for (n, v) in headers {
+        push(n.as_str().as_bytes(), v.as_bytes());
+    }
+    let buf = buf.freeze();
+    let fields: Headers = spans
+        .into_iter()
+        .map(|(at, n, v)| (buf.slice(at..at + n), buf.slice(at + n..at + n + v)))
+        .collect();
     let extended_connect = http2.then(|| {
         extensions
             .get::<hyper::ext::Protocol>()
@@ -199,7 +214,7 @@ pub(crate) fn from_http(
         method: method.as_str().to_string(),
         target: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
         version: u8::from(version != http::Version::HTTP_10),
-        headers: Headers::from_iter(fields),
+        headers: fields,
         extended_connect,
     }
 }

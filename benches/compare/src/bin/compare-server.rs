@@ -1,7 +1,10 @@
 //! One echo server per competitor, each on a single-threaded tokio runtime
 //! (the harness pins it to one core), TCP_NODELAY on every connection.
 //!
-//! `compare-server tcp|wsbolt|fastwebsockets|tungstenite 127.0.0.1:PORT`
+//! `compare-server tcp|wsbolt|wsbolt-hyper|fastwebsockets|tungstenite 127.0.0.1:PORT`
+//!
+//! `wsbolt-hyper` is wsbolt's library behind hyper 1.x's HTTP/1.1 server
+//! (`wsbolt::upgrade`): what an axum or hyper user's handshake costs.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +27,7 @@ fn main() {
             match kind.as_str() {
                 "tcp" => drop(tokio::spawn(tcp_echo(tcp))),
                 "wsbolt" => drop(tokio::spawn(wsbolt_echo(tcp))),
+                "wsbolt-hyper" => drop(tokio::spawn(wsbolt_hyper_echo(tcp))),
                 "fastwebsockets" => drop(tokio::spawn(fastwebsockets_echo(tcp))),
                 "tungstenite" => drop(tokio::spawn(tungstenite_echo(tcp))),
                 other => panic!("unknown server {other}"),
@@ -56,6 +60,34 @@ async fn wsbolt_echo(tcp: TcpStream) -> Res {
             ws.queue(msg)?;
         }
     }
+    Ok(())
+}
+
+/// hyper serves the request; `wsbolt::upgrade` answers it and echoes on the
+/// upgraded connection (in a task of its own, as a hyper service would).
+async fn wsbolt_hyper_echo(tcp: TcpStream) -> Res {
+    let service = hyper::service::service_fn(|mut req: hyper::Request<hyper::body::Incoming>| async move {
+        let config = wsbolt::ServerConfig::default();
+        let response = match wsbolt::upgrade::upgrade(&mut req, &config) {
+            Ok((response, pending)) => {
+                tokio::spawn(async move {
+                    let Ok(mut ws) = pending.await else { return };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_data() && ws.queue(msg).is_err() {
+                            break;
+                        }
+                    }
+                });
+                response
+            }
+            Err(rejected) => rejected.into_response(),
+        };
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades()
+        .await?;
     Ok(())
 }
 

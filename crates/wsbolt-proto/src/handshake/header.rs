@@ -4,9 +4,20 @@ use bytes::Bytes;
 
 use super::HandshakeError;
 
-/// The header fields of a parsed head, in order; values share the head's bytes.
+/// The header fields of a parsed head, in order; names and values share the
+/// head's bytes (no allocation per field).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, Bytes)>);
+pub struct Headers(Vec<(Bytes, Bytes)>);
+
+impl FromIterator<(Bytes, Bytes)> for Headers {
+    /// Fields in order, as `(name, value)` slices of shared buffers (what an
+    /// HTTP stack's adapter builds: one buffer for every field). Names are
+    /// tokens; one that is not UTF-8 matches no lookup and shows empty in
+    /// [`Headers::iter`].
+    fn from_iter<I: IntoIterator<Item = (Bytes, Bytes)>>(fields: I) -> Self {
+        Headers(fields.into_iter().collect())
+    }
+}
 
 impl FromIterator<(String, Bytes)> for Headers {
     /// Fields in order, as `(name, value)`.
@@ -19,7 +30,7 @@ impl FromIterator<(String, Bytes)> for Headers {
     /// assert_eq!(h.list("sec-websocket-protocol").collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     fn from_iter<I: IntoIterator<Item = (String, Bytes)>>(fields: I) -> Self {
-        Headers(fields.into_iter().collect())
+        Headers(fields.into_iter().map(|(n, v)| (Bytes::from(n), v)).collect())
     }
 }
 
@@ -28,7 +39,7 @@ impl Headers {
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| trim(v))
     }
 
@@ -65,7 +76,9 @@ impl Headers {
 
     /// Every field as `(name, value)`, values lossily decoded.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), trim(v)))
+        self.0
+            .iter()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or_default(), trim(v)))
     }
 
     pub(crate) fn from_httparse(head: &Bytes, fields: &[httparse::Header<'_>]) -> Headers {
@@ -74,9 +87,13 @@ impl Headers {
             fields
                 .iter()
                 .map(|h| {
-                    // httparse borrows from `head`: turn the borrow into a zero-copy slice.
-                    let start = h.value.as_ptr() as usize - base;
-                    (h.name.to_string(), head.slice(start..start + h.value.len()))
+                    // httparse borrows from `head`: turn the borrows into zero-copy slices.
+                    let name = h.name.as_ptr() as usize - base;
+                    let value = h.value.as_ptr() as usize - base;
+                    (
+                        head.slice(name..name + h.name.len()),
+                        head.slice(value..value + h.value.len()),
+                    )
                 })
                 .collect(),
         )
@@ -127,7 +144,7 @@ mod tests {
         Headers(
             fields
                 .iter()
-                .map(|(n, v)| (n.to_string(), Bytes::from_static(v)))
+                .map(|(n, v)| (Bytes::copy_from_slice(n.as_bytes()), Bytes::from_static(v)))
                 .collect(),
         )
     }
