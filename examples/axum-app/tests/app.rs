@@ -228,3 +228,58 @@ async fn an_http2_server_without_rfc8441_gets_the_http1_upgrade() {
     ws.close(None).await.unwrap();
     assert_eq!(*alpn.lock().unwrap(), ["h2", "http/1.1"]);
 }
+
+/// `axum::serve` itself over HTTP/2 (cleartext, prior knowledge: what
+/// `axum::serve` speaks without TLS), driven frame by frame with the h2
+/// crate: it advertises RFC 8441, answers the extended CONNECT with 200 and
+/// deflate, and echoes a masked WebSocket frame on the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_serve_speaks_rfc8441_over_cleartext_http2() {
+    let addr = plain_app().await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, mut conn) = h2::client::handshake(tcp).await.unwrap();
+    let mut ping = conn.ping_pong().unwrap();
+    tokio::spawn(conn);
+    ping.ping(h2::Ping::opaque()).await.unwrap();
+    assert!(
+        send.is_extended_connect_protocol_enabled(),
+        "axum::serve advertises SETTINGS_ENABLE_CONNECT_PROTOCOL"
+    );
+    let mut send = send.ready().await.unwrap();
+    let req = http::Request::builder()
+        .method("CONNECT")
+        .uri(format!("http://{addr}/ws"))
+        .extension(h2::ext::Protocol::from_static("websocket"))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "echo")
+        .header("sec-websocket-extensions", "permessage-deflate")
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = send.send_request(req, false).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "echo");
+    assert!(resp.headers()["sec-websocket-extensions"]
+        .to_str()
+        .unwrap()
+        .starts_with("permessage-deflate"));
+    let mut body = resp.into_body();
+    // A masked, uncompressed text frame "hi" (RSV1 clear: deflate is per message).
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    stream.send_data(bytes::Bytes::from(frame), false).unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(5), body.data())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let _ = body.flow_control().release_capacity(echoed.len());
+    // The echo may come compressed (RSV1) since deflate was negotiated: it is
+    // a final text frame from the server, unmasked.
+    assert_eq!(echoed[0] & 0x8f, 0x81, "{echoed:?}");
+    assert_eq!(echoed[1] & 0x80, 0, "server frames are not masked");
+    let (_, stats) = get(addr, "/stats").await;
+    assert_eq!(stats, r#"{"http1":0,"http2":1}"#);
+}
