@@ -268,3 +268,43 @@ async fn plain_http1_keeps_the_connection_alive_and_can_upgrade_later() {
     ws.close(None).await.unwrap();
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_limits_hold_streams_and_header_lists() {
+    let s = start(tls_server()).await;
+    // 100 concurrent streams per connection: the 101st WebSocket waits for a
+    // free stream (here: past its handshake timeout), and gets one once a
+    // WebSocket closes.
+    let mut cfg = client(true, &[]);
+    cfg.ws.handshake_timeout = Duration::from_secs(2);
+    let mut open = Vec::new();
+    for _ in 0..wsbolt_server::H2_MAX_CONCURRENT_STREAMS {
+        let (ws, _) = wsbolt::connect_with_config(&s.wss("/echo"), &cfg).await.unwrap();
+        assert!(ws.get_ref().is_http2());
+        open.push(ws);
+    }
+    match wsbolt::connect_with_config(&s.wss("/echo"), &cfg).await {
+        Err(Error::HandshakeTimeout) => {}
+        other => panic!("the 101st stream should wait, got {other:?}"),
+    }
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    drop(first);
+    let (mut extra, _) = wsbolt::connect_with_config(&s.wss("/echo"), &cfg).await.unwrap();
+    extra.send(Message::text("the 101st")).await.unwrap();
+    assert_eq!(text(&mut extra).await, "the 101st");
+    // A header list over 16 KiB is refused; one under it is not.
+    let big = "x".repeat(wsbolt_server::H2_MAX_HEADER_LIST_SIZE as usize);
+    let mut cfg = client(true, &[]);
+    cfg.headers = vec![("x-big".into(), big)];
+    match wsbolt::connect_with_config(&s.wss("/echo"), &cfg).await {
+        Err(Error::Refused(r)) => assert_eq!(r.status(), 431, "{r:?}"),
+        Err(e) => panic!("refused some other way: {e:?}"),
+        Ok(_) => panic!("a 16 KiB header field was accepted"),
+    }
+    cfg.headers = vec![("x-small".into(), "y".repeat(8 * 1024))];
+    let (ws, _) = wsbolt::connect_with_config(&s.wss("/echo"), &cfg).await.unwrap();
+    assert!(ws.get_ref().is_http2());
+    drop((open, ws, extra));
+    s.shutdown().await;
+}
