@@ -8,44 +8,12 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use wsbolt::{ClientConfig, Error, Message};
-use wsbolt_server::{ServeConfig, Server};
+use wsbolt_server::ServeConfig;
 
-struct Running {
-    port: u16,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+mod common;
 
-async fn start(mut config: ServeConfig) -> Running {
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let server = Server::bind(config).await.unwrap();
-    let port = server.local_addr().unwrap().port();
-    let (tx, rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    Running {
-        port,
-        stop: Some(tx),
-        done,
-    }
-}
-
-impl Running {
-    fn wss(&self, path: &str) -> String {
-        format!("wss://localhost:{}{path}", self.port)
-    }
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.done)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
-}
+use common::start;
 
 fn tls_server() -> ServeConfig {
     ServeConfig {

@@ -11,26 +11,22 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::oneshot;
 use tokio_rustls::client::TlsStream;
 use wsbolt::{ClientConfig, Message};
-use wsbolt_server::{ServeConfig, Server};
+use wsbolt_server::ServeConfig;
 
 type Tls = TlsStream<tokio::net::TcpStream>;
 
-async fn start() -> (u16, oneshot::Sender<()>) {
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
+mod common;
+
+/// `wsbolt serve` with TLS (ALPN `h2` first) on a free port.
+async fn start() -> (u16, common::Running) {
+    let s = common::start(ServeConfig {
         tls_self_signed: true,
         ..Default::default()
-    };
-    let server = Server::bind(config).await.unwrap();
-    let port = server.local_addr().unwrap().port();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    (port, tx)
+    })
+    .await;
+    (s.port, s)
 }
 
 /// A TLS connection that chose `h2`, with the client preface and an empty

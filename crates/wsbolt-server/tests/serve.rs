@@ -7,44 +7,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use wsbolt::{ClientConfig, CloseCode, Error, Message};
-use wsbolt_server::{ServeConfig, Server};
+use wsbolt_server::ServeConfig;
 
-struct Running {
-    addr: String,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+mod common;
 
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.addr)
-    }
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.done)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
-}
-
-async fn start(mut config: ServeConfig) -> Running {
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let server = Server::bind(config).await.unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let (tx, rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    Running {
-        addr,
-        stop: Some(tx),
-        done,
-    }
-}
+use common::start;
 
 /// Sends `request` and reads the answer: to its `Content-Length` (plain
 /// HTTP keeps the connection alive), or until the server closes (refusals),
