@@ -13,8 +13,9 @@ pub(crate) struct Shared {
 }
 
 /// What makes two WebSockets share a connection: host, port, the TLS
-/// settings (by identity) and the proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// settings (by identity) and the proxy (with its credentials).
+// Not `Debug`: the proxy key holds its password.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Origin {
     pub(crate) host: String,
     pub(crate) port: u16,

@@ -247,6 +247,23 @@ impl fmt::Display for Proxy {
     }
 }
 
+impl Proxy {
+    /// What tells two proxy settings apart for sharing a connection made
+    /// through them: kind, address, credentials (password included: a
+    /// tunnel opened with one user's credentials is not lent to another's)
+    /// and the TLS settings' identity.
+    pub(crate) fn sharing_key(&self) -> String {
+        format!(
+            "{:?} {}:{} {:?} {:?}",
+            self.kind,
+            self.host,
+            self.port,
+            self.credentials,
+            self.tls.as_ref().map(Arc::as_ptr)
+        )
+    }
+}
+
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Proxy")
