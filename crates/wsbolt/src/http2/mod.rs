@@ -52,7 +52,11 @@ pub(crate) async fn connect(
         host: target.host.clone(),
         port: target.port,
         tls: config.tls.as_ref().map_or(0, |t| Arc::as_ptr(t) as usize),
-        proxy: config.proxy.resolve(target)?.map(|p| p.sharing_key()).unwrap_or_default(),
+        proxy: config
+            .proxy
+            .resolve(target)?
+            .map(|p| p.sharing_key())
+            .unwrap_or_default(),
     };
     if let Some(conn) = pool::get(&origin) {
         match open_stream(&conn, target, config).await {
