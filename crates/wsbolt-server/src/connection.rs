@@ -65,6 +65,17 @@ pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot:
     (routed.serve)(ws, ctx, done);
 }
 
+/// The endpoint for a WebSocket request (both HTTP stacks): its route, or
+/// 503 once shutdown has started.
+pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> Result<Routed, HandshakeError> {
+    let stopping = state.stopping.load(Ordering::Acquire);
+    match resolve(req, peer, state.handlers.as_ref()) {
+        // Shutting down: no new WebSockets.
+        Ok(_) if stopping => Err(HandshakeError::Unavailable),
+        other => other,
+    }
+}
+
 /// The server's handshake policy with a route's subprotocol selected.
 pub(crate) fn routed_config<'a>(state: &'a State, protocol: Option<&'static str>) -> Cow<'a, ServerConfig> {
     match protocol {
@@ -140,13 +151,7 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State) -> Stage {
         let (io, req, rest) = hs.into_parts();
         return Stage::Http1(Replay::new(replayed_head(&req, &rest), io));
     }
-    let stopping = state.stopping.load(Ordering::Acquire);
-    let routed = match resolve(hs.request(), peer, state.handlers.as_ref()) {
-        // Shutting down: no new WebSockets.
-        Ok(_) if stopping => Err(HandshakeError::Unavailable),
-        other => other,
-    };
-    let routed = match routed {
+    let routed = match route(state, hs.request(), peer) {
         Ok(r) => r,
         Err(e) => {
             record_failure(state, &hs.reject(e).await);

@@ -20,7 +20,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -28,11 +27,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsbolt::{HandshakeError, PeerAddr};
+use wsbolt::PeerAddr;
 
-use crate::connection::{routed_config, start};
+use crate::connection::{route, routed_config, start};
 use crate::endpoints::Shutdown;
-use crate::routes::resolve;
 use crate::server::{Slot, State};
 
 /// Most concurrent streams (WebSockets and requests) per HTTP/2 connection.
@@ -136,13 +134,7 @@ async fn handle(req: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Respons
 /// hands the transport over.
 fn websocket(mut req: http::Request<Incoming>, head: &wsbolt::Request, conn: &Arc<Conn>) -> Response {
     let state = &conn.state;
-    let stopping = state.stopping.load(Ordering::Acquire);
-    let routed = match resolve(head, conn.peer, state.handlers.as_ref()) {
-        // Shutting down: no new WebSockets.
-        Ok(_) if stopping => Err(HandshakeError::Unavailable),
-        other => other,
-    };
-    let routed = match routed {
+    let routed = match route(state, head, conn.peer) {
         Ok(r) => r,
         Err(e) => {
             state.metrics.handshake_failed(e.status().as_u16());

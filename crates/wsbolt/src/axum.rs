@@ -50,12 +50,12 @@ use axum_core::body::Body;
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use wsbolt_proto::handshake::server::{validate, Request};
+use wsbolt_proto::handshake::server::{validate, Offer, Request};
 use wsbolt_proto::handshake::HandshakeError;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use crate::policy::decide;
+use crate::policy::decide_offer;
 use crate::server::PeerAddr;
 use crate::stream::WebSocketStream;
 use crate::upgrade::{finish, from_http, Rejected, Upgraded};
@@ -69,6 +69,8 @@ pub type WebSocket = WebSocketStream<Upgraded>;
 /// its status (400, 405, 426).
 pub struct WebSocketUpgrade {
     request: Request,
+    /// What the request offers, validated once when extracted.
+    offer: Offer,
     peer: Option<std::net::SocketAddr>,
     on_upgrade: hyper::upgrade::OnUpgrade,
     config: ServerConfig,
@@ -124,9 +126,9 @@ impl WebSocketUpgrade {
 
     /// The subprotocol that will be selected, if any.
     pub fn selected_protocol(&self) -> Option<String> {
-        let offer = validate(&self.request).ok()?;
+        let offered = &self.offer.protocols;
         let select = self.config.select_protocol.as_ref()?;
-        select(&offer.protocols).filter(|p| offer.protocols.contains(p))
+        select(offered).filter(|p| offered.contains(p))
     }
 
     /// Replaces the whole configuration (a later [`protocols`](Self::protocols)
@@ -171,7 +173,7 @@ impl WebSocketUpgrade {
         C: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let outcome = decide(&self.request, self.peer, &self.config)
+        let outcome = decide_offer(&self.request, self.offer, self.peer, &self.config)
             .map_err(Rejected::from)
             .and_then(|answer| finish(answer, self.on_upgrade, &self.config));
         let (head, pending) = match outcome {
@@ -241,7 +243,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
             &parts.headers,
             &parts.extensions,
         );
-        validate(&request).map_err(WebSocketRejection)?;
+        let offer = validate(&request).map_err(WebSocketRejection)?;
         let on_upgrade = parts
             .extensions
             .remove::<hyper::upgrade::OnUpgrade>()
@@ -253,6 +255,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
         Ok(WebSocketUpgrade {
             request,
+            offer,
             peer,
             on_upgrade,
             config: default_config(),

@@ -62,13 +62,26 @@ fn copy_response(r: &http::Response<Bytes>) -> http::Response<Bytes> {
 /// Validates `request` and applies `config`'s policy (response headers, the
 /// request hook, Origin, subprotocol, deflate), without I/O.
 pub(crate) fn decide(request: &Request, peer: Option<SocketAddr>, config: &ServerConfig) -> Result<Answer, Refuse> {
-    if let Some((name, _)) = config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
-        // A CR or LF here would inject header fields: refuse to send it.
-        return Err(Refuse::Misconfigured(format!(
-            "response header {name:?} is not a valid field"
-        )));
-    }
+    check_response_headers(config)?;
     let offer = validate(request).map_err(Refuse::Standard)?;
+    apply(request, offer, peer, config)
+}
+
+/// [`decide`] for a request already validated into `offer` (an extractor
+/// that refused invalid requests when it was made).
+pub(crate) fn decide_offer(
+    request: &Request,
+    offer: Offer,
+    peer: Option<SocketAddr>,
+    config: &ServerConfig,
+) -> Result<Answer, Refuse> {
+    check_response_headers(config)?;
+    apply(request, offer, peer, config)
+}
+
+/// The policy after validation: the request hook, Origin, subprotocol,
+/// deflate.
+fn apply(request: &Request, offer: Offer, peer: Option<SocketAddr>, config: &ServerConfig) -> Result<Answer, Refuse> {
     if let Some(hook) = &config.on_request {
         let decision = match to_http(request, peer) {
             Ok(req) => hook(&req),
@@ -99,6 +112,17 @@ pub(crate) fn decide(request: &Request, peer: Option<SocketAddr>, config: &Serve
         extensions,
         deflate,
     })
+}
+
+/// Refuses to answer with header fields that would inject others (a CR or
+/// LF in a configured response header): the server is misconfigured.
+fn check_response_headers(config: &ServerConfig) -> Result<(), Refuse> {
+    match config.response_headers.iter().find(|(n, v)| !is_valid_field(n, v)) {
+        Some((name, _)) => Err(Refuse::Misconfigured(format!(
+            "response header {name:?} is not a valid field"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Converts a parsed request head into an `http::Request` for a hook.

@@ -180,8 +180,8 @@ pub fn validate_http2_response(req: &ClientRequest, status: u16, headers: Header
     if status != 200 {
         return Err(HandshakeError::UnexpectedStatus(status));
     }
-    let offered: Vec<String> = req.extensions.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
-    negotiated(status, headers, &req.protocols, &offered)
+    let offered = req.extensions.as_ref().map_or(&[][..], |(_, names)| names.as_slice());
+    negotiated(status, headers, &req.protocols, offered)
 }
 
 /// The subprotocol and extension checks shared by both HTTP versions.
