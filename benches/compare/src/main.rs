@@ -26,8 +26,23 @@ use tokio::net::TcpStream;
 
 /// `wsbolt-serve` is the `wsbolt serve` binary (echo at /echo, run with
 /// `--no-deflate --ping-interval 0` and limits raised for one client
-/// address); the others are `compare-server` kinds.
-const SERVERS: [&str; 5] = ["tcp", "wsbolt", "wsbolt-serve", "fastwebsockets", "tungstenite"];
+/// address); `uws` is an external uWebSockets echo server given with
+/// `--uws PATH` (run as `PATH PORT`; never built or fetched by this
+/// repository); the others are `compare-server` kinds.
+const SERVERS: [&str; 6] = ["tcp", "wsbolt", "wsbolt-serve", "fastwebsockets", "tungstenite", "uws"];
+
+/// The uWebSockets binary, from `--uws PATH` or `WSBOLT_COMPARE_UWS`.
+fn uws_binary() -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args
+        .iter()
+        .position(|a| a == "--uws")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    flag.or_else(|| std::env::var("WSBOLT_COMPARE_UWS").ok())
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+}
 const PORT: u16 = 9990;
 
 /// One row of the matrix.
@@ -40,14 +55,54 @@ struct Case {
 }
 
 const CASES: [Case; 8] = [
-    Case { name: "100 x 20 B", conns: 100, size: 20, inflight: 1 },
-    Case { name: "500 x 512 B", conns: 500, size: 512, inflight: 1 },
-    Case { name: "100 x 1 KiB", conns: 100, size: 1024, inflight: 1 },
-    Case { name: "200 x 16 KiB", conns: 200, size: 16 * 1024, inflight: 1 },
-    Case { name: "50 x 64 KiB", conns: 50, size: 64 * 1024, inflight: 1 },
-    Case { name: "1 x 20 B", conns: 1, size: 20, inflight: 1 },
-    Case { name: "pipelined 10 x 16 x 20 B", conns: 10, size: 20, inflight: 16 },
-    Case { name: "1 x 16 MiB", conns: 1, size: 16 << 20, inflight: 1 },
+    Case {
+        name: "100 x 20 B",
+        conns: 100,
+        size: 20,
+        inflight: 1,
+    },
+    Case {
+        name: "500 x 512 B",
+        conns: 500,
+        size: 512,
+        inflight: 1,
+    },
+    Case {
+        name: "100 x 1 KiB",
+        conns: 100,
+        size: 1024,
+        inflight: 1,
+    },
+    Case {
+        name: "200 x 16 KiB",
+        conns: 200,
+        size: 16 * 1024,
+        inflight: 1,
+    },
+    Case {
+        name: "50 x 64 KiB",
+        conns: 50,
+        size: 64 * 1024,
+        inflight: 1,
+    },
+    Case {
+        name: "1 x 20 B",
+        conns: 1,
+        size: 20,
+        inflight: 1,
+    },
+    Case {
+        name: "pipelined 10 x 16 x 20 B",
+        conns: 10,
+        size: 20,
+        inflight: 16,
+    },
+    Case {
+        name: "1 x 16 MiB",
+        conns: 1,
+        size: 16 << 20,
+        inflight: 1,
+    },
 ];
 
 struct Server {
@@ -57,7 +112,7 @@ struct Server {
 impl Server {
     fn start(kind: &str, core: Option<usize>) -> Server {
         let listen = format!("127.0.0.1:{PORT}");
-        let (exe, args): (std::path::PathBuf, Vec<String>) = if kind == "wsbolt-serve" {
+        let (exe, args): (std::path::PathBuf, Vec<String>) = if kind.starts_with("wsbolt-serve") {
             // The workspace's release build of the CLI (`run` builds it).
             let exe = std::env::current_exe()
                 .unwrap()
@@ -65,9 +120,30 @@ impl Server {
                 .nth(5)
                 .expect("benches/compare/target/release/x")
                 .join("target/release/wsbolt");
-            let args = ["serve", "--listen", &listen, "--no-deflate", "--ping-interval", "0",
-                "--max-connections", "1000000", "--max-connections-per-ip", "1000000", "--log", "warn"];
+            let mut args = vec![
+                "serve",
+                "--listen",
+                &listen,
+                "--ping-interval",
+                "0",
+                "--max-connections",
+                "1000000",
+                "--max-connections-per-ip",
+                "1000000",
+                "--log",
+                "warn",
+            ];
+            // `wsbolt-serve+deflate`: serve's deflate defaults;
+            // `wsbolt-serve+deflate-nct`: no context takeover (shared codecs).
+            match kind {
+                "wsbolt-serve" => args.push("--no-deflate"),
+                "wsbolt-serve+deflate" => {}
+                "wsbolt-serve+deflate-nct" => args.push("--deflate-no-context-takeover"),
+                other => panic!("unknown server {other}"),
+            }
             (exe, args.iter().map(|a| a.to_string()).collect())
+        } else if kind == "uws" {
+            (uws_binary().expect("--uws PATH"), vec![PORT.to_string()])
         } else {
             let exe = std::env::current_exe().unwrap().with_file_name("compare-server");
             (exe, vec![kind.to_string(), listen])
@@ -99,7 +175,10 @@ impl Server {
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let f: Vec<&str> = after.split_whitespace().collect();
         let tick = 100.0; // USER_HZ on Linux
-        (f[11].parse::<f64>().unwrap() / tick, f[12].parse::<f64>().unwrap() / tick)
+        (
+            f[11].parse::<f64>().unwrap() / tick,
+            f[12].parse::<f64>().unwrap() / tick,
+        )
     }
 
     fn rss_bytes(&self) -> u64 {
@@ -150,13 +229,18 @@ fn server_frame_len(size: usize) -> usize {
 }
 
 async fn upgrade(addr: &str) -> std::io::Result<TcpStream> {
+    upgrade_with(addr, "").await
+}
+
+/// The upgrade with `extra` header lines (each ending in CRLF).
+async fn upgrade_with(addr: &str, extra: &str) -> std::io::Result<TcpStream> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
-    s.write_all(
-        b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await?;
+    let request = format!(
+        "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    s.write_all(request.as_bytes()).await?;
     let mut head = Vec::with_capacity(256);
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -168,6 +252,57 @@ async fn upgrade(addr: &str) -> std::io::Result<TcpStream> {
     if !head.starts_with(b"HTTP/1.1 101") {
         return Err(std::io::Error::other(String::from_utf8_lossy(&head).into_owned()));
     }
+    if !extra.is_empty()
+        && !String::from_utf8_lossy(&head)
+            .to_ascii_lowercase()
+            .contains("permessage-deflate")
+    {
+        return Err(std::io::Error::other("the server declined permessage-deflate"));
+    }
+    Ok(s)
+}
+
+/// A connection that negotiated permessage-deflate (context takeover as the
+/// server chooses) and has echoed one compressed 300-byte text message, so
+/// the server has made its compressor and decompressor.
+async fn deflate_connection(addr: &str) -> std::io::Result<TcpStream> {
+    let mut s = upgrade_with(
+        addr,
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    )
+    .await?;
+    let text: Vec<u8> = (0..300).map(|i| b"chat message text "[i % 18]).collect();
+    let mut c = wsbolt::proto::deflate::Compressor::new(1, 15, 8, true);
+    let mut payload = Vec::new();
+    assert!(c.compress(&text, true, &mut payload));
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0xc1, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    if payload.len() < 126 {
+        frame.truncate(1);
+        frame.push(0x80 | payload.len() as u8);
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).await?;
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).await?;
+    if head[0] != 0xc1 {
+        return Err(std::io::Error::other(format!(
+            "expected a compressed text frame, got {:#x}",
+            head[0]
+        )));
+    }
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).await?;
+            u16::from_be_bytes(l) as usize
+        }
+        n => n as usize,
+    };
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await?;
     Ok(s)
 }
 
@@ -180,7 +315,11 @@ async fn drive(s: TcpStream, frame: Arc<Vec<u8>>, answer_len: usize, inflight: u
     let mut got = 0usize; // bytes of the current answer
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let interest = if to_send > 0 { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let interest = if to_send > 0 {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         let Ok(ready) = s.ready(interest).await else { return };
         if ready.is_writable() && to_send > 0 {
             let mut slices = Vec::with_capacity(to_send.min(64));
@@ -230,16 +369,33 @@ struct Echo {
     bytes_per_s: f64,
     user_us_per_msg: f64,
     sys_us_per_msg: f64,
+    /// The load generator's CPU use over the window (1.0 = its whole core):
+    /// near 1.0, the client, not the server, set the pace.
+    client_cpu: f64,
+}
+
+/// This process's user + system CPU seconds so far.
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
 fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Option<usize>) -> Echo {
     let server = Server::start(kind, core);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let frame = Arc::new(masked_frame(case.size));
-    let answer_len = if kind == "tcp" { frame.len() } else { server_frame_len(case.size) };
+    let answer_len = if kind == "tcp" {
+        frame.len()
+    } else {
+        server_frame_len(case.size)
+    };
     let addr = format!("127.0.0.1:{PORT}");
-    let (msgs, cpu) = rt.block_on(async {
+    let (msgs, cpu, client_cpu) = rt.block_on(async {
         let mut sockets = Vec::new();
         for _ in 0..case.conns {
             let s = if kind == "tcp" {
@@ -255,11 +411,15 @@ fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Op
             tokio::spawn(drive(s, frame.clone(), answer_len, case.inflight, done.clone()));
         }
         tokio::time::sleep(warmup).await;
-        let (n0, c0, t0) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        let (n0, c0, t0, o0) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now(), own_cpu());
         tokio::time::sleep(window).await;
-        let (n1, c1, t1) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now());
+        let (n1, c1, t1, o1) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now(), own_cpu());
         let secs = (t1 - t0).as_secs_f64();
-        ((n1 - n0) as f64 / secs, ((c1.0 - c0.0) / secs, (c1.1 - c0.1) / secs))
+        (
+            (n1 - n0) as f64 / secs,
+            ((c1.0 - c0.0) / secs, (c1.1 - c0.1) / secs),
+            (o1 - o0) / secs,
+        )
     });
     rt.shutdown_background();
     drop(server);
@@ -268,6 +428,7 @@ fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Op
         bytes_per_s: msgs * case.size as f64,
         user_us_per_msg: cpu.0 / msgs.max(1.0) * 1e6,
         sys_us_per_msg: cpu.1 / msgs.max(1.0) * 1e6,
+        client_cpu,
     }
 }
 
@@ -276,7 +437,10 @@ fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Op
 /// resets (no TIME_WAIT pile-up).
 fn handshake_run(kind: &str, window: Duration, core: Option<usize>) -> (f64, f64, f64) {
     let server = Server::start(kind, core);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let addr = format!("127.0.0.1:{PORT}");
@@ -307,20 +471,31 @@ fn handshake_run(kind: &str, window: Duration, core: Option<usize>) -> (f64, f64
 }
 
 /// Server RSS growth per open idle connection, with `n` connections.
-fn idle_run(kind: &str, n: usize, core: Option<usize>) -> f64 {
+fn idle_run(kind: &str, n: usize, core: Option<usize>, deflate: bool) -> f64 {
     let server = Server::start(kind, core);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let addr = format!("127.0.0.1:{PORT}");
     let per_conn = rt.block_on(async {
         // One connection first: whatever the server allocates once is not
         // per connection.
-        let warm = if kind == "tcp" { TcpStream::connect(&addr).await.unwrap() } else { upgrade(&addr).await.unwrap() };
+        let open_one = || async {
+            if kind == "tcp" {
+                TcpStream::connect(&addr).await.unwrap()
+            } else if deflate {
+                deflate_connection(&addr).await.unwrap()
+            } else {
+                upgrade(&addr).await.unwrap()
+            }
+        };
+        let warm = open_one().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = server.rss_bytes();
         let mut open = Vec::with_capacity(n);
         for _ in 0..n {
-            let s = if kind == "tcp" { TcpStream::connect(&addr).await.unwrap() } else { upgrade(&addr).await.unwrap() };
-            open.push(s);
+            open.push(open_one().await);
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
         let after = server.rss_bytes();
@@ -351,25 +526,42 @@ fn main() {
     let has = |f: &str| args.iter().any(|a| a == f);
     let value = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).cloned();
     let quick = has("--quick");
-    let repeats: usize = value("--repeats").map(|v| v.parse().unwrap()).unwrap_or(if quick { 1 } else { 3 });
-    let window = Duration::from_secs_f64(value("--seconds").map(|v| v.parse().unwrap()).unwrap_or(if quick { 2.0 } else { 4.0 }));
+    let repeats: usize = value("--repeats")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(if quick { 1 } else { 3 });
+    let window = Duration::from_secs_f64(value("--seconds").map(|v| v.parse().unwrap()).unwrap_or(if quick {
+        2.0
+    } else {
+        4.0
+    }));
     let warmup = Duration::from_millis(if quick { 500 } else { 1000 });
     // Pin the servers to core 0; `run` pins this process to core 1.
     let core = if has("--no-pin") { None } else { Some(0) };
     let only: Option<Vec<String>> = value("--cases").map(|v| v.split(',').map(str::to_string).collect());
-    let idle_n: usize = value("--idle-connections").map(|v| v.parse().unwrap()).unwrap_or(10_000);
+    let idle_n: usize = value("--idle-connections")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(10_000);
     // `--servers wsbolt,wsbolt-serve`: run only these (tcp is always run
     // for the echo ratios).
     let picked: Option<Vec<String>> = value("--servers").map(|v| v.split(',').map(str::to_string).collect());
-    let wanted = |kind: &str| kind == "tcp" || picked.as_ref().is_none_or(|p| p.iter().any(|k| k == kind));
+    let uws = uws_binary();
+    match &uws {
+        Some(p) if !p.is_file() => panic!("--uws {}: no such file", p.display()),
+        Some(p) => println!("uWebSockets: {}\n", p.display()),
+        None => println!("uWebSockets: skipped (no --uws PATH or WSBOLT_COMPARE_UWS)\n"),
+    }
+    let wanted = |kind: &str| {
+        kind == "tcp" || (kind != "uws" || uws.is_some()) && picked.as_ref().is_none_or(|p| p.iter().any(|k| k == kind))
+    };
+    let uws_i = SERVERS.iter().position(|k| *k == "uws").filter(|_| wanted("uws"));
     let mut json = serde_json::Map::new();
 
     println!("## Echo (median of {repeats}; {window:?} windows; server pinned to core 0, client to core 1)\n");
     // Two ratios: of the medians, and the median of each repeat's ratio (the
     // servers of one repeat run back to back, so drift between repeats,
     // which is large on a shared VM, cancels out of the paired ratio).
-    println!("| case | server | msgs/s | MB/s | ratio to TCP | paired ratio to TCP | server user µs/msg | server sys µs/msg |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| case | server | msgs/s | MB/s | ratio to TCP | paired ratio to TCP | paired ratio to uWS | server user µs/msg | server sys µs/msg | uWS's server CPU/msg ÷ this one's | client CPU |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (ci, case) in CASES.iter().enumerate() {
         if only.as_ref().is_some_and(|o| !o.contains(&ci.to_string())) {
             continue;
@@ -391,18 +583,42 @@ fn main() {
                 continue;
             }
             let m = med(si, |e| e.msgs_per_s);
-            let paired = median(runs[si].iter().zip(&runs[0]).map(|(e, t)| e.msgs_per_s / t.msgs_per_s).collect());
+            let paired = median(
+                runs[si]
+                    .iter()
+                    .zip(&runs[0])
+                    .map(|(e, t)| e.msgs_per_s / t.msgs_per_s)
+                    .collect(),
+            );
+            let to_uws = uws_i.map(|ui| {
+                median(
+                    runs[si]
+                        .iter()
+                        .zip(&runs[ui])
+                        .map(|(e, t)| e.msgs_per_s / t.msgs_per_s)
+                        .collect(),
+                )
+            });
             let (u, s) = (med(si, |e| e.user_us_per_msg), med(si, |e| e.sys_us_per_msg));
+            // Server CPU per message (user + system), paired with uWS's in
+            // the same repeat: the efficiency ratio, whoever set the pace.
+            let cpu = |e: &Echo| e.user_us_per_msg + e.sys_us_per_msg;
+            let cpu_to_uws =
+                uws_i.map(|ui| median(runs[si].iter().zip(&runs[ui]).map(|(e, t)| cpu(t) / cpu(e)).collect()));
             println!(
-                "| {} | {kind} | {} | {:.1} | {:.3} | {paired:.3} | {u:.3} | {s:.3} |",
+                "| {} | {kind} | {} | {:.1} | {:.3} | {paired:.3} | {} | {u:.3} | {s:.3} | {} | {:.0}% |",
                 case.name,
                 fmt_rate(m),
                 med(si, |e| e.bytes_per_s) / 1e6,
-                m / tcp
+                m / tcp,
+                to_uws.map_or("–".to_string(), |r| format!("{r:.3}")),
+                cpu_to_uws.map_or("–".to_string(), |r| format!("{r:.3}")),
+                med(si, |e| e.client_cpu) * 100.0,
             );
             row.insert(
                 kind.to_string(),
                 serde_json::json!({"msgs_per_s": m, "ratio_to_tcp": m / tcp, "paired_ratio_to_tcp": paired,
+                                   "paired_ratio_to_uws": to_uws, "uws_cpu_ratio": cpu_to_uws, "client_cpu": med(si, |e| e.client_cpu),
                                    "user_us_per_msg": u, "sys_us_per_msg": s,
                                    "all_msgs_per_s": runs[si].iter().map(|e| e.msgs_per_s).collect::<Vec<_>>()}),
             );
@@ -422,7 +638,10 @@ fn main() {
                 median(runs.iter().map(|r| r.2).collect()),
             );
             println!("| {kind} | {} | {u:.1} | {s:.1} |", fmt_rate(r));
-            json.insert(format!("handshake {kind}"), serde_json::json!({"per_s": r, "user_us": u, "sys_us": s}));
+            json.insert(
+                format!("handshake {kind}"),
+                serde_json::json!({"per_s": r, "user_us": u, "sys_us": s}),
+            );
         }
     }
 
@@ -431,7 +650,20 @@ fn main() {
         println!("| server | bytes per idle connection |");
         println!("| --- | --- |");
         for kind in SERVERS.into_iter().filter(|k| wanted(k)) {
-            let b = idle_run(kind, idle_n, core);
+            let b = idle_run(kind, idle_n, core, false);
+            println!("| {kind} | {b:.0} |");
+            json.insert(format!("idle {kind}"), serde_json::json!({"bytes_per_conn": b}));
+        }
+    }
+    if has("--idle-deflate") {
+        // Each connection negotiated permessage-deflate and echoed one
+        // compressed message, so the server holds whatever codec memory a
+        // connection keeps between messages.
+        println!("\n## Idle memory with permessage-deflate ({idle_n} connections, one compressed message each)\n");
+        println!("| server | bytes per idle connection |");
+        println!("| --- | --- |");
+        for kind in ["wsbolt-serve+deflate", "wsbolt-serve+deflate-nct"] {
+            let b = idle_run(kind, idle_n, core, true);
             println!("| {kind} | {b:.0} |");
             json.insert(format!("idle {kind}"), serde_json::json!({"bytes_per_conn": b}));
         }

@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// Do not answer permessage-deflate offers (compression is on by default).
     #[arg(long)]
     no_deflate: bool,
+    /// Compress and inflate every message on its own (permessage-deflate
+    /// without context takeover, both directions): codecs are shared by the
+    /// connections of a thread, so an idle connection holds no deflate
+    /// memory, at the cost of ratio on small similar messages.
+    #[arg(long)]
+    deflate_no_context_takeover: bool,
     /// Most open connections; beyond it new ones get 503 at once [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -158,6 +164,7 @@ impl ServeArgs {
             c.allow_origin = self.allow_origin;
         }
         c.deflate &= !self.no_deflate;
+        c.deflate_no_context_takeover |= self.deflate_no_context_takeover;
         c.http2 &= !self.no_http2;
         c.handlers_binary |= self.handlers_binary;
         c.tls_self_signed |= self.tls_self_signed;

@@ -46,6 +46,11 @@ pub struct ServeConfig {
     pub ping_timeout: u64,
     /// Answer permessage-deflate offers. Default true.
     pub deflate: bool,
+    /// Use permessage-deflate without context takeover in both directions:
+    /// every message is compressed on its own, by a compressor (and
+    /// decompressor) the connections of one thread share, so an idle
+    /// connection holds no deflate memory. Default false.
+    pub deflate_no_context_takeover: bool,
     /// Offer HTTP/2 by ALPN on TLS (pages, `/metrics` and WebSockets over
     /// RFC 8441). Default true.
     pub http2: bool,
@@ -109,6 +114,7 @@ impl Default for ServeConfig {
             ping_interval: 30,
             ping_timeout: 20,
             deflate: true,
+            deflate_no_context_takeover: false,
             http2: true,
             max_connections: 10_000,
             max_connections_per_ip: 256,
@@ -151,7 +157,11 @@ impl ServeConfig {
         });
         ws.handshake_timeout = Duration::from_secs(self.handshake_timeout.max(1));
         ws.write_high_water = self.max_outbound_queue.min(256 * 1024);
-        ws.deflate = self.deflate.then(DeflateConfig::default);
+        ws.deflate = self.deflate.then(|| DeflateConfig {
+            server_no_context_takeover: self.deflate_no_context_takeover,
+            client_no_context_takeover: self.deflate_no_context_takeover,
+            ..DeflateConfig::default()
+        });
         wsbolt::ServerConfig {
             ws,
             ..Default::default()

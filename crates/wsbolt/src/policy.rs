@@ -69,6 +69,7 @@ pub(crate) fn decide(request: &Request, peer: Option<SocketAddr>, config: &Serve
 
 /// [`decide`] for a request already validated into `offer` (an extractor
 /// that refused invalid requests when it was made).
+#[cfg(feature = "axum")]
 pub(crate) fn decide_offer(
     request: &Request,
     offer: Offer,

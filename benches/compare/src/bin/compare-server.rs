@@ -14,11 +14,16 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().expect("kind");
     let addr = args.next().expect("address");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let listener = TcpListener::bind(&addr).await.unwrap();
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             tcp.set_nodelay(true).unwrap();
             // One spawn per server, so each task is sized for its own
             // future: a `match` inside one async block would size every

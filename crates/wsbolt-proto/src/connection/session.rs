@@ -3,6 +3,7 @@
 
 use super::receive::InMessage;
 use super::{Connection, Role};
+use crate::deflate::pool;
 use crate::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::error::ProtocolError;
 use crate::frame::OpCode;
@@ -17,11 +18,11 @@ pub(super) struct Deflate {
     reset_compress: bool,
     inflate_bits: u8,
     reset_inflate: bool,
-    // Created on first use; dropped after each message when the context is
-    // not kept, so an idle connection holds no codec memory.
+    // Created on first use. When the context is not kept, borrowed from the
+    // thread's pool for one message and given back after it, so an idle
+    // connection holds no codec memory.
     compressor: Option<Compressor>,
     decompressor: Option<Decompressor>,
-    scratch: Vec<u8>,
 }
 
 impl Connection {
@@ -52,7 +53,6 @@ impl Connection {
             reset_inflate,
             compressor: None,
             decompressor: None,
-            scratch: Vec::new(),
         }));
     }
 
@@ -70,39 +70,40 @@ impl Connection {
             return false;
         }
         let (level, mem, reset) = (df.config.level, df.config.mem_level, df.reset_compress);
-        let c = df
-            .compressor
-            .get_or_insert_with(|| Compressor::new(level, bits, mem, reset));
-        let mut out = std::mem::take(&mut df.scratch);
-        out.clear();
-        if !c.compress(data, fin, &mut out) {
-            df.scratch = out;
-            return false;
-        }
-        if first && fin && out.len() >= data.len() {
-            // Incompressible (random, already compressed): compression would
-            // only add bytes, and a peer whose limit is exactly this
-            // message's size would refuse the larger frame. Send it
-            // uncompressed and start the compression history afresh (the
-            // peer's inflater keeps its own, which is never wrong to hold).
+        let c = df.compressor.get_or_insert_with(|| {
+            if reset {
+                pool::take_compressor(level, bits, mem)
+            } else {
+                Compressor::new(level, bits, mem, false)
+            }
+        });
+        let mut out = pool::take_scratch();
+        let compressed = c.compress(data, fin, &mut out);
+        // Incompressible (random, already compressed): compression would
+        // only add bytes, and a peer whose limit is exactly this message's
+        // size would refuse the larger frame. Send it uncompressed and start
+        // the compression history afresh (the peer's inflater keeps its own,
+        // which is never wrong to hold). A compressor that keeps no context
+        // has reset itself at the message's end already.
+        let worse = compressed && first && fin && out.len() >= data.len();
+        if worse && !reset {
             c.reset();
-            out.clear();
-            df.scratch = out;
-            return false;
         }
-        if fin && reset {
-            df.compressor = None;
-        }
-        self.write_frame_rsv(opcode, fin, first, &out);
-        if self.trace.is_some() {
-            self.record_sent_data_len(data.len());
-        }
-        if let Some(df) = self.deflate.as_mut() {
-            if out.capacity() <= 64 * 1024 {
-                df.scratch = out;
+        if reset && (fin || !compressed) {
+            // Reset after the message (or by the failure): back to the pool.
+            if let Some(c) = df.compressor.take() {
+                pool::give_compressor(c);
             }
         }
-        true
+        let sent = compressed && !worse;
+        if sent {
+            self.write_frame_rsv(opcode, fin, first, &out);
+            if self.trace.is_some() {
+                self.record_sent_data_len(data.len());
+            }
+        }
+        pool::put_scratch(out);
+        sent
     }
 
     /// Inflates one frame of a compressed message into `m`, validating text
@@ -113,7 +114,13 @@ impl Connection {
         let Connection { deflate, utf8, .. } = self;
         let df = deflate.as_mut().ok_or(ProtocolError::ReservedBits)?;
         let (bits, reset) = (df.inflate_bits, df.reset_inflate);
-        let d = df.decompressor.get_or_insert_with(|| Decompressor::new(bits, reset));
+        let d = df.decompressor.get_or_insert_with(|| {
+            if reset {
+                pool::take_decompressor(bits)
+            } else {
+                Decompressor::new(bits, false)
+            }
+        });
         let mut check = |piece: &[u8]| {
             if text {
                 utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -124,7 +131,11 @@ impl Connection {
         if fin {
             d.finish_message(&mut m.buf, max, &mut check)?;
             if reset {
-                df.decompressor = None;
+                // Only a message that ended well gives its decompressor back;
+                // after an error the connection fails and drops it.
+                if let Some(d) = df.decompressor.take() {
+                    pool::give_decompressor(d);
+                }
             }
         }
         Ok(())

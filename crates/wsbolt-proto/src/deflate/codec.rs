@@ -16,6 +16,8 @@ pub const INFLATE_CHUNK: usize = 32 * 1024;
 pub struct Compressor {
     c: zlib_rs::Deflate,
     reset_after_message: bool,
+    /// Level, window bits and memory level, packed ([`Compressor::key_for`]).
+    key: u32,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -27,9 +29,20 @@ impl std::fmt::Debug for Compressor {
 }
 
 /// Heap bytes a compressor holds for `window_bits` and `mem_level`, by
-/// zlib's formula: `2^(window_bits+2) + 2^(mem_level+9)`.
+/// zlib-rs's layout: the window and its match chain (`4 * 2^window_bits`),
+/// a hash table of 64 Ki entries (128 KiB, whatever the settings: zlib-rs,
+/// like zlib-ng, does not scale it with `mem_level`), and the symbol and
+/// output buffers (`7 * 2^(mem_level + 6)`). 284 KiB at the defaults (15
+/// bits, memory level 6), 158 KiB at 12 bits and memory level 5.
+///
+/// ```
+/// use wsbolt_proto::deflate::compressor_memory;
+/// assert_eq!(compressor_memory(15, 6), 284 * 1024);
+/// ```
 pub fn compressor_memory(window_bits: u8, mem_level: u8) -> usize {
-    (1 << (window_bits.clamp(9, 15) + 2)) + (1 << (mem_level.clamp(1, 9) + 9))
+    let window = 1usize << window_bits.clamp(9, 15);
+    let lit_bufsize = 1usize << (mem_level.clamp(1, 9) + 6);
+    4 * window + 128 * 1024 + 7 * lit_bufsize
 }
 
 impl Compressor {
@@ -49,7 +62,18 @@ impl Compressor {
         Compressor {
             c: zlib_rs::Deflate::new_with_config(config),
             reset_after_message,
+            key: Self::key_for(level, window_bits, mem_level),
         }
+    }
+
+    /// The settings a compressor made by `new` with these arguments has, as
+    /// one comparable value.
+    pub(crate) fn key_for(level: u32, window_bits: u8, mem_level: u8) -> u32 {
+        (level.min(9) << 16) | (u32::from(window_bits.clamp(9, 15)) << 8) | u32::from(mem_level.clamp(1, 9))
+    }
+
+    pub(crate) fn key(&self) -> u32 {
+        self.key
     }
 
     /// Appends the compressed form of `input` (a message, or one fragment of
@@ -149,6 +173,7 @@ pub struct Decompressor {
     d: Decompress,
     reset_after_message: bool,
     stream_ended: bool,
+    window_bits: u8,
 }
 
 impl Decompressor {
@@ -159,7 +184,13 @@ impl Decompressor {
             d: Decompress::new_with_window_bits(false, window_bits.clamp(9, 15)),
             reset_after_message,
             stream_ended: false,
+            window_bits: window_bits.clamp(9, 15),
         }
+    }
+
+    /// The window this decompressor inflates with (9–15).
+    pub(crate) fn window_bits(&self) -> u8 {
+        self.window_bits
     }
 
     /// Inflates `input` onto `out`, calling `check` on each new piece of
