@@ -26,6 +26,47 @@ pub struct Metrics {
     handshake_failures: Mutex<BTreeMap<u16, u64>>,
 }
 
+/// Message counts an endpoint keeps while it works through the messages one
+/// read brought, added to the shared [`Metrics`] before it waits: four atomic
+/// additions per batch instead of per message (the counters' cache line is
+/// shared by every worker thread).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    messages_in: u32,
+    messages_out: u32,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Tally {
+    pub(crate) fn received(&mut self, len: usize) {
+        self.messages_in += 1;
+        self.bytes_in += len as u64;
+    }
+
+    pub(crate) fn sent(&mut self, len: usize) {
+        self.messages_out += 1;
+        self.bytes_out += len as u64;
+    }
+
+    /// Adds the counts to `metrics` and starts again from zero.
+    pub(crate) fn flush(&mut self, metrics: &Metrics) {
+        if self.messages_in > 0 {
+            metrics
+                .messages_in
+                .fetch_add(u64::from(self.messages_in), Ordering::Relaxed);
+            metrics.bytes_in.fetch_add(self.bytes_in, Ordering::Relaxed);
+        }
+        if self.messages_out > 0 {
+            metrics
+                .messages_out
+                .fetch_add(u64::from(self.messages_out), Ordering::Relaxed);
+            metrics.bytes_out.fetch_add(self.bytes_out, Ordering::Relaxed);
+        }
+        *self = Tally::default();
+    }
+}
+
 impl Metrics {
     /// Counts an accepted WebSocket, by HTTP version.
     pub fn accepted(&self, http2: bool) {

@@ -2,9 +2,10 @@
 
 use std::future::Future;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
-use super::{drain, end_code, going_away, queue_out, slow_consumer, Ctx, Done, Ws};
+use super::{drain, end_code, going_away, slow_consumer, Ctx, Done, Ws};
+use crate::metrics::Tally;
 
 /// The route's entry point.
 pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
@@ -17,6 +18,11 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
 /// reading until it drains (TCP pushes back on the client); a client that
 /// leaves it undrained for `write-timeout` seconds is a slow consumer.
 ///
+/// Messages already read are taken without waiting (`now_or_never`); only
+/// when none is ready are the metrics told (one [`Tally`] per batch) and the
+/// shutdown signal polled beside the socket, so a read that brought many
+/// frames costs neither per frame.
+///
 /// The future an idle connection waits in is kept small: the rare paths
 /// (draining, closing) are boxed when taken, so they take no room in it,
 /// and it is an `async move` block rather than an `async fn`, whose
@@ -25,34 +31,50 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
 fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
     async move {
         let Ctx { env: ctx, mut stop } = ctx;
+        let mut tally = Tally::default();
         loop {
-            tokio::select! {
-                _ = &mut stop => {
-                    // Boxed in a statement of its own: a temporary in the
-                    // awaiting statement would keep its room in this future.
-                    let close = Box::pin(going_away(&mut ws));
-                    close.await;
-                    break;
+            let next = match ws.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    tally.flush(&ctx.metrics);
+                    tokio::select! {
+                        biased;
+                        next = ws.next() => next,
+                        _ = &mut stop => {
+                            // Boxed in a statement of its own: a temporary in
+                            // the awaiting statement would keep its room in
+                            // this future.
+                            let close = Box::pin(going_away(&mut ws));
+                            close.await;
+                            break;
+                        }
+                    }
                 }
-                next = ws.next() => {
-                    let Some(Ok(msg)) = next else { break };
-                    if !msg.is_data() {
-                        continue;
-                    }
-                    ctx.metrics.received(msg.len());
-                    let mut kept_up = queue_out(&mut ws, msg, &ctx);
-                    if kept_up && ws.buffered_amount() > ws.write_high_water() {
-                        let drained = Box::pin(drain(&mut ws, &ctx));
-                        kept_up = drained.await;
-                    }
-                    if !kept_up {
-                        let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));
-                        close.await;
-                        break;
-                    }
+            };
+            let Some(Ok(msg)) = next else { break };
+            if !msg.is_data() {
+                continue;
+            }
+            tally.received(msg.len());
+            let mut kept_up = ws.buffered_amount() <= ctx.limits.max_outbound_queue;
+            if kept_up {
+                let len = msg.len();
+                if ws.queue(msg).is_ok() {
+                    tally.sent(len);
+                }
+                if ws.buffered_amount() > ws.write_high_water() {
+                    tally.flush(&ctx.metrics);
+                    let drained = Box::pin(drain(&mut ws, &ctx));
+                    kept_up = drained.await;
                 }
             }
+            if !kept_up {
+                let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));
+                close.await;
+                break;
+            }
         }
+        tally.flush(&ctx.metrics);
         end_code(&ws)
     }
 }
