@@ -46,7 +46,9 @@ pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    accept_with_config(io, &ServerConfig::default()).await
+    // Boxed for the handshake only: see `accept_with_config`.
+    let handshake = Box::pin(async move { handshake(io, &ServerConfig::default()).await });
+    handshake.await
 }
 
 /// Accepts a WebSocket on `io`: reads and validates the request, answers it
@@ -63,6 +65,19 @@ where
 /// refused it; [`Error::Config`] for response headers that are not valid
 /// fields (the client got 500); [`Error::Io`]; [`Error::HandshakeTimeout`].
 pub async fn accept_with_config<S>(io: S, config: &ServerConfig) -> Result<WebSocketStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // The handshake's state (the request, its buffer, the timer: about 1 KiB)
+    // lives on the heap while it runs and is freed when it ends, so the
+    // caller's task, which lives as long as the connection, is not sized by
+    // it (an idle connection's memory is mostly its task).
+    let handshake = Box::pin(handshake(io, config));
+    handshake.await
+}
+
+/// Reads, validates and answers the request within `handshake_timeout`.
+async fn handshake<S>(io: S, config: &ServerConfig) -> Result<WebSocketStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
