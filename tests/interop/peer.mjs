@@ -31,6 +31,19 @@ async function client(url) {
   let good = Buffer.compare(back, data) === 0 && ws.extensions.includes("permessage-deflate");
   ok &&= good;
   console.log(JSON.stringify({ check: "16 MiB incompressible echo", extensions: ws.extensions, ok: good }));
+  // A compressible message three times (see peer.py).
+  const text = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ user: `u${i % 7}`, text: `message ${i} in the lobby` })));
+  good = true;
+  for (let i = 0; i < 3; i++) {
+    const echoed = await new Promise((resolve, reject) => {
+      ws.once("message", (m) => resolve(m.toString()));
+      ws.once("close", (code) => reject(new Error(`closed ${code}`)));
+      ws.send(text);
+    });
+    good &&= echoed === text;
+  }
+  ok &&= good;
+  console.log(JSON.stringify({ check: "compressible text echoed 3 times", bytes: text.length, ok: good }));
   ws.close();
   const big = await open(url);
   const code = await new Promise((resolve) => {

@@ -42,6 +42,16 @@ async def run_client(url):
         good = back == data and "permessage-deflate" in ext
         ok &= good
         print(json.dumps({"check": "16 MiB incompressible echo", "extensions": ext, "ok": good}), flush=True)
+        # A compressible message three times: with context takeover the
+        # repeats refer back to the first; without it (when the server asks
+        # for client_no_context_takeover) each stands alone.
+        text = json.dumps([{"user": f"u{i % 7}", "text": f"message {i} in the lobby"} for i in range(2000)])
+        good = True
+        for _ in range(3):
+            await ws.send(text)
+            good &= await asyncio.wait_for(ws.recv(), 30) == text
+        ok &= good
+        print(json.dumps({"check": "compressible text echoed 3 times", "bytes": len(text), "ok": good}), flush=True)
     code = None
     try:
         async with connect(url, max_size=LIMIT + 1024, compression="deflate", open_timeout=10) as ws:
