@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// memory, at the cost of ratio on small similar messages.
     #[arg(long)]
     deflate_no_context_takeover: bool,
+    /// permessage-deflate compression level, 1 (fastest) to 9 [default: 6].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9))]
+    deflate_level: Option<u32>,
     /// Most open connections; beyond it new ones get 503 at once [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -165,6 +168,9 @@ impl ServeArgs {
         }
         c.deflate &= !self.no_deflate;
         c.deflate_no_context_takeover |= self.deflate_no_context_takeover;
+        if let Some(level) = self.deflate_level {
+            c.deflate_level = level;
+        }
         c.http2 &= !self.no_http2;
         c.handlers_binary |= self.handlers_binary;
         c.tls_self_signed |= self.tls_self_signed;

@@ -51,6 +51,10 @@ pub struct ServeConfig {
     /// decompressor) the connections of one thread share, so an idle
     /// connection holds no deflate memory. Default false.
     pub deflate_no_context_takeover: bool,
+    /// permessage-deflate compression level, 1–9. Default 6: near zlib
+    /// level 6's size; 1 costs a tenth of the CPU on small JSON messages
+    /// for 20–45% more bytes (README, "Compression on a corpus").
+    pub deflate_level: u32,
     /// Offer HTTP/2 by ALPN on TLS (pages, `/metrics` and WebSockets over
     /// RFC 8441). Default true.
     pub http2: bool,
@@ -115,6 +119,7 @@ impl Default for ServeConfig {
             ping_timeout: 20,
             deflate: true,
             deflate_no_context_takeover: false,
+            deflate_level: 6,
             http2: true,
             max_connections: 10_000,
             max_connections_per_ip: 256,
@@ -143,7 +148,15 @@ impl ServeConfig {
     /// Reads a TOML file (any subset of the settings).
     pub fn from_toml_file(path: &std::path::Path) -> Result<ServeConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let config: ServeConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !(1..=9).contains(&config.deflate_level) {
+            return Err(format!(
+                "{}: deflate-level must be 1 to 9, not {}",
+                path.display(),
+                config.deflate_level
+            ));
+        }
+        Ok(config)
     }
 
     /// The library configuration these settings imply.
@@ -160,6 +173,7 @@ impl ServeConfig {
         ws.deflate = self.deflate.then(|| DeflateConfig {
             server_no_context_takeover: self.deflate_no_context_takeover,
             client_no_context_takeover: self.deflate_no_context_takeover,
+            level: self.deflate_level.clamp(1, 9),
             ..DeflateConfig::default()
         });
         wsbolt::ServerConfig {
@@ -213,5 +227,20 @@ mod tests {
         );
         assert_eq!(redis.stream_length, 10_000, "unset keys keep their defaults");
         assert!(ServeConfig::default().redis_config().is_none());
+    }
+
+    #[test]
+    fn deflate_settings_reach_the_library_and_a_bad_level_is_refused() {
+        let c: ServeConfig = toml::from_str("deflate-level = 1\ndeflate-no-context-takeover = true\n").unwrap();
+        let d = c.ws_config().ws.deflate.expect("deflate on");
+        assert_eq!(d.level, 1);
+        assert!(d.server_no_context_takeover && d.client_no_context_takeover);
+        let d = ServeConfig::default().ws_config().ws.deflate.expect("deflate on");
+        assert_eq!((d.level, d.server_no_context_takeover), (6, false));
+        let path = std::env::temp_dir().join(format!("wsbolt-deflate-level-{}.toml", std::process::id()));
+        std::fs::write(&path, "deflate-level = 12\n").unwrap();
+        let err = ServeConfig::from_toml_file(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("deflate-level must be 1 to 9, not 12"), "{err}");
     }
 }
