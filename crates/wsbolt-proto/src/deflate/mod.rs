@@ -31,8 +31,9 @@ pub const NAME: &str = "permessage-deflate";
 pub struct DeflateConfig {
     /// Compression level, 0 (store) to 9. Default 6: on the corpus in
     /// `benches/compression`, within 5% of C zlib level 6's size on every
-    /// class, in 39–91% of its CPU (level 1 takes 6–38% of it, for 10–45%
-    /// larger output: choose it where CPU matters more than bytes).
+    /// class, in 44–84% of its CPU on the compressible ones (101% on random
+    /// data). Level 1 takes 6–39% of it for 10–45% larger output: choose it
+    /// where CPU matters more than bytes.
     pub level: u32,
     /// Server: the largest window the server compresses with (it answers a
     /// smaller `server_max_window_bits` offer with the smaller value).
