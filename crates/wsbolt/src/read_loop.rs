@@ -52,7 +52,9 @@ pub(crate) struct ReadLoop<I> {
     pub(crate) io: I,
     pub(crate) conn: Connection,
     sleep: Option<Pin<Box<Sleep>>>,
-    sleep_at: Option<Instant>,
+    /// `sleep` is set for the connection's current deadline (it is not once
+    /// it fired or the timers stopped).
+    sleep_armed: bool,
     /// An event held back until the Close frame it implies is written
     /// (boxed: it happens once, at the end).
     held: Option<Box<Event>>,
@@ -63,7 +65,7 @@ pub(crate) struct ReadLoop<I> {
     pub(crate) write_high_water: usize,
     /// The last read was bulk data (see [`BULK_READ`]).
     bulk: bool,
-    linger: Linger,
+    linger: CompactLinger,
     /// After failing the connection: reading and discarding what the peer
     /// still sends (see [`Linger`]).
     lingering: Option<Box<Lingering>>,
@@ -94,6 +96,25 @@ pub(crate) struct Linger {
     pub(crate) bytes: usize,
 }
 
+/// [`Linger`] as the read loop keeps it: whole milliseconds (rounded up, so
+/// a non-zero time stays non-zero) and bytes, each capped at `u32::MAX`.
+/// 8 bytes instead of 24 in every connection.
+#[derive(Debug, Clone, Copy)]
+struct CompactLinger {
+    millis: u32,
+    bytes: u32,
+}
+
+impl From<Linger> for CompactLinger {
+    fn from(l: Linger) -> Self {
+        let millis = l.time.as_micros().div_ceil(1000);
+        CompactLinger {
+            millis: u32::try_from(millis).unwrap_or(u32::MAX),
+            bytes: u32::try_from(l.bytes).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 impl<I: Io> ReadLoop<I> {
     /// `write_high_water`: `send` waits above it, and reading stops while
     /// this many bytes of answers (pongs, Close replies) are unwritten, so a
@@ -101,12 +122,12 @@ impl<I: Io> ReadLoop<I> {
     /// growing our memory.
     pub(crate) fn new(io: I, conn: Connection, write_high_water: usize, linger: Linger) -> Self {
         ReadLoop {
-            linger,
+            linger: linger.into(),
             lingering: None,
             io,
             conn,
             sleep: None,
-            sleep_at: None,
+            sleep_armed: false,
             held: None,
             read_eof: false,
             finished: false,
@@ -176,27 +197,26 @@ impl<I: Io> ReadLoop<I> {
     /// for its next deadline. Returns whether a timer fired.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.conn.timers_active() {
-            self.sleep_at = None;
+            self.sleep_armed = false;
             return false;
         }
         if self.conn.handle_timeout(Instant::now()) {
             return true;
         }
         let Some(deadline) = self.conn.poll_timeout() else {
-            self.sleep_at = None;
+            self.sleep_armed = false;
             return false;
         };
-        if self.sleep_at != Some(deadline) {
-            self.sleep_at = Some(deadline);
-            let at = tokio::time::Instant::from_std(deadline);
-            match &mut self.sleep {
-                Some(s) => s.as_mut().reset(at),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
+        let at = tokio::time::Instant::from_std(deadline);
+        match &mut self.sleep {
+            Some(s) if self.sleep_armed && s.deadline() == at => {}
+            Some(s) => s.as_mut().reset(at),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
         }
+        self.sleep_armed = true;
         let sleep = self.sleep.as_mut().expect("armed above");
         if sleep.as_mut().poll(cx).is_ready() {
-            self.sleep_at = None;
+            self.sleep_armed = false;
             return self.conn.handle_timeout(Instant::now());
         }
         false
@@ -341,13 +361,13 @@ impl<I: Io> ReadLoop<I> {
     /// discards until the peer closes, goes quiet for [`LINGER_QUIET`],
     /// [`Linger`]'s time passes or its byte count is read. Ready when done.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.linger.time.is_zero() {
+        if self.linger.millis == 0 {
             return Poll::Ready(());
         }
         if self.lingering.is_none() {
             let _ = ready!(self.io.poll_shutdown(cx));
             let now = tokio::time::Instant::now();
-            let deadline = now + self.linger.time;
+            let deadline = now + std::time::Duration::from_millis(u64::from(self.linger.millis));
             self.lingering = Some(Box::new(Lingering {
                 deadline,
                 quiet: Box::pin(tokio::time::sleep_until((now + LINGER_QUIET).min(deadline))),
@@ -356,7 +376,7 @@ impl<I: Io> ReadLoop<I> {
         }
         let l = self.lingering.as_mut().expect("set above");
         loop {
-            if l.discarded >= self.linger.bytes || l.quiet.as_mut().poll(cx).is_ready() {
+            if l.discarded >= self.linger.bytes as usize || l.quiet.as_mut().poll(cx).is_ready() {
                 break;
             }
             // Discarded: read into the scratch buffer and dropped.

@@ -257,7 +257,8 @@ impl Connection {
             Event::Failed(e) => self.fail_with(e.close_code()),
             _ => {}
         }
-        self.answers += self.out.len() - before;
+        let added = u32::try_from(self.out.len() - before).unwrap_or(u32::MAX);
+        self.answers = self.answers.saturating_add(added);
     }
 
     /// Bytes of answers that taking events queued (pongs, Close replies)
@@ -271,7 +272,7 @@ impl Connection {
         if self.out.is_empty() {
             0
         } else {
-            self.answers
+            self.answers as usize
         }
     }
 }

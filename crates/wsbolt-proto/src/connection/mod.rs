@@ -152,7 +152,7 @@ pub struct Connection {
     /// The transport reached end of stream.
     eof: bool,
     /// See [`Connection::answer_backlog`].
-    answers: usize,
+    answers: u32,
     /// The Close frames exchanged so far (boxed: they come once, at the end).
     frames: Option<Box<closing::Exchanged>>,
     /// The kind of a fragmented message being sent, if one is under way.

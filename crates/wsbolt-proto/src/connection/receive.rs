@@ -14,7 +14,8 @@ use crate::outbuf::KEEP_DRAINED;
 #[derive(Debug)]
 pub(super) struct InFrame {
     header: FrameHeader,
-    header_len: usize,
+    /// 2 to 14 bytes.
+    header_len: u8,
     /// Payload bytes already unmasked and validated, still in the read buffer.
     done: usize,
     /// Whether this frame's payload is text to validate as it arrives.
@@ -56,7 +57,7 @@ impl Connection {
     /// between frames), to size the next read.
     pub fn read_hint(&self) -> usize {
         match &self.frame {
-            Some(f) => (f.header_len + f.header.payload_len as usize).saturating_sub(self.inbuf.len()),
+            Some(f) => (usize::from(f.header_len) + f.header.payload_len as usize).saturating_sub(self.inbuf.len()),
             None => 0,
         }
     }
@@ -112,16 +113,17 @@ impl Connection {
             let validate_text = self.check_sequence(&header)?;
             self.frame = Some(InFrame {
                 header,
-                header_len,
+                header_len: header_len as u8,
                 done: 0,
                 validate_text,
             });
         }
         let frame = self.frame.as_mut().expect("set above");
         let len = frame.header.payload_len as usize;
-        let available = (self.inbuf.len() - frame.header_len).min(len);
+        let header_len = usize::from(frame.header_len);
+        let available = (self.inbuf.len() - header_len).min(len);
         if available > frame.done {
-            let piece = &mut self.inbuf[frame.header_len + frame.done..frame.header_len + available];
+            let piece = &mut self.inbuf[header_len + frame.done..header_len + available];
             if let Some(key) = frame.header.mask {
                 apply_mask(piece, key, frame.done);
             }
@@ -134,6 +136,7 @@ impl Connection {
             return Ok(false);
         }
         let InFrame { header, header_len, .. } = self.frame.take().expect("set above");
+        let header_len = usize::from(header_len);
         // One split for header and payload, then a pointer bump past the
         // header on the frozen bytes: cheaper than advancing the BytesMut
         // and splitting again (two updates of its shared state).
