@@ -107,7 +107,7 @@ struct CompactLinger {
 
 impl From<Linger> for CompactLinger {
     fn from(l: Linger) -> Self {
-        let millis = l.time.as_micros().div_ceil(1000);
+        let millis = l.time.as_nanos().div_ceil(1_000_000);
         CompactLinger {
             millis: u32::try_from(millis).unwrap_or(u32::MAX),
             bytes: u32::try_from(l.bytes).unwrap_or(u32::MAX),
