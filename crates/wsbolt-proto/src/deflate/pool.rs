@@ -25,55 +25,53 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+type Pool<T> = std::thread::LocalKey<RefCell<Vec<T>>>;
+
+/// Takes the first codec in `pool` that `fits`, if any.
+fn take_from<T>(pool: &'static Pool<T>, fits: impl Fn(&T) -> bool) -> Option<T> {
+    pool.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let i = pool.iter().position(fits)?;
+        Some(pool.swap_remove(i))
+    })
+    .ok()
+    .flatten()
+}
+
+/// Keeps `codec` in `pool` unless it already holds [`POOL_PER_THREAD`].
+fn give_to<T>(pool: &'static Pool<T>, codec: T) {
+    let _ = pool.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_PER_THREAD {
+            pool.push(codec);
+        }
+    });
+}
+
 /// A compressor that resets after each message, from this thread's pool if
 /// one with these settings is there.
 pub(crate) fn take_compressor(level: u32, window_bits: u8, mem_level: u8) -> Compressor {
     let key = Compressor::key_for(level, window_bits, mem_level);
-    COMPRESSORS
-        .try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let i = pool.iter().position(|c| c.key() == key)?;
-            Some(pool.swap_remove(i))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Compressor::new(level, window_bits, mem_level, true))
+    take_from(&COMPRESSORS, |c| c.key() == key).unwrap_or_else(|| Compressor::new(level, window_bits, mem_level, true))
 }
 
 /// Gives back a compressor from [`take_compressor`] whose message ended (it
 /// has reset itself).
 pub(crate) fn give_compressor(c: Compressor) {
-    let _ = COMPRESSORS.try_with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() < POOL_PER_THREAD {
-            pool.push(c);
-        }
-    });
+    give_to(&COMPRESSORS, c);
 }
 
 /// A decompressor that resets after each message, from this thread's pool
 /// if one for this window is there.
 pub(crate) fn take_decompressor(window_bits: u8) -> Decompressor {
-    DECOMPRESSORS
-        .try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let i = pool.iter().position(|d| d.window_bits() == window_bits.clamp(9, 15))?;
-            Some(pool.swap_remove(i))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Decompressor::new(window_bits, true))
+    let bits = window_bits.clamp(9, 15);
+    take_from(&DECOMPRESSORS, |d| d.window_bits() == bits).unwrap_or_else(|| Decompressor::new(window_bits, true))
 }
 
 /// Gives back a decompressor from [`take_decompressor`] whose message was
 /// finished without error (it has reset itself).
 pub(crate) fn give_decompressor(d: Decompressor) {
-    let _ = DECOMPRESSORS.try_with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() < POOL_PER_THREAD {
-            pool.push(d);
-        }
-    });
+    give_to(&DECOMPRESSORS, d);
 }
 
 /// This thread's scratch buffer, empty: compressed output is built there,

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures_util::{FutureExt, StreamExt};
 
-use super::{drain, end_code, going_away, slow_consumer, Ctx, Done, Ws};
+use super::{drain, end_code, going_away, queue_counted, slow_consumer, Ctx, Done, Ws};
 use crate::metrics::Tally;
 
 /// The route's entry point.
@@ -56,17 +56,11 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
                 continue;
             }
             tally.received(msg.len());
-            let mut kept_up = ws.buffered_amount() <= ctx.limits.max_outbound_queue;
-            if kept_up {
-                let len = msg.len();
-                if ws.queue(msg).is_ok() {
-                    tally.sent(len);
-                }
-                if ws.buffered_amount() > ws.write_high_water() {
-                    tally.flush(&ctx.metrics);
-                    let drained = Box::pin(drain(&mut ws, &ctx));
-                    kept_up = drained.await;
-                }
+            let mut kept_up = queue_counted(&mut ws, msg, &ctx.limits, &mut tally);
+            if kept_up && ws.buffered_amount() > ws.write_high_water() {
+                tally.flush(&ctx.metrics);
+                let drained = Box::pin(drain(&mut ws, &ctx));
+                kept_up = drained.await;
             }
             if !kept_up {
                 let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::future::Shared;
 use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Tally};
 use crate::rooms::{Membership, Out, Rooms};
 
 /// The WebSocket type endpoints work on.
@@ -133,12 +133,21 @@ pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
 /// `max-outbound-queue` bytes unread. One message larger than the limit is
 /// still sent when the backlog is small.
 pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Env) -> bool {
-    if ws.buffered_amount() > ctx.limits.max_outbound_queue {
+    let mut tally = Tally::default();
+    let kept_up = queue_counted(ws, msg, &ctx.limits, &mut tally);
+    tally.flush(&ctx.metrics);
+    kept_up
+}
+
+/// [`queue_out`] counting into `tally`, for an endpoint that tells the
+/// metrics once per batch.
+pub(crate) fn queue_counted(ws: &mut Ws, msg: Message, limits: &Limits, tally: &mut Tally) -> bool {
+    if ws.buffered_amount() > limits.max_outbound_queue {
         return false;
     }
     let len = msg.len();
     if ws.queue(msg).is_ok() {
-        ctx.metrics.sent(len);
+        tally.sent(len);
     }
     true
 }
