@@ -16,14 +16,13 @@ const MAX_MESSAGE: usize = 16 * 1024;
 
 fn run<'a>(ctl: u8, pieces: impl Iterator<Item = &'a [u8]>) -> (Vec<Event>, Vec<u8>) {
     let role = if ctl & 1 != 0 { Role::Client } else { Role::Server };
-    let config = Config {
-        max_frame_size: 4096,
-        max_message_size: MAX_MESSAGE,
-        max_fragments: 64,
-        auto_pong: ctl & 2 != 0,
-        close_timeout: Duration::from_secs(1),
-        keepalive: None,
-    };
+    let config = Config::default()
+        .max_frame_size(4096)
+        .max_message_size(MAX_MESSAGE)
+        .max_fragments(64)
+        .auto_pong(ctl & 2 != 0)
+        .close_timeout(Duration::from_secs(1))
+        .keepalive(None);
     let mut conn = Connection::with_mask_seed(role, config, 7);
     if ctl & 4 != 0 {
         let params = DeflateParams {

@@ -93,10 +93,7 @@ fuzz_target!(|data: &[u8]| {
             bytes.extend_from_slice(b"\r\n");
         }
         bytes.extend_from_slice(b"\r\n");
-        let limits = HeadLimits {
-            max_head_size: 1 << 20,
-            max_headers: 1024,
-        };
+        let limits = HeadLimits::new(1 << 20, 1024);
         if let Ok(Some((raw, _))) = RequestReader::new(limits).feed(&bytes) {
             assert_eq!(outcome(&raw), outcome(&head), "{bytes:?}");
         }

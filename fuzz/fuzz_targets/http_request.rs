@@ -11,10 +11,7 @@ use wsbolt_proto::handshake::{HandshakeError, HeadLimits};
 type Outcome = Result<Option<(String, String, usize)>, u16>;
 
 fn read<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> (Outcome, Option<wsbolt_proto::handshake::server::Request>) {
-    let mut r = RequestReader::new(HeadLimits {
-        max_head_size: 2048,
-        max_headers: 16,
-    });
+    let mut r = RequestReader::new(HeadLimits::new(2048, 16));
     let mut fed = 0;
     for piece in pieces {
         fed += piece.len();

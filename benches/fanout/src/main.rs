@@ -52,7 +52,8 @@ const WARM_UP: Duration = Duration::from_secs(1);
 #[tokio::main]
 async fn main() {
     let a = args();
-    let config = ClientConfig { proxy: wsbolt::proxy::ProxySetting::Direct, ..Default::default() };
+    let config = ClientConfig::default()
+.proxy(wsbolt::proxy::ProxySetting::Direct);
     let epoch = Instant::now();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
     let delivered = Arc::new(AtomicU64::new(0));

@@ -81,20 +81,10 @@ fn main() {
             client_max_window_bits: 12,
             ..default
         },
-        DeflateConfig {
-            mem_level: 5,
-            ..cfg.clone()
-        },
+        cfg.clone().mem_level(5),
     );
     measure("9-bit windows, mem_level 6", w9, cfg.clone());
-    measure(
-        "9-bit windows, mem_level 1",
-        w9,
-        DeflateConfig {
-            mem_level: 1,
-            ..cfg.clone()
-        },
-    );
+    measure("9-bit windows, mem_level 1", w9, cfg.clone().mem_level(1));
     measure(
         "no context takeover (both directions; pooled codecs)",
         DeflateParams {

@@ -112,13 +112,7 @@ fn a_client_refuses_masked_frames() {
 
 #[test]
 fn a_frame_over_max_frame_size_is_refused_at_its_header() {
-    let mut s = Connection::new(
-        Role::Server,
-        Config {
-            max_frame_size: 1000,
-            ..Config::default()
-        },
-    );
+    let mut s = Connection::new(Role::Server, Config::default().max_frame_size(1000));
     // Only the header of a 2^40-byte frame: refused without waiting for (or
     // allocating) the payload.
     s.receive(&[0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
@@ -134,13 +128,7 @@ fn a_frame_over_max_frame_size_is_refused_at_its_header() {
 
 #[test]
 fn the_fragment_crossing_max_message_size_is_refused_before_its_payload() {
-    let mut s = Connection::new(
-        Role::Server,
-        Config {
-            max_message_size: 10,
-            ..Config::default()
-        },
-    );
+    let mut s = Connection::new(Role::Server, Config::default().max_message_size(10));
     s.receive(&cframe(0x02, b"123456"));
     assert!(s.next_event().is_none());
     // The header of a 5-byte continuation (6 + 5 > 10) is enough.
@@ -153,10 +141,7 @@ fn the_fragment_crossing_max_message_size_is_refused_before_its_payload() {
     assert_eq!(s.output().take_all(), [0x88, 0x02, 0x03, 0xf1]);
     // A single frame over the limit too.
     expect_failure_with(
-        Config {
-            max_message_size: 3,
-            ..Config::default()
-        },
+        Config::default().max_message_size(3),
         &cframe(0x81, b"abcd"),
         ProtocolError::MessageTooLarge { max: 3 },
         1009,
@@ -174,10 +159,7 @@ fn expect_failure_with(cfg: Config, input: &[u8], err: ProtocolError, code: u16)
 
 #[test]
 fn endless_empty_continuations_hit_the_fragment_cap() {
-    let cfg = Config {
-        max_fragments: 100,
-        ..Config::default()
-    };
+    let cfg = Config::default().max_fragments(100);
     let mut input = cframe(0x01, b"");
     for _ in 0..150 {
         input.extend(cframe(0x00, b""));
@@ -483,18 +465,8 @@ fn close_timeout_drops_a_peer_that_never_answers() {
 
 #[test]
 fn keepalive_pings_when_quiet_measures_rtt_and_fails_without_pong() {
-    let ka = Keepalive {
-        interval: Duration::from_secs(30),
-        timeout: Duration::from_secs(5),
-    };
-    let mut c = Connection::with_mask_seed(
-        Role::Client,
-        Config {
-            keepalive: Some(ka),
-            ..Config::default()
-        },
-        9,
-    );
+    let ka = Keepalive::new(Duration::from_secs(30), Duration::from_secs(5));
+    let mut c = Connection::with_mask_seed(Role::Client, Config::default().keepalive(Some(ka)), 9);
     let t0 = Instant::now();
     assert_eq!(c.poll_timeout(), None, "no time passed in yet");
     c.handle_timeout(t0);

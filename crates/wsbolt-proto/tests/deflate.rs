@@ -126,11 +126,9 @@ fn the_first_acceptable_of_several_offers_wins() {
 
 #[test]
 fn server_configuration_bounds_the_windows() {
-    let cfg = DeflateConfig {
-        server_max_window_bits: 10,
-        client_max_window_bits: 9,
-        ..Default::default()
-    };
+    let cfg = DeflateConfig::default()
+        .server_max_window_bits(10)
+        .client_max_window_bits(9);
     // The client's limit for the server is kept if smaller than ours.
     let (a, p) = offer_with(
         "permessage-deflate; server_max_window_bits=12; client_max_window_bits",
@@ -152,10 +150,7 @@ fn server_configuration_bounds_the_windows() {
     .unwrap();
     assert_eq!(a, "permessage-deflate; client_max_window_bits=9");
     // A server that always resets its context says so unasked.
-    let cfg = DeflateConfig {
-        server_no_context_takeover: true,
-        ..Default::default()
-    };
+    let cfg = DeflateConfig::default().server_no_context_takeover(true);
     assert_eq!(
         offer_with("permessage-deflate", &cfg).unwrap().0,
         "permessage-deflate; server_no_context_takeover"
@@ -178,13 +173,11 @@ fn hostile_offers_cost_linear_time_and_are_declined() {
 fn client_offers_and_checks_answers() {
     let cfg = DeflateConfig::default();
     assert_eq!(client_offer(&cfg), "permessage-deflate; client_max_window_bits");
-    let all = DeflateConfig {
-        server_max_window_bits: 10,
-        client_max_window_bits: 9,
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        ..Default::default()
-    };
+    let all = DeflateConfig::default()
+        .server_max_window_bits(10)
+        .client_max_window_bits(9)
+        .server_no_context_takeover(true)
+        .client_no_context_takeover(true);
     assert_eq!(
         client_offer(&all),
         "permessage-deflate; client_no_context_takeover; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9"
@@ -377,13 +370,7 @@ fn rsv1_on_continuation_control_or_without_negotiation_is_1002() {
 
 fn bomb(len: usize) -> Vec<u8> {
     let mut c = Connection::new(Role::Server, Config::default());
-    c.enable_deflate(
-        DEFAULT,
-        DeflateConfig {
-            level: 9,
-            ..Default::default()
-        },
-    );
+    c.enable_deflate(DEFAULT, DeflateConfig::default().level(9));
     c.send_binary(&vec![0u8; len]).unwrap();
     c.output().take_all()
 }
@@ -410,10 +397,7 @@ fn a_bomb_in_one_frame_closes_with_1009() {
     let mut s = server(
         DEFAULT,
         DeflateConfig::default(),
-        Config {
-            max_message_size: 1 << 20,
-            ..Config::default()
-        },
+        Config::default().max_message_size(1 << 20),
     );
     expect_fail(
         &mut s,
@@ -444,10 +428,7 @@ fn a_bomb_across_fragments_closes_with_1009() {
     let mut s = server(
         DEFAULT,
         DeflateConfig::default(),
-        Config {
-            max_message_size: 1 << 20,
-            ..Config::default()
-        },
+        Config::default().max_message_size(1 << 20),
     );
     expect_fail(&mut s, &input, ProtocolError::MessageTooLarge { max: 1 << 20 }, 1009);
 }
@@ -510,11 +491,7 @@ fn stored_frame(data: &[u8], block: usize) -> Vec<u8> {
 #[test]
 fn the_message_limit_counts_inflated_bytes_not_the_compressed_frame() {
     let limit = 1 << 20;
-    let config = Config {
-        max_message_size: limit,
-        max_frame_size: limit,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(limit).max_frame_size(limit);
     let data = noise(limit + 1);
     let frame = stored_frame(&data[..limit], 1000);
     assert!(frame.len() > limit + 5_000, "the frame is larger than the limit");

@@ -5,25 +5,23 @@
 //! endpoint future.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::borrow::Cow;
-
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use wsbolt::{HandshakeError, MaybeTlsStream, ServerConfig, ServerHandshake};
+use wsbolt::{MaybeTlsStream, ServerHandshake};
 
-use crate::endpoints::{Ctx, Done, Shutdown, Ws};
+use crate::dispatch::{route, routed_config, start};
+use crate::endpoints::{Shutdown, Ws};
 use crate::replay::Replay;
-use crate::routes::{resolve, Routed};
-use crate::server::{Slot, State};
+use crate::routes::Routed;
+use crate::state::State;
 
 /// Serves one accepted TCP connection to its end.
 pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, stop: Shutdown) {
     let _ = tcp.set_nodelay(true);
-    let slot = match state.admit(peer.ip()) {
+    let slot = match state.admission.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(status) => {
             let refuse = Box::pin(refuse_at_once(tcp, status, &state));
@@ -43,49 +41,6 @@ pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: Arc<State>, 
         Stage::Http2(io) => {
             let serve = Box::pin(crate::http::serve_http2(io, peer, state, stop, slot));
             serve.await
-        }
-    }
-}
-
-/// Starts the endpoint of an accepted WebSocket in a task of its own; the
-/// connection's places are given back when it ends.
-pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot: Option<Slot>, http2: bool) {
-    state.metrics.accepted(http2);
-    state.metrics.open.fetch_add(1, Ordering::Relaxed);
-    let ctx = Ctx {
-        env: state.env.clone(),
-        stop,
-    };
-    let done = Done {
-        _slot: slot,
-        _permit: routed.permit,
-        metrics: state.metrics.clone(),
-        tasks: state.tasks.clone(),
-    };
-    (routed.serve)(ws, ctx, done);
-}
-
-/// The endpoint for a WebSocket request (both HTTP stacks): its route, or
-/// 503 once shutdown has started.
-pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> Result<Routed, HandshakeError> {
-    let stopping = state.stopping.load(Ordering::Acquire);
-    match resolve(req, peer, state.handlers.as_ref()) {
-        // Shutting down: no new WebSockets.
-        Ok(_) if stopping => Err(HandshakeError::Unavailable),
-        other => other,
-    }
-}
-
-/// The server's handshake policy with a route's subprotocol selected.
-pub(crate) fn routed_config<'a>(state: &'a State, protocol: Option<&'static str>) -> Cow<'a, ServerConfig> {
-    match protocol {
-        None => Cow::Borrowed(&state.ws),
-        Some(p) => {
-            let mut cfg = state.ws.clone();
-            cfg.select_protocol = Some(Arc::new(move |offered: &[String]| {
-                offered.iter().find(|o| *o == p).cloned()
-            }));
-            Cow::Owned(cfg)
         }
     }
 }
@@ -148,8 +103,9 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State) -> Stage {
         }
     };
     if !hs.request().is_upgrade() {
-        let (io, req, rest) = hs.into_parts();
-        return Stage::Http1(Replay::new(replayed_head(&req, &rest), io));
+        let head = hs.head().clone();
+        let (io, _req, rest) = hs.into_parts();
+        return Stage::Http1(Replay::new(replayed(&head, &rest), io));
     }
     let routed = match route(state, hs.request(), peer) {
         Ok(r) => r,
@@ -169,27 +125,13 @@ async fn handshake(tcp: TcpStream, peer: SocketAddr, state: &State) -> Stage {
     }
 }
 
-/// The head already read, written out again for hyper, then the bytes that
-/// followed it. Only plain requests take this path (pages, `/metrics`).
-fn replayed_head(req: &wsbolt::Request, rest: &[u8]) -> Bytes {
-    let mut head = Vec::with_capacity(256 + rest.len());
-    head.extend_from_slice(req.method.as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(req.target.as_bytes());
-    head.extend_from_slice(if req.version == 0 {
-        b" HTTP/1.0\r\n"
-    } else {
-        b" HTTP/1.1\r\n"
-    });
-    for (name, value) in req.headers.iter() {
-        head.extend_from_slice(name.as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head.extend_from_slice(rest);
-    head.into()
+/// The head exactly as read, then the bytes that followed it: what hyper
+/// reads first. Only plain requests take this path (pages, `/metrics`).
+fn replayed(head: &Bytes, rest: &[u8]) -> Bytes {
+    let mut bytes = BytesMut::with_capacity(head.len() + rest.len());
+    bytes.extend_from_slice(head);
+    bytes.extend_from_slice(rest);
+    bytes.freeze()
 }
 
 /// Counts a handshake the library refused, by the status it answered.

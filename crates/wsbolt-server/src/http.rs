@@ -3,7 +3,7 @@
 //! WebSocket upgrade that comes later on a kept-alive HTTP/1.1 connection.
 //!
 //! A connection whose first request is a WebSocket upgrade over HTTP/1.1
-//! never comes here: it takes the direct path of [`crate::connection`],
+//! never comes here: it takes the direct path of `crate::connection`,
 //! which costs fewer instructions and less memory per connection than
 //! hyper's upgrade (a boxed transport and a channel hand-off).
 //!
@@ -29,9 +29,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsbolt::PeerAddr;
 
-use crate::connection::{route, routed_config, start};
+use crate::admission::Slot;
+use crate::dispatch::{route, routed_config, start};
 use crate::endpoints::Shutdown;
-use crate::server::{Slot, State};
+use crate::state::State;
 
 /// Most concurrent streams (WebSockets and requests) per HTTP/2 connection.
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
@@ -126,7 +127,8 @@ async fn handle(req: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Respons
     if head.is_upgrade() || (head.is_http2() && req.method() == http::Method::CONNECT) {
         return Ok(websocket(req, &head, &conn));
     }
-    let response = crate::web::respond(req.method(), head.path(), &conn.state).await;
+    let state = &conn.state;
+    let response = crate::web::respond(req.method(), head.path(), &state.web, || state.metrics_text()).await;
     Ok(response.map(Full::new))
 }
 

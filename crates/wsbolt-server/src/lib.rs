@@ -20,8 +20,10 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod admission;
 mod config;
 mod connection;
+mod dispatch;
 mod endpoints;
 mod http;
 mod metrics;
@@ -30,6 +32,7 @@ mod replay;
 pub mod rooms;
 mod routes;
 mod server;
+mod state;
 mod tls;
 mod web;
 

@@ -4,7 +4,7 @@
 use wsbolt::{HandshakeError, Request};
 
 use crate::endpoints::handler::Handlers;
-use crate::endpoints::{broadcast, chat, echo, Ctx, Done, ServeFn, Ws};
+use crate::endpoints::{broadcast, chat, echo, Ctx, Done, Env, ServeFn, Shutdown, StartFn, Ws};
 
 /// One built-in WebSocket route.
 pub(crate) struct Route {
@@ -12,6 +12,9 @@ pub(crate) struct Route {
     /// The subprotocol the route selects when the client offers it.
     pub protocol: Option<&'static str>,
     pub serve: ServeFn,
+    /// Background work the route needs while the server runs (chat's user
+    /// lists), started once by [`start_background`].
+    pub start: Option<StartFn>,
 }
 
 /// The built-in WebSocket routes. They win over handler programs of the same
@@ -21,16 +24,19 @@ pub(crate) const ROUTES: &[Route] = &[
         path: "/echo",
         protocol: None,
         serve: echo::serve,
+        start: None,
     },
     Route {
         path: "/chat",
         protocol: Some("json"),
         serve: chat::serve,
+        start: Some(chat::start),
     },
     Route {
         path: "/broadcast",
         protocol: None,
         serve: broadcast::serve,
+        start: None,
     },
 ];
 
@@ -41,6 +47,13 @@ pub(crate) const HTTP_ROUTES: &[&str] = &["/metrics"];
 /// Every path a handler program cannot take.
 pub(crate) fn reserved() -> impl Iterator<Item = &'static str> {
     ROUTES.iter().map(|r| r.path).chain(HTTP_ROUTES.iter().copied())
+}
+
+/// Starts every route's background work; each ends when `stop` resolves.
+pub(crate) fn start_background(env: &Env, stop: &Shutdown) {
+    for start in ROUTES.iter().filter_map(|r| r.start) {
+        start(env, stop.clone());
+    }
 }
 
 /// A routed upgrade: what to negotiate and what to run once accepted.

@@ -1,99 +1,37 @@
-//! The accept loop: connection limits, TLS, routing, graceful shutdown.
+//! The accept loop, the intake's first stage, and graceful shutdown.
+//!
+//! A connection goes one way through the intake: accept (here) →
+//! admission ([`crate::admission`]: limits, slots) → HTTP
+//! ([`crate::connection`]: TLS and the first request; the direct WebSocket
+//! upgrade, or [`crate::http`] where hyper serves pages, keep-alive and
+//! HTTP/2) → route ([`crate::dispatch`], from the table in [`crate::routes`])
+//! → endpoint. No stage reaches back into an earlier one.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Admission;
 use crate::config::ServeConfig;
-use crate::endpoints::handler::Handlers;
-use crate::endpoints::{self, Env, Limits, Shutdown};
+use crate::endpoints::handler::{self, Handlers};
+use crate::endpoints::{Env, Limits, Shutdown};
 use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, Rooms};
+use crate::state::State;
 use crate::web::Web;
-
-/// What the accept loop and the connection stages share. Endpoints see only
-/// the narrow [`Ctx`](crate::endpoints::Ctx) made from it.
-pub(crate) struct State {
-    pub config: ServeConfig,
-    pub ws: wsbolt::ServerConfig,
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
-    pub metrics: Arc<Metrics>,
-    pub web: Web,
-    pub handlers: Option<Handlers>,
-    /// What endpoints see.
-    pub env: Arc<Env>,
-    /// Every connection task (handshakes and endpoints), for graceful shutdown.
-    pub tasks: TaskTracker,
-    /// Set when shutdown starts: handshakes still in flight get 503.
-    pub stopping: std::sync::atomic::AtomicBool,
-    connections: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State")
-            .field("config", &self.config)
-            .field("tls", &self.tls.is_some())
-            .field("connections", &self.connections)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
-}
-
-/// Holds one connection's place in the limits until dropped.
-pub(crate) struct Slot {
-    state: Arc<State>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.state.connections.fetch_sub(1, Ordering::AcqRel);
-        let mut map = self.state.per_ip.lock().expect("limits lock");
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl State {
-    /// Takes a place for a connection from `ip`, or the status to refuse it with.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, u16> {
-        if self.connections.fetch_add(1, Ordering::AcqRel) >= self.config.max_connections {
-            self.connections.fetch_sub(1, Ordering::AcqRel);
-            return Err(503);
-        }
-        let mut map = self.per_ip.lock().expect("limits lock");
-        let n = map.entry(ip).or_default();
-        if *n >= self.config.max_connections_per_ip {
-            drop(map);
-            self.connections.fetch_sub(1, Ordering::AcqRel);
-            return Err(429);
-        }
-        *n += 1;
-        Ok(Slot {
-            state: self.clone(),
-            ip,
-        })
-    }
 }
 
 impl Server {
@@ -109,7 +47,7 @@ impl Server {
                 ));
             }
             let reserved: Vec<&str> = crate::routes::reserved().collect();
-            for name in endpoints::handler::shadowed(dir, &reserved) {
+            for name in handler::shadowed(dir, &reserved) {
                 tracing::warn!(
                     program = %dir.join(&name).display(),
                     "handler program /{name} is shadowed by the built-in route of the same name and will never run"
@@ -147,7 +85,9 @@ impl Server {
             metrics: metrics.clone(),
             rooms,
         });
+        let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {
+            admission,
             config,
             ws,
             tls,
@@ -157,8 +97,6 @@ impl Server {
             env,
             tasks: TaskTracker::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
-            connections: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
         });
         Ok(Server { listener, state })
     }
@@ -188,12 +126,10 @@ impl Server {
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();
-        // Not a connection: outside the tracker, so shutdown does not
-        // count or wait for it (it ends when `stop_all` resolves).
-        tokio::spawn(endpoints::chat::resend_userlists(
-            self.state.env.rooms.clone(),
-            stop_all.clone(),
-        ));
+        // The routes' background work (not connections: outside the
+        // tracker, so shutdown does not count or wait for it; each ends
+        // when `stop_all` resolves).
+        crate::routes::start_background(&self.state.env, &stop_all);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -4,8 +4,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::server::State;
-
 /// The demo pages, compiled in.
 const BUILTIN: &[(&str, &[u8])] = &[
     ("/index.html", include_bytes!("../../../web/index.html")),
@@ -80,19 +78,23 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     (canonical.starts_with(root) && canonical.is_file()).then_some(canonical)
 }
 
-/// The answer to one plain HTTP request (hyper writes it).
-pub(crate) async fn respond(method: &http::Method, path: &str, state: &State) -> http::Response<bytes::Bytes> {
+/// The answer to one plain HTTP request (hyper writes it): a page of `web`,
+/// or `/metrics` with the text `metrics` makes.
+pub(crate) async fn respond(
+    method: &http::Method,
+    path: &str,
+    web: &Web,
+    metrics: impl FnOnce() -> String,
+) -> http::Response<bytes::Bytes> {
     let head = method == http::Method::HEAD;
     let text = "text/plain; charset=utf-8";
     let (status, ctype, body): (u16, &str, bytes::Bytes) = if method != http::Method::GET && !head {
         (405, text, bytes::Bytes::from_static(b"method not allowed\n"))
     } else if path == "/metrics" {
-        let mut text = state.metrics.render();
-        state.env.rooms.write_metrics(&mut text);
-        (200, "text/plain; version=0.0.4", text.into())
+        (200, "text/plain; version=0.0.4", metrics().into())
     } else {
         let not_found = (404, text, bytes::Bytes::from_static(b"not found\n"));
-        match &state.web {
+        match web {
             Web::Builtin => {
                 let p = if path == "/" { "/index.html" } else { path };
                 match BUILTIN.iter().find(|(name, _)| *name == p) {

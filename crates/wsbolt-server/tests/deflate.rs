@@ -90,10 +90,7 @@ async fn context_takeover_by_default_makes_a_repeated_message_cheaper() {
 
 #[tokio::test]
 async fn without_context_takeover_every_message_stands_alone_and_connections_share_codecs() {
-    let cfg = ServeConfig {
-        deflate_no_context_takeover: true,
-        ..ServeConfig::default()
-    };
+    let cfg = ServeConfig::default().deflate_no_context_takeover(true);
     let s = start(cfg).await;
     let (mut a, ext) = raw_upgrade(&s.addr).await;
     assert_eq!(

@@ -16,19 +16,14 @@ mod common;
 use common::start;
 
 fn tls_server() -> ServeConfig {
-    ServeConfig {
-        tls_self_signed: true,
-        ..Default::default()
-    }
+    ServeConfig::default().tls_self_signed(true)
 }
 
 fn client(http2: bool, protocols: &[&str]) -> ClientConfig {
-    ClientConfig {
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        http2,
-        protocols: protocols.iter().map(|p| p.to_string()).collect(),
-        ..Default::default()
-    }
+    ClientConfig::default()
+        .tls(Some(wsbolt::tls::insecure_client_config()))
+        .http2(http2)
+        .protocols(protocols.iter().map(|p| p.to_string()).collect())
 }
 
 /// A GET over HTTP/2 (TLS with ALPN `h2`): status and body.
@@ -147,11 +142,7 @@ async fn every_endpoint_and_page_over_http2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_http2_the_client_falls_back_to_http1() {
-    let s = start(ServeConfig {
-        http2: false,
-        ..tls_server()
-    })
-    .await;
+    let s = start(tls_server().http2(false)).await;
     let (mut ws, resp) = wsbolt::connect_with_config(&s.wss("/echo"), &client(true, &[]))
         .await
         .unwrap();

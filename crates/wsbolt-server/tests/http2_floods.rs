@@ -21,11 +21,7 @@ mod common;
 
 /// `wsbolt serve` with TLS (ALPN `h2` first) on a free port.
 async fn start() -> (u16, common::Running) {
-    let s = common::start(ServeConfig {
-        tls_self_signed: true,
-        ..Default::default()
-    })
-    .await;
+    let s = common::start(ServeConfig::default().tls_self_signed(true)).await;
     (s.port, s)
 }
 
@@ -136,12 +132,10 @@ fn rss_kib() -> u64 {
 
 /// Another client is served while (and after) the flood runs.
 async fn others_are_served(port: u16) {
-    let cfg = ClientConfig {
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        http2: true,
-        proxy: wsbolt::proxy::ProxySetting::Direct,
-        ..Default::default()
-    };
+    let cfg = ClientConfig::default()
+        .tls(Some(wsbolt::tls::insecure_client_config()))
+        .http2(true)
+        .proxy(wsbolt::proxy::ProxySetting::Direct);
     let url = format!("wss://localhost:{port}/echo");
     let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), wsbolt::connect_with_config(&url, &cfg))
         .await

@@ -150,11 +150,7 @@ async fn every_http_status() {
 
 #[tokio::test]
 async fn connection_limits_refuse_the_excess_and_spare_the_rest() {
-    let s = start(ServeConfig {
-        max_connections: 3,
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().max_connections(3)).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(wsbolt::connect(&s.url("/echo")).await.unwrap().0);
@@ -170,11 +166,7 @@ async fn connection_limits_refuse_the_excess_and_spare_the_rest() {
     assert!(wsbolt::connect(&s.url("/echo")).await.is_ok(), "places are given back");
     s.shutdown().await;
 
-    let s = start(ServeConfig {
-        max_connections_per_ip: 2,
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().max_connections_per_ip(2)).await;
     let _a = wsbolt::connect(&s.url("/echo")).await.unwrap();
     let _b = wsbolt::connect(&s.url("/echo")).await.unwrap();
     let resp = raw(&s.addr, &upgrade("/echo", "")).await;
@@ -185,10 +177,7 @@ async fn connection_limits_refuse_the_excess_and_spare_the_rest() {
 #[tokio::test]
 async fn chat_protocol() {
     let s = start(ServeConfig::default()).await;
-    let cfg = ClientConfig {
-        protocols: vec!["json".into()],
-        ..Default::default()
-    };
+    let cfg = ClientConfig::default().protocols(vec!["json".into()]);
     let (mut a, resp) = wsbolt::connect_with_config(&s.url("/chat"), &cfg).await.unwrap();
     assert_eq!(resp.protocol.as_deref(), Some("json"));
     let id_a = json_msg(&mut a).await;
@@ -258,11 +247,7 @@ async fn broadcast_reaches_everyone() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_closed_and_others_are_unaffected() {
-    let s = start(ServeConfig {
-        max_outbound_queue: 256 * 1024,
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().max_outbound_queue(256 * 1024)).await;
     let (mut slow, _) = wsbolt::connect(&s.url("/broadcast")).await.unwrap();
     let (mut fast, _) = wsbolt::connect(&s.url("/broadcast")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -297,11 +282,7 @@ async fn a_slow_consumer_is_closed_and_others_are_unaffected() {
 #[tokio::test]
 async fn echo_of_one_message_larger_than_the_outbound_queue() {
     // Autobahn 9.*: one 16 MiB message must come back, not trip the slow-consumer policy.
-    let s = start(ServeConfig {
-        max_message_size: 32 << 20,
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().max_message_size(32 << 20)).await;
     let mut cfg = ClientConfig::default();
     cfg.ws.protocol.max_message_size = 32 << 20;
     cfg.ws.protocol.max_frame_size = 32 << 20;
@@ -323,11 +304,7 @@ async fn echo_of_one_message_larger_than_the_outbound_queue() {
 
 #[tokio::test]
 async fn an_echo_client_that_stops_reading_is_closed_after_the_write_timeout() {
-    let s = start(ServeConfig {
-        write_timeout: 1,
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().write_timeout(1)).await;
     let (ws, _) = wsbolt::connect(&s.url("/echo")).await.unwrap();
     let (mut rd, mut wr) = ws.split();
     // Send far more than the socket buffers hold, without reading.
@@ -379,11 +356,7 @@ fn handlers_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn handler_programs() {
-    let s = start(ServeConfig {
-        handlers: Some(handlers_dir()),
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().handlers(Some(handlers_dir()))).await;
     let (mut ws, _) = wsbolt::connect(&s.url("/upper?x=1")).await.unwrap();
     assert_eq!(text(&mut ws).await, "hello x=1 from 127.0.0.1");
     ws.send(Message::text("shout this")).await.unwrap();
@@ -417,11 +390,7 @@ async fn handler_programs() {
 
 #[tokio::test]
 async fn a_client_that_leaves_ends_its_program() {
-    let s = start(ServeConfig {
-        handlers: Some(handlers_dir()),
-        ..Default::default()
-    })
-    .await;
+    let s = start(ServeConfig::default().handlers(Some(handlers_dir()))).await;
     let pid_file = std::env::temp_dir().join(format!("wsbolt-linger-{}", std::process::id()));
     let (mut ws, _) = wsbolt::connect(&s.url(&format!("/linger?{}", pid_file.display())))
         .await
@@ -447,11 +416,11 @@ async fn a_client_that_leaves_ends_its_program() {
 
 #[tokio::test]
 async fn handler_processes_are_bounded() {
-    let s = start(ServeConfig {
-        handlers: Some(handlers_dir()),
-        max_handler_processes: 1,
-        ..Default::default()
-    })
+    let s = start(
+        ServeConfig::default()
+            .handlers(Some(handlers_dir()))
+            .max_handler_processes(1),
+    )
     .await;
     let (mut first, _) = wsbolt::connect(&s.url("/upper")).await.unwrap();
     assert!(text(&mut first).await.starts_with("hello"));
@@ -473,11 +442,11 @@ async fn handler_processes_are_bounded() {
 /// closes cleanly, and the single slot serves the next client each time.
 #[tokio::test]
 async fn non_utf8_handler_output_goes_out_as_binary_and_frees_the_slot() {
-    let s = start(ServeConfig {
-        handlers: Some(handlers_dir()),
-        max_handler_processes: 1,
-        ..Default::default()
-    })
+    let s = start(
+        ServeConfig::default()
+            .handlers(Some(handlers_dir()))
+            .max_handler_processes(1),
+    )
     .await;
     for round in 0..3 {
         let (mut ws, _) = wsbolt::connect(&s.url("/cat")).await.unwrap();
@@ -566,15 +535,8 @@ async fn graceful_shutdown_sends_queued_messages_then_1001() {
 
 #[tokio::test]
 async fn tls_with_a_self_signed_certificate() {
-    let s = start(ServeConfig {
-        tls_self_signed: true,
-        ..Default::default()
-    })
-    .await;
-    let cfg = ClientConfig {
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        ..Default::default()
-    };
+    let s = start(ServeConfig::default().tls_self_signed(true)).await;
+    let cfg = ClientConfig::default().tls(Some(wsbolt::tls::insecure_client_config()));
     let port = s.addr.rsplit(':').next().unwrap().to_string();
     let (mut ws, _) = wsbolt::connect_with_config(&format!("wss://localhost:{port}/echo"), &cfg)
         .await

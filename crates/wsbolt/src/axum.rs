@@ -56,7 +56,7 @@ use wsbolt_proto::handshake::HandshakeError;
 use crate::config::ServerConfig;
 use crate::error::Error;
 use crate::policy::decide_offer;
-use crate::server::PeerAddr;
+use crate::policy::PeerAddr;
 use crate::stream::WebSocketStream;
 use crate::upgrade::{finish, from_http, Rejected, Upgraded};
 use crate::DeflateConfig;

@@ -12,6 +12,7 @@ use crate::proxy::ProxySetting;
 
 /// Settings shared by both roles.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Protocol limits and timers: frame and message sizes, fragment cap,
     /// close timeout (10 s), keepalive (off). See [`wsbolt_proto::Config`].
@@ -41,6 +42,59 @@ pub struct Config {
     /// so that frames which came with the handshake's answer are recorded
     /// too. Default off.
     pub frame_trace: bool,
+}
+
+/// Builder-style setters: each sets the field of the same name (see its
+/// documentation for the meaning and the default) and nothing else.
+impl Config {
+    /// Sets [`protocol`](Config::protocol).
+    #[must_use]
+    pub fn protocol(mut self, protocol: wsbolt_proto::Config) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets [`write_high_water`](Config::write_high_water).
+    #[must_use]
+    pub fn write_high_water(mut self, write_high_water: usize) -> Self {
+        self.write_high_water = write_high_water;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Config::handshake_timeout).
+    #[must_use]
+    pub fn handshake_timeout(mut self, handshake_timeout: Duration) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// Sets [`deflate`](Config::deflate).
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// Sets [`linger_time`](Config::linger_time).
+    #[must_use]
+    pub fn linger_time(mut self, linger_time: Duration) -> Self {
+        self.linger_time = linger_time;
+        self
+    }
+
+    /// Sets [`linger_bytes`](Config::linger_bytes).
+    #[must_use]
+    pub fn linger_bytes(mut self, linger_bytes: usize) -> Self {
+        self.linger_bytes = linger_bytes;
+        self
+    }
+
+    /// Sets [`frame_trace`](Config::frame_trace).
+    #[must_use]
+    pub fn frame_trace(mut self, frame_trace: bool) -> Self {
+        self.frame_trace = frame_trace;
+        self
+    }
 }
 
 impl Default for Config {
@@ -86,6 +140,7 @@ impl From<crate::HandshakeError> for Refusal {
 
 /// Server-side settings.
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Settings shared with clients.
     pub ws: Config,
@@ -121,6 +176,52 @@ pub struct ServerConfig {
     pub on_request: Option<OnRequest>,
 }
 
+/// Builder-style setters: each sets the field of the same name (see its
+/// documentation for the meaning and the default) and nothing else.
+impl ServerConfig {
+    /// Sets [`ws`](ServerConfig::ws).
+    #[must_use]
+    pub fn ws(mut self, ws: Config) -> Self {
+        self.ws = ws;
+        self
+    }
+
+    /// Sets [`head_limits`](ServerConfig::head_limits).
+    #[must_use]
+    pub fn head_limits(mut self, head_limits: Option<HeadLimits>) -> Self {
+        self.head_limits = head_limits;
+        self
+    }
+
+    /// Sets [`select_protocol`](ServerConfig::select_protocol).
+    #[must_use]
+    pub fn select_protocol(mut self, select_protocol: Option<SelectProtocol>) -> Self {
+        self.select_protocol = select_protocol;
+        self
+    }
+
+    /// Sets [`check_origin`](ServerConfig::check_origin).
+    #[must_use]
+    pub fn check_origin(mut self, check_origin: Option<CheckOrigin>) -> Self {
+        self.check_origin = check_origin;
+        self
+    }
+
+    /// Sets [`response_headers`](ServerConfig::response_headers).
+    #[must_use]
+    pub fn response_headers(mut self, response_headers: Vec<(String, String)>) -> Self {
+        self.response_headers = response_headers;
+        self
+    }
+
+    /// Sets [`on_request`](ServerConfig::on_request).
+    #[must_use]
+    pub fn on_request(mut self, on_request: Option<OnRequest>) -> Self {
+        self.on_request = on_request;
+        self
+    }
+}
+
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
@@ -136,6 +237,7 @@ impl fmt::Debug for ServerConfig {
 
 /// Client-side settings.
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Settings shared with servers.
     pub ws: Config,
@@ -164,6 +266,59 @@ pub struct ClientConfig {
     /// HTTP/1.1 Upgrade (on a new connection in the second case). `ws://`
     /// always uses HTTP/1.1, as browsers do.
     pub http2: bool,
+}
+
+/// Builder-style setters: each sets the field of the same name (see its
+/// documentation for the meaning and the default) and nothing else.
+impl ClientConfig {
+    /// Sets [`ws`](ClientConfig::ws).
+    #[must_use]
+    pub fn ws(mut self, ws: Config) -> Self {
+        self.ws = ws;
+        self
+    }
+
+    /// Sets [`protocols`](ClientConfig::protocols).
+    #[must_use]
+    pub fn protocols(mut self, protocols: Vec<String>) -> Self {
+        self.protocols = protocols;
+        self
+    }
+
+    /// Sets [`headers`](ClientConfig::headers).
+    #[must_use]
+    pub fn headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets [`tls`](ClientConfig::tls).
+    #[must_use]
+    pub fn tls(mut self, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets [`proxy`](ClientConfig::proxy).
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxySetting) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Sets [`max_redirects`](ClientConfig::max_redirects).
+    #[must_use]
+    pub fn max_redirects(mut self, max_redirects: usize) -> Self {
+        self.max_redirects = max_redirects;
+        self
+    }
+
+    /// Sets [`http2`](ClientConfig::http2).
+    #[must_use]
+    pub fn http2(mut self, http2: bool) -> Self {
+        self.http2 = http2;
+        self
+    }
 }
 
 impl fmt::Debug for ClientConfig {

@@ -36,7 +36,9 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod boxed;
 mod client;
+mod client_handshake;
 mod config;
 mod error;
 pub mod http1;
@@ -49,19 +51,25 @@ mod redirect;
 mod server;
 mod split;
 mod stream;
+mod target;
 pub mod tls;
+mod transport;
 #[cfg(feature = "hyper")]
 pub mod upgrade;
 pub mod websocket;
 
-pub use client::{connect, connect_with_config, handshake as client_handshake, Target};
+pub use boxed::BoxedStream;
+pub use client::{connect, connect_with_config};
+pub use client_handshake::handshake as client_handshake;
 pub use config::{CheckOrigin, ClientConfig, Config, OnRequest, Refusal, SelectProtocol, ServerConfig};
-pub use error::{Error, Result, TlsError, TlsErrorKind};
+pub use error::{Error, RedirectError, RedirectErrorKind, Result, TlsError, TlsErrorKind};
+pub use policy::PeerAddr;
 pub use reconnect::{Backoff, Reconnect, Retry};
-pub use redirect::{RedirectError, RedirectErrorKind, DEFAULT_MAX_REDIRECTS};
-pub use server::{accept, accept_with_config, PeerAddr, ServerHandshake};
+pub use redirect::DEFAULT_MAX_REDIRECTS;
+pub use server::{accept, accept_with_config, ServerHandshake};
 pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::WebSocketStream;
+pub use target::Target;
 pub use tls::MaybeTlsStream;
 pub use wsbolt_proto as proto;
 pub use wsbolt_proto::deflate::DeflateConfig;

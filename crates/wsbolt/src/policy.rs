@@ -13,7 +13,12 @@ use wsbolt_proto::handshake::HandshakeError;
 
 use crate::config::{Refusal, ServerConfig};
 use crate::error::Error;
-use crate::server::PeerAddr;
+
+/// The client's address, when the server knows it: found in the extensions of
+/// the `http::Request` that [`ServerConfig::on_request`](crate::ServerConfig::on_request) sees (set with
+/// [`ServerHandshake::with_peer_addr`](crate::ServerHandshake::with_peer_addr)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// An accepted handshake: what to answer and what was negotiated.
 pub(crate) struct Answer {

@@ -1,15 +1,12 @@
-//! Following redirects, when [`ClientConfig::max_redirects`] allows.
+//! Whether to follow a redirect, when [`ClientConfig::max_redirects`](crate::ClientConfig::max_redirects)
+//! allows: a pure decision (a refusal in, the next hop or an error out), so
+//! that the one loop that does the I/O stays in `client`.
 
-use std::fmt;
-
+use bytes::Bytes;
 use url::Url;
-use wsbolt_proto::handshake::client::Response;
 
-use crate::client::{connect_target, Target};
-use crate::config::ClientConfig;
-use crate::error::{Error, Result};
-use crate::stream::WebSocketStream;
-use crate::tls::MaybeTlsStream;
+use crate::error::{Error, RedirectError, RedirectErrorKind, Result};
+use crate::target::Target;
 
 /// The redirect limit a client that follows redirects uses unless told
 /// otherwise (`wsbolt connect --follow`), as browsers and curl do for HTTP.
@@ -21,101 +18,54 @@ use crate::tls::MaybeTlsStream;
 /// already visited.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
-/// Why a redirect was not followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RedirectErrorKind {
-    /// More redirects than [`ClientConfig::max_redirects`].
-    TooMany,
-    /// A redirect back to a URL already visited.
-    Loop,
-    /// A redirect from `wss://` to `ws://`.
-    Downgrade,
-    /// A redirect without a usable `Location` (missing, not a URL, not
-    /// `ws`, `wss`, `http` or `https`).
-    BadLocation,
+/// One hop a redirect asks for.
+#[derive(Debug)]
+pub(crate) struct Hop {
+    /// Where to connect next.
+    pub(crate) target: Target,
+    /// Whether the hop leaves the origin (scheme, host, port) of the URL
+    /// that answered: credentials are not to follow it.
+    pub(crate) cross_origin: bool,
 }
 
-/// A redirect that was not followed: why, and the URLs visited, the last
-/// one being where the redirect pointed (when it could be read).
-#[derive(Debug, Clone)]
-pub struct RedirectError {
-    /// Boxed: an `Error` is moved with every message read, so its largest
-    /// variant should stay small.
-    inner: Box<RedirectInner>,
-}
-
-#[derive(Debug, Clone)]
-struct RedirectInner {
-    kind: RedirectErrorKind,
+/// The redirects of one connection attempt so far: a pure decision, given
+/// each refusal, of whether and where to go next (the caller does the I/O).
+#[derive(Debug)]
+pub(crate) struct Redirects {
+    current: Url,
     chain: Vec<String>,
-    detail: String,
+    max: usize,
 }
 
-impl RedirectError {
-    /// Why the redirect was not followed.
-    pub fn kind(&self) -> &RedirectErrorKind {
-        &self.inner.kind
-    }
-
-    /// The URLs, from the one asked for to the last redirect's target.
-    pub fn chain(&self) -> &[String] {
-        &self.inner.chain
-    }
-}
-
-impl fmt::Display for RedirectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let RedirectInner { kind, chain, detail } = &*self.inner;
-        let what = match kind {
-            RedirectErrorKind::TooMany => "too many redirects",
-            RedirectErrorKind::Loop => "redirect loop",
-            RedirectErrorKind::Downgrade => "redirect from wss:// to ws:// refused",
-            RedirectErrorKind::BadLocation => "redirect without a usable Location",
-        };
-        write!(f, "{what}")?;
-        if !detail.is_empty() {
-            write!(f, " ({detail})")?;
+impl Redirects {
+    /// Starts at `url`, following at most `max` redirects.
+    pub(crate) fn new(url: Url, max: usize) -> Self {
+        Redirects {
+            chain: vec![url.to_string()],
+            current: url,
+            max,
         }
-        write!(f, ": {}", chain.join(" -> "))
     }
-}
 
-impl std::error::Error for RedirectError {}
-
-impl From<RedirectError> for Error {
-    fn from(e: RedirectError) -> Self {
-        Error::Redirect(e)
-    }
-}
-
-/// Connects to `url`, following redirects up to `config.max_redirects`.
-pub(crate) async fn follow(
-    mut current: Url,
-    mut target: Target,
-    config: &ClientConfig,
-) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
-    let mut chain = vec![current.to_string()];
-    let mut hop_config: Option<ClientConfig> = None;
-    loop {
-        let cfg = hop_config.as_ref().unwrap_or(config);
-        let refusal = match connect_target(&target, cfg).await {
-            Err(Error::Refused(r)) if is_redirect(r.status()) => r,
-            other => return other,
-        };
+    /// What to do with `refusal`, the answer of the current URL: `None`
+    /// when it is not a redirect (the refusal is the answer), the next hop
+    /// when it is one to follow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redirect`] when it is a redirect that is not to be followed
+    /// (too many, no usable `Location`, `wss` → `ws`, a loop); [`Error::Url`]
+    /// when its target is not a WebSocket URL.
+    pub(crate) fn follow(&mut self, refusal: &http::Response<Bytes>) -> Result<Option<Hop>> {
+        if !is_redirect(refusal.status()) {
+            return Ok(None);
+        }
         let fail = |kind, chain: &Vec<String>, detail: String| -> Error {
-            RedirectError {
-                inner: Box::new(RedirectInner {
-                    kind,
-                    chain: chain.clone(),
-                    detail,
-                }),
-            }
-            .into()
+            RedirectError::new(kind, chain.clone(), detail).into()
         };
-        if chain.len() > config.max_redirects {
-            let detail = format!("more than {}", config.max_redirects);
-            return Err(fail(RedirectErrorKind::TooMany, &chain, detail));
+        if self.chain.len() > self.max {
+            let detail = format!("more than {}", self.max);
+            return Err(fail(RedirectErrorKind::TooMany, &self.chain, detail));
         }
         let location = refusal
             .headers()
@@ -124,30 +74,29 @@ pub(crate) async fn follow(
             .ok_or_else(|| {
                 fail(
                     RedirectErrorKind::BadLocation,
-                    &chain,
+                    &self.chain,
                     format!("HTTP {}", refusal.status().as_u16()),
                 )
             })?;
-        let next = resolve(&current, location)
-            .ok_or_else(|| fail(RedirectErrorKind::BadLocation, &chain, format!("Location {location:?}")))?;
-        chain.push(next.to_string());
-        if current.scheme() == "wss" && next.scheme() == "ws" {
-            return Err(fail(RedirectErrorKind::Downgrade, &chain, String::new()));
+        let next = resolve(&self.current, location).ok_or_else(|| {
+            fail(
+                RedirectErrorKind::BadLocation,
+                &self.chain,
+                format!("Location {location:?}"),
+            )
+        })?;
+        self.chain.push(next.to_string());
+        if self.current.scheme() == "wss" && next.scheme() == "ws" {
+            return Err(fail(RedirectErrorKind::Downgrade, &self.chain, String::new()));
         }
-        if chain[..chain.len() - 1].contains(&chain[chain.len() - 1]) {
-            return Err(fail(RedirectErrorKind::Loop, &chain, String::new()));
+        if self.chain[..self.chain.len() - 1].contains(&self.chain[self.chain.len() - 1]) {
+            return Err(fail(RedirectErrorKind::Loop, &self.chain, String::new()));
         }
-        let next_target = Target::from_url(&next)?;
-        if next.origin() != current.origin() {
-            // Credentials meant for one origin are not handed to another.
-            let mut c = cfg.clone();
-            c.headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
-            hop_config = Some(c);
-        }
-        tracing::debug!(from = %current, to = %next, "following redirect");
-        current = next;
-        target = next_target;
+        let target = Target::from_url(&next)?;
+        let cross_origin = next.origin() != self.current.origin();
+        tracing::debug!(from = %self.current, to = %next, "following redirect");
+        self.current = next;
+        Ok(Some(Hop { target, cross_origin }))
     }
 }
 

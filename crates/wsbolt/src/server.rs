@@ -15,12 +15,6 @@ use crate::http1::response_bytes;
 use crate::policy::{decide, to_http, Refuse};
 use crate::stream::WebSocketStream;
 
-/// The client's address, when the server knows it: found in the extensions of
-/// the `http::Request` that [`ServerConfig::on_request`] sees (set with
-/// [`ServerHandshake::with_peer_addr`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
 /// Accepts a WebSocket on `io` with the default configuration.
 ///
 /// ```no_run
@@ -96,6 +90,8 @@ where
 pub struct ServerHandshake<S> {
     io: S,
     request: Request,
+    /// The head as read; the request's fields share its buffer.
+    head: Bytes,
     rest: Bytes,
     peer: Option<SocketAddr>,
 }
@@ -132,11 +128,12 @@ where
             if n == 0 {
                 return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
-            match reader.feed(&buf[..n]) {
-                Ok(Some((request, rest))) => {
+            match reader.feed_head(&buf[..n]) {
+                Ok(Some((request, head, rest))) => {
                     return Ok(ServerHandshake {
                         io,
                         request,
+                        head,
                         rest,
                         peer: None,
                     })
@@ -261,6 +258,16 @@ where
         let Refusal(response) = response.into();
         write_and_close(&mut self.io, &response_bytes(&response)).await;
         Error::Refused(response)
+    }
+
+    /// The request head exactly as read (request line, header fields and
+    /// the blank line), for a server that hands the connection to another
+    /// HTTP stack: replaying it with the bytes of [`into_parts`] is a true
+    /// rewind.
+    ///
+    /// [`into_parts`]: ServerHandshake::into_parts
+    pub fn head(&self) -> &Bytes {
+        &self.head
     }
 
     /// The transport, the request and the bytes read after it, for a server

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::boxed::BoxedStream;
 use crate::error::TlsError;
 
 /// The crypto provider every TLS config of this crate uses.
@@ -52,10 +53,8 @@ pub fn native_roots_client_config() -> Result<Arc<rustls::ClientConfig>, TlsErro
 ///
 /// ```
 /// # fn f(ca_pem: &[u8]) -> Result<(), wsbolt::TlsError> {
-/// let cfg = wsbolt::ClientConfig {
-///     tls: Some(wsbolt::tls::client_config_with_ca_pem(ca_pem, false)?),
-///     ..Default::default()
-/// };
+/// let cfg = wsbolt::ClientConfig::default()
+///     .tls(Some(wsbolt::tls::client_config_with_ca_pem(ca_pem, false)?));
 /// # drop(cfg); Ok(()) }
 /// ```
 ///
@@ -115,7 +114,8 @@ pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rus
     Ok(Arc::new(cfg))
 }
 
-/// A TCP stream, with or without TLS.
+/// A TCP stream, with or without TLS, or a [`BoxedStream`] for a transport
+/// that is not a TCP stream of its own.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
@@ -128,13 +128,11 @@ pub enum MaybeTlsStream {
     /// TLS as a client inside TLS to an `https://` proxy (`wss://` through
     /// an HTTPS proxy).
     ClientTlsInTls(Box<tokio_rustls::client::TlsStream<tokio_rustls::client::TlsStream<TcpStream>>>),
-    /// A stream of an HTTP/2 connection (RFC 8441), which may carry other
-    /// WebSockets too.
-    Http2(Box<crate::http2::H2Stream>),
-    /// A connection (HTTP/1.1) or stream (HTTP/2) that hyper handed over
+    /// A transport that is not a TCP stream of its own: a stream of an
+    /// HTTP/2 connection (RFC 8441), which may carry other WebSockets too, or
+    /// a connection (HTTP/1.1) or stream (HTTP/2) that hyper handed over
     /// after an upgrade (feature `hyper`).
-    #[cfg(feature = "hyper")]
-    Upgraded(Box<crate::upgrade::Upgraded>),
+    Boxed(BoxedStream),
 }
 
 impl MaybeTlsStream {
@@ -146,16 +144,14 @@ impl MaybeTlsStream {
             MaybeTlsStream::ClientTls(s) => Some(s.get_ref().0),
             MaybeTlsStream::ServerTls(s) => Some(s.get_ref().0),
             MaybeTlsStream::ClientTlsInTls(s) => Some(s.get_ref().0.get_ref().0),
-            MaybeTlsStream::Http2(_) => None,
-            #[cfg(feature = "hyper")]
-            MaybeTlsStream::Upgraded(_) => None,
+            MaybeTlsStream::Boxed(_) => None,
         }
     }
 
     /// Whether this is an HTTP/2 stream (RFC 8441) rather than a connection
     /// of its own.
     pub fn is_http2(&self) -> bool {
-        matches!(self, MaybeTlsStream::Http2(_))
+        matches!(self, MaybeTlsStream::Boxed(b) if b.is_http2())
     }
 }
 
@@ -178,13 +174,8 @@ macro_rules! forward {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
-            MaybeTlsStream::Http2($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
-            #[cfg(feature = "hyper")]
-            MaybeTlsStream::Upgraded($s) => {
-                let $s = Pin::new(&mut **$s);
+            MaybeTlsStream::Boxed($s) => {
+                let $s = Pin::new($s);
                 $e
             }
         }
@@ -214,9 +205,7 @@ impl AsyncWrite for MaybeTlsStream {
             MaybeTlsStream::ClientTls(s) => s.is_write_vectored(),
             MaybeTlsStream::ServerTls(s) => s.is_write_vectored(),
             MaybeTlsStream::ClientTlsInTls(s) => s.is_write_vectored(),
-            MaybeTlsStream::Http2(s) => s.is_write_vectored(),
-            #[cfg(feature = "hyper")]
-            MaybeTlsStream::Upgraded(s) => s.is_write_vectored(),
+            MaybeTlsStream::Boxed(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -49,10 +49,10 @@ use wsbolt_proto::handshake::header::Headers;
 use wsbolt_proto::handshake::server::{accept_head, Request};
 use wsbolt_proto::Role;
 
+use crate::boxed::BoxedStream;
 use crate::config::{Config, ServerConfig};
 use crate::error::{Error, Result};
-use crate::policy::{decide, Answer, Refuse};
-use crate::server::PeerAddr;
+use crate::policy::{decide, Answer, PeerAddr, Refuse};
 use crate::stream::WebSocketStream;
 use crate::tls::MaybeTlsStream;
 
@@ -163,6 +163,8 @@ pub(crate) fn finish(
             deflate: answer.deflate,
             protocol: answer.protocol,
             extensions: answer.extensions,
+            // RFC 8441 has no key: an offer without one came over HTTP/2.
+            http2: answer.offer.key.is_none(),
         }),
     };
     Ok((head, pending))
@@ -226,6 +228,7 @@ struct Ready {
     deflate: Option<DeflateParams>,
     protocol: Option<String>,
     extensions: Option<String>,
+    http2: bool,
 }
 
 /// Resolves to the accepted [`WebSocketStream`] once hyper has sent the
@@ -249,7 +252,7 @@ pub struct PendingUpgrade {
 
 impl PendingUpgrade {
     /// The same WebSocket with its transport as a
-    /// [`MaybeTlsStream::Upgraded`], the type [`accept`](crate::accept) on
+    /// [`MaybeTlsStream::Boxed`], the type [`accept`](crate::accept) on
     /// a listener's connections gives: for servers that keep WebSockets of
     /// both kinds together.
     ///
@@ -261,7 +264,9 @@ impl PendingUpgrade {
     ///
     /// As awaiting `self`.
     pub async fn into_maybe_tls(mut self) -> Result<WebSocketStream<MaybeTlsStream>> {
-        std::future::poll_fn(|cx| self.poll_with(cx, |io| MaybeTlsStream::Upgraded(Box::new(io)))).await
+        let http2 = self.ready.as_ref().is_some_and(|r| r.http2);
+        std::future::poll_fn(|cx| self.poll_with(cx, |io| MaybeTlsStream::Boxed(BoxedStream::upgraded(io, http2))))
+            .await
     }
 
     fn poll_with<T>(

@@ -443,10 +443,7 @@ fn slowloris_and_silent_connections_end_at_the_handshake_deadline() {
 fn hostile_protocol_and_extension_values_are_parsed_in_linear_time() {
     case(|| async {
         let mut cfg = server_config();
-        cfg.head_limits = Some(wsbolt::proto::handshake::HeadLimits {
-            max_head_size: 2 << 20,
-            max_headers: 64,
-        });
+        cfg.head_limits = Some(wsbolt::proto::handshake::HeadLimits::new(2 << 20, 64));
         let addr = serve(cfg).await;
         let base = Baseline::take();
         let values = [
@@ -724,10 +721,7 @@ fn endless_empty_continuations_hit_the_fragment_cap() {
 fn a_message_that_never_completes_ends_with_the_keepalive() {
     case(|| async {
         let mut cfg = server_config();
-        cfg.ws.protocol.keepalive = Some(Keepalive {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(200),
-        });
+        cfg.ws.protocol.keepalive = Some(Keepalive::new(Duration::from_millis(200), Duration::from_millis(200)));
         let addr = serve(cfg).await;
         let base = Baseline::take();
         let mut s = upgraded(addr, "").await;

@@ -12,12 +12,10 @@ use support::peers::nghttpx;
 use wsbolt::{ClientConfig, Error, Message};
 
 fn http2_client() -> ClientConfig {
-    let mut c = ClientConfig {
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        http2: true,
-        proxy: wsbolt::proxy::ProxySetting::Direct,
-        ..Default::default()
-    };
+    let mut c = ClientConfig::default()
+        .tls(Some(wsbolt::tls::insecure_client_config()))
+        .http2(true)
+        .proxy(wsbolt::proxy::ProxySetting::Direct);
     c.ws.deflate = Some(wsbolt::DeflateConfig::default());
     c
 }

@@ -210,13 +210,11 @@ async fn wss_through_an_https_proxy_is_tls_inside_tls() {
     });
     let (proxy, log) = http_proxy(HttpProxy::Forward { basic: None }, Some(acceptor)).await;
     let trust = wsbolt::tls::client_config_with_ca_pem(cert_pem.as_bytes(), false).unwrap();
-    let config = wsbolt::ClientConfig {
-        tls: Some(trust),
-        proxy: ProxySetting::Through(
+    let config = wsbolt::ClientConfig::default()
+        .tls(Some(trust))
+        .proxy(ProxySetting::Through(
             wsbolt::proxy::Proxy::parse(&format!("https://localhost:{}", proxy.port())).unwrap(),
-        ),
-        ..Default::default()
-    };
+        ));
     let url = format!("wss://localhost:{}/", target.port());
     let (mut ws, _) = wsbolt::connect_with_config(&url, &config).await.unwrap();
     assert!(matches!(ws.get_ref(), wsbolt::MaybeTlsStream::ClientTlsInTls(_)));
@@ -224,10 +222,7 @@ async fn wss_through_an_https_proxy_is_tls_inside_tls() {
     assert!(log.lock().unwrap()[0].starts_with(&format!("CONNECT localhost:{} ", target.port())));
 
     // A proxy certificate the client does not trust: a TLS error, as such.
-    let config = wsbolt::ClientConfig {
-        tls: Some(Arc::new((*wsbolt::tls::default_client_config()).clone())),
-        ..config
-    };
+    let config = config.tls(Some(Arc::new((*wsbolt::tls::default_client_config()).clone())));
     let e = wsbolt::connect_with_config(&url, &config).await.unwrap_err();
     assert_eq!(proxy_error(&e).kind(), ProxyErrorKind::Tls, "{e}");
     assert!(!e.is_retryable());

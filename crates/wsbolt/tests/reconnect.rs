@@ -35,10 +35,7 @@ async fn flaky_server(status: u16, refusals: usize) -> (String, Arc<AtomicUsize>
         }
         Ok(())
     });
-    let cfg = ServerConfig {
-        on_request: Some(on_request),
-        ..Default::default()
-    };
+    let cfg = ServerConfig::default().on_request(Some(on_request));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let cfg = cfg.clone();
@@ -63,10 +60,7 @@ fn recorder() -> (Waits, impl FnMut(&wsbolt::Retry<'_>) + Send + 'static) {
 }
 
 fn direct() -> ClientConfig {
-    ClientConfig {
-        proxy: wsbolt::proxy::ProxySetting::Direct,
-        ..Default::default()
-    }
+    ClientConfig::default().proxy(wsbolt::proxy::ProxySetting::Direct)
 }
 
 #[tokio::test]

@@ -6,16 +6,14 @@ use support::{echo_server, redirect_server, round_trip};
 use wsbolt::{ClientConfig, Error, RedirectErrorKind};
 
 fn following(max: usize) -> ClientConfig {
-    ClientConfig {
-        max_redirects: max,
-        headers: vec![
+    ClientConfig::default()
+        .max_redirects(max)
+        .headers(vec![
             ("Authorization".into(), "Bearer t0ken".into()),
             ("Cookie".into(), "session=1".into()),
             ("X-Trace".into(), "kept".into()),
-        ],
-        proxy: wsbolt::proxy::ProxySetting::Direct,
-        ..Default::default()
-    }
+        ])
+        .proxy(wsbolt::proxy::ProxySetting::Direct)
 }
 
 fn redirect_kind(e: &Error) -> &RedirectErrorKind {
@@ -141,10 +139,9 @@ async fn a_wss_to_ws_downgrade_is_refused() {
             }
         }
     });
-    let config = ClientConfig {
-        tls: Some(wsbolt::tls::client_config_with_ca_pem(cert.cert.pem().as_bytes(), false).unwrap()),
-        ..following(10)
-    };
+    let config = following(10).tls(Some(
+        wsbolt::tls::client_config_with_ca_pem(cert.cert.pem().as_bytes(), false).unwrap(),
+    ));
     let e = wsbolt::connect_with_config(&format!("wss://localhost:{}/", addr.port()), &config)
         .await
         .unwrap_err();

@@ -32,10 +32,7 @@ async fn a_401_from_the_request_hook_reaches_the_client_with_its_headers_and_bod
             .unwrap();
         Err(refusal.into())
     });
-    let cfg = ServerConfig {
-        on_request: Some(on_request),
-        ..ServerConfig::default()
-    };
+    let cfg = ServerConfig::default().on_request(Some(on_request));
     tokio::spawn(async move {
         for _ in 0..2 {
             let (tcp, peer) = l.accept().await.unwrap();
@@ -54,10 +51,7 @@ async fn a_401_from_the_request_hook_reaches_the_client_with_its_headers_and_bod
     assert!(!err.is_retryable(), "a 401 is not worth retrying as is");
     assert!(err.to_string().contains("401 Unauthorized"), "{err}");
 
-    let cfg = wsbolt::ClientConfig {
-        headers: vec![("X-App".into(), "1".into())],
-        ..Default::default()
-    };
+    let cfg = wsbolt::ClientConfig::default().headers(vec![("X-App".into(), "1".into())]);
     let (ws, _) = wsbolt::connect_with_config(&format!("ws://{addr}/chat?token=ok"), &cfg)
         .await
         .unwrap();
@@ -172,10 +166,9 @@ async fn a_private_ca_is_trusted_without_building_a_rustls_config() {
         }
     });
     let url = format!("wss://localhost:{port}/");
-    let cfg = wsbolt::ClientConfig {
-        tls: Some(wsbolt::tls::client_config_with_ca_pem(ca.pem().as_bytes(), false).unwrap()),
-        ..Default::default()
-    };
+    let cfg = wsbolt::ClientConfig::default().tls(Some(
+        wsbolt::tls::client_config_with_ca_pem(ca.pem().as_bytes(), false).unwrap(),
+    ));
     let (ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
     drop(ws);
     let err = wsbolt::connect(&url).await.unwrap_err();

@@ -188,15 +188,13 @@ async fn bad_requests_get_their_status() {
 #[tokio::test]
 async fn origin_check_refuses_with_403_and_protocols_are_negotiated() {
     let (l, url) = listener().await;
-    let cfg = ServerConfig {
-        check_origin: Some(Arc::new(|origin: Option<&str>, _req: &wsbolt::Request| {
+    let cfg = ServerConfig::default()
+        .check_origin(Some(Arc::new(|origin: Option<&str>, _req: &wsbolt::Request| {
             origin == Some("http://good.example")
-        })),
-        select_protocol: Some(Arc::new(|offered: &[String]| {
+        })))
+        .select_protocol(Some(Arc::new(|offered: &[String]| {
             offered.iter().find(|p| *p == "v2").cloned()
-        })),
-        ..Default::default()
-    };
+        })));
     tokio::spawn(async move {
         loop {
             let (tcp, _) = l.accept().await.unwrap();
@@ -208,11 +206,9 @@ async fn origin_check_refuses_with_403_and_protocols_are_negotiated() {
             });
         }
     });
-    let mut client = ClientConfig {
-        protocols: vec!["v1".into(), "v2".into()],
-        headers: vec![("Origin".into(), "http://evil.example".into())],
-        ..Default::default()
-    };
+    let mut client = ClientConfig::default()
+        .protocols(vec!["v1".into(), "v2".into()])
+        .headers(vec![("Origin".into(), "http://evil.example".into())]);
     let err = wsbolt::connect_with_config(&url, &client).await.unwrap_err();
     assert!(matches!(err, Error::Refused(ref r) if r.status() == 403), "{err:?}");
     client.headers = vec![("Origin".into(), "http://good.example".into())];
@@ -249,10 +245,7 @@ async fn keepalive_detects_a_silent_peer_and_measures_rtt_on_a_live_one() {
     // A live peer: RTT measured.
     let url = echo_server(ServerConfig::default()).await;
     let mut cfg = ClientConfig::default();
-    cfg.ws.protocol.keepalive = Some(Keepalive {
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_millis(500),
-    });
+    cfg.ws.protocol.keepalive = Some(Keepalive::new(Duration::from_millis(50), Duration::from_millis(500)));
     let (mut ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
     assert!(ws.keepalive_rtt().is_some());
@@ -275,10 +268,7 @@ async fn keepalive_detects_a_silent_peer_and_measures_rtt_on_a_live_one() {
         tcp.write_all(resp.as_bytes()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(10)).await;
     });
-    cfg.ws.protocol.keepalive = Some(Keepalive {
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_millis(100),
-    });
+    cfg.ws.protocol.keepalive = Some(Keepalive::new(Duration::from_millis(50), Duration::from_millis(100)));
     let (mut ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
     assert!(matches!(got, Some(Err(Error::KeepaliveTimeout))), "{got:?}");
@@ -353,10 +343,7 @@ async fn wss_with_a_self_signed_certificate() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let cfg = ClientConfig {
-        tls: Some(Arc::new(tls)),
-        ..Default::default()
-    };
+    let cfg = ClientConfig::default().tls(Some(Arc::new(tls)));
     let (mut ws, _) = wsbolt::connect_with_config(&format!("wss://localhost:{port}/"), &cfg)
         .await
         .unwrap();
@@ -381,10 +368,7 @@ async fn urls_that_cannot_be_websockets_are_refused() {
 #[tokio::test]
 async fn response_headers_cannot_inject_fields() {
     let (l, url) = listener().await;
-    let cfg = ServerConfig {
-        response_headers: vec![("X-Ok".into(), "a\r\nSet-Cookie: evil=1".into())],
-        ..Default::default()
-    };
+    let cfg = ServerConfig::default().response_headers(vec![("X-Ok".into(), "a\r\nSet-Cookie: evil=1".into())]);
     let server = tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
         wsbolt::accept_with_config(tcp, &cfg).await.err()

@@ -124,10 +124,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counting<T> {
 }
 
 fn deflate_config() -> Config {
-    Config {
-        deflate: Some(DeflateConfig::default()),
-        ..Config::default()
-    }
+    Config::default().deflate(Some(DeflateConfig::default()))
 }
 
 /// 150 compressible 125-byte messages, as in the issue that found the bug.
@@ -152,10 +149,7 @@ async fn wire_bytes_before_and_after_split() -> (usize, usize, usize, usize) {
         io: b,
         written: server_written.clone(),
     };
-    let server_cfg = ServerConfig {
-        ws: deflate_config(),
-        ..ServerConfig::default()
-    };
+    let server_cfg = ServerConfig::default().ws(deflate_config());
     let server = tokio::spawn(async move {
         let ws = wsbolt::accept_with_config(server_io, &server_cfg).await.unwrap();
         assert!(ws.extensions().unwrap().contains("permessage-deflate"));
@@ -171,10 +165,7 @@ async fn wire_bytes_before_and_after_split() -> (usize, usize, usize, usize) {
         io: a,
         written: client_written.clone(),
     };
-    let cfg = ClientConfig {
-        ws: deflate_config(),
-        ..ClientConfig::default()
-    };
+    let cfg = ClientConfig::default().ws(deflate_config());
     let target = wsbolt::Target::parse("ws://localhost/").unwrap();
     let (mut ws, _) = wsbolt::client_handshake(client_io, &target, &cfg).await.unwrap();
     let base_c = client_written.load(Ordering::Relaxed);
@@ -289,10 +280,7 @@ async fn split_over_tls() {
             }
         }
     });
-    let cfg = ClientConfig {
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        ..ClientConfig::default()
-    };
+    let cfg = ClientConfig::default().tls(Some(wsbolt::tls::insecure_client_config()));
     let (ws, _) = wsbolt::connect_with_config(&format!("wss://localhost:{port}/"), &cfg)
         .await
         .unwrap();
@@ -319,10 +307,7 @@ async fn keepalive_runs_beside_application_pings_and_stays_inside_the_library() 
         while ws.next().await.is_some() {}
     });
     let mut cfg = ClientConfig::default();
-    cfg.ws.protocol.keepalive = Some(Keepalive {
-        interval: Duration::from_millis(20),
-        timeout: Duration::from_secs(2),
-    });
+    cfg.ws.protocol.keepalive = Some(Keepalive::new(Duration::from_millis(20), Duration::from_secs(2)));
     let (ws, _) = wsbolt::connect_with_config(&url, &cfg).await.unwrap();
     let (mut rd, mut wr) = ws.split();
     let pinger = tokio::spawn(async move {

@@ -16,12 +16,9 @@ use wsbolt::{CloseFrame, Message};
 async fn echo_server() -> String {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", l.local_addr().unwrap());
-    let cfg = wsbolt::ServerConfig {
-        select_protocol: Some(std::sync::Arc::new(|p: &[String]| {
-            p.iter().find(|p| *p == "echo").cloned()
-        })),
-        ..Default::default()
-    };
+    let cfg = wsbolt::ServerConfig::default().select_protocol(Some(std::sync::Arc::new(|p: &[String]| {
+        p.iter().find(|p| *p == "echo").cloned()
+    })));
     tokio::spawn(async move {
         loop {
             let (tcp, _) = l.accept().await.unwrap();

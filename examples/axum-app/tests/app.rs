@@ -34,12 +34,10 @@ async fn tls_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 }
 
 fn client(http2: bool) -> ClientConfig {
-    let mut c = ClientConfig {
-        protocols: vec!["echo".into()],
-        http2,
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        ..Default::default()
-    };
+    let mut c = ClientConfig::default()
+        .protocols(vec!["echo".into()])
+        .http2(http2)
+        .tls(Some(wsbolt::tls::insecure_client_config()));
     c.ws.deflate = Some(wsbolt::DeflateConfig::default());
     c
 }

@@ -86,14 +86,12 @@ async fn hyper_server(tls: bool) -> u16 {
 }
 
 fn client(http2: bool, headers: &[(&str, &str)]) -> ClientConfig {
-    let mut c = ClientConfig {
-        protocols: vec!["v1".into(), "v2".into()],
-        headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-        tls: Some(wsbolt::tls::insecure_client_config()),
-        http2,
-        proxy: wsbolt::proxy::ProxySetting::Direct,
-        ..Default::default()
-    };
+    let mut c = ClientConfig::default()
+        .protocols(vec!["v1".into(), "v2".into()])
+        .headers(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+        .tls(Some(wsbolt::tls::insecure_client_config()))
+        .http2(http2)
+        .proxy(wsbolt::proxy::ProxySetting::Direct);
     c.ws.deflate = Some(wsbolt::DeflateConfig::default());
     c
 }

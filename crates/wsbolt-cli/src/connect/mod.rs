@@ -79,10 +79,7 @@ pub fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = ClientConfig {
-        protocols: args.protocols.clone(),
-        ..Default::default()
-    };
+    let mut config = ClientConfig::default().protocols(args.protocols.clone());
     for h in &args.headers {
         match h.split_once(':') {
             Some((n, v)) if !n.trim().is_empty() => config.headers.push((n.trim().to_string(), v.trim().to_string())),
@@ -94,10 +91,7 @@ pub fn run(args: ConnectArgs) -> ExitCode {
     }
     if let Some(secs) = args.ping_interval {
         let d = Duration::from_secs(secs.max(1));
-        config.ws.protocol.keepalive = Some(wsbolt::Keepalive {
-            interval: d,
-            timeout: d,
-        });
+        config.ws.protocol.keepalive = Some(wsbolt::Keepalive::new(d, d));
     }
     if args.insecure {
         config.tls = Some(wsbolt::tls::insecure_client_config());

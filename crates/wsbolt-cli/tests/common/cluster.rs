@@ -243,11 +243,9 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let config = ClientConfig {
-            protocols: vec!["json".into()],
-            proxy: wsbolt::proxy::ProxySetting::Direct,
-            ..Default::default()
-        };
+        let config = ClientConfig::default()
+            .protocols(vec!["json".into()])
+            .proxy(wsbolt::proxy::ProxySetting::Direct);
         let (ws, _) = wsbolt::connect_with_config(url, &config).await.unwrap();
         Client { ws }
     }

@@ -15,10 +15,7 @@ pub const WSBOLT: &str = env!("CARGO_BIN_EXE_wsbolt");
 
 /// A `wsbolt serve` in this process on a free port; its `ws://` base URL.
 pub async fn start_server() -> String {
-    let config = wsbolt_server::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
+    let config = wsbolt_server::ServeConfig::default().listen("127.0.0.1:0".parse().unwrap());
     let server = wsbolt_server::Server::bind(config).await.unwrap();
     let addr = server.local_addr().unwrap();
     tokio::spawn(server.run(std::future::pending()));

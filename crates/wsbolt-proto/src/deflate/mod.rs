@@ -28,6 +28,7 @@ pub const NAME: &str = "permessage-deflate";
 /// assert_eq!(params.client_max_window_bits, 15);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeflateConfig {
     /// Compression level, 0 (store) to 9. Default 6: on the corpus in
     /// `benches/compression`, within 5% of C zlib level 6's size on every
@@ -59,6 +60,59 @@ pub struct DeflateConfig {
     /// messages then take more deflate blocks. Memory:
     /// [`compressor_memory`] (284 KiB at the defaults).
     pub mem_level: u8,
+}
+
+/// Builder-style setters: each sets the field of the same name (see its
+/// documentation for the meaning and the default) and nothing else.
+impl DeflateConfig {
+    /// Sets [`level`](DeflateConfig::level).
+    #[must_use]
+    pub fn level(mut self, level: u32) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets [`server_max_window_bits`](DeflateConfig::server_max_window_bits).
+    #[must_use]
+    pub fn server_max_window_bits(mut self, server_max_window_bits: u8) -> Self {
+        self.server_max_window_bits = server_max_window_bits;
+        self
+    }
+
+    /// Sets [`client_max_window_bits`](DeflateConfig::client_max_window_bits).
+    #[must_use]
+    pub fn client_max_window_bits(mut self, client_max_window_bits: u8) -> Self {
+        self.client_max_window_bits = client_max_window_bits;
+        self
+    }
+
+    /// Sets [`server_no_context_takeover`](DeflateConfig::server_no_context_takeover).
+    #[must_use]
+    pub fn server_no_context_takeover(mut self, server_no_context_takeover: bool) -> Self {
+        self.server_no_context_takeover = server_no_context_takeover;
+        self
+    }
+
+    /// Sets [`client_no_context_takeover`](DeflateConfig::client_no_context_takeover).
+    #[must_use]
+    pub fn client_no_context_takeover(mut self, client_no_context_takeover: bool) -> Self {
+        self.client_no_context_takeover = client_no_context_takeover;
+        self
+    }
+
+    /// Sets [`threshold`](DeflateConfig::threshold).
+    #[must_use]
+    pub fn threshold(mut self, threshold: usize) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// Sets [`mem_level`](DeflateConfig::mem_level).
+    #[must_use]
+    pub fn mem_level(mut self, mem_level: u8) -> Self {
+        self.mem_level = mem_level;
+        self
+    }
 }
 
 impl Default for DeflateConfig {

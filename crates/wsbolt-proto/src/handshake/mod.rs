@@ -45,6 +45,7 @@ pub fn generate_key() -> String {
 
 /// Limits on an HTTP head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeadLimits {
     /// The most bytes the head (request line, headers, blank line) may take.
     pub max_head_size: usize,
@@ -53,6 +54,13 @@ pub struct HeadLimits {
 }
 
 impl HeadLimits {
+    /// At most `max_head_size` bytes and `max_headers` header fields.
+    pub const fn new(max_head_size: usize, max_headers: usize) -> Self {
+        HeadLimits {
+            max_head_size,
+            max_headers,
+        }
+    }
     /// A server's defaults for requests: 8 KiB and 64 headers (431 beyond).
     pub const REQUEST: HeadLimits = HeadLimits {
         max_head_size: 8 * 1024,

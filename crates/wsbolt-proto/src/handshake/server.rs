@@ -94,11 +94,28 @@ impl RequestReader {
     /// Adds bytes; returns the request and the bytes that followed it once
     /// the head is complete.
     pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, Bytes)>, HandshakeError> {
+        Ok(self.feed_head(data)?.map(|(request, _head, rest)| (request, rest)))
+    }
+
+    /// As [`feed`](RequestReader::feed), and the head itself exactly as
+    /// read (request line, fields, blank line): a server that hands the
+    /// connection to another HTTP stack replays these bytes, not a
+    /// re-serialisation of the parsed fields. The request's fields share the
+    /// head's buffer, so keeping it costs no copy.
+    ///
+    /// ```
+    /// use wsbolt_proto::handshake::server::RequestReader;
+    /// let mut r = RequestReader::default();
+    /// let (req, head, rest) = r.feed_head(b"GET /  HTTP/1.1\r\nHost:a\r\n\r\nx").unwrap().unwrap();
+    /// assert_eq!((req.path(), &head[..], &rest[..]), ("/", &b"GET /  HTTP/1.1\r\nHost:a\r\n\r\n"[..], &b"x"[..]));
+    /// ```
+    pub fn feed_head(&mut self, data: &[u8]) -> Result<Option<(Request, Bytes, Bytes)>, HandshakeError> {
         self.check_method(data)?;
         let Some(head) = self.head.feed(data, check_request_line)? else {
             return Ok(None);
         };
-        Ok(Some((parse_request(&head.bytes, self.limits.max_headers)?, head.rest)))
+        let request = parse_request(&head.bytes, self.limits.max_headers)?;
+        Ok(Some((request, head.bytes, head.rest)))
     }
 }
 

@@ -81,9 +81,14 @@ async fn leave(rooms: Arc<dyn Rooms>, id: MemberId) {
     }
 }
 
+/// The route's background work: [`resend_userlists`] in a task of its own.
+pub(crate) fn start(env: &super::Env, stop: super::Shutdown) {
+    tokio::spawn(resend_userlists(env.rooms.clone(), stop));
+}
+
 /// Sends the user list again when a shared backend dropped the users of a
 /// node that stopped answering. Runs until the server stops.
-pub(crate) async fn resend_userlists(rooms: Arc<dyn Rooms>, stop: super::Shutdown) {
+async fn resend_userlists(rooms: Arc<dyn Rooms>, stop: super::Shutdown) {
     let mut departures = rooms.departures();
     tokio::pin!(stop);
     loop {

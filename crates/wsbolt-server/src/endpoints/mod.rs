@@ -2,7 +2,7 @@
 //! context, the outbound-queue policy, and the room member loop.
 //!
 //! An endpoint is one file with a `serve` function of type [`ServeFn`] and
-//! one line in [`crate::routes::ROUTES`].
+//! one line in `crate::routes::ROUTES`.
 
 pub(crate) mod broadcast;
 pub(crate) mod chat;
@@ -28,11 +28,15 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream>;
 /// connection costs its endpoint's state and nothing more.
 pub(crate) type ServeFn = fn(Ws, Ctx, Done);
 
+/// A route's background work while the server runs: spawns its own task,
+/// which ends when the shutdown signal resolves.
+pub(crate) type StartFn = fn(&Env, Shutdown);
+
 /// What a connection holds until it ends: its place in the connection
 /// limits, a handler's process slot, and the metrics to tell.
 pub(crate) struct Done {
     /// Held for its `Drop`: gives the connection's place back.
-    pub(crate) _slot: Option<crate::server::Slot>,
+    pub(crate) _slot: Option<crate::admission::Slot>,
     /// Held for its `Drop`: gives a handler's process slot back.
     pub(crate) _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(crate) metrics: Arc<Metrics>,

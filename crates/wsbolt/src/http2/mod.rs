@@ -20,11 +20,14 @@ use wsbolt_proto::Role;
 
 pub use stream::H2Stream;
 
-use crate::client::{client_request, handshake, open_transport, Target};
+use crate::boxed::BoxedStream;
+use crate::client_handshake::{client_request, handshake};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::stream::WebSocketStream;
+use crate::target::Target;
 use crate::tls::MaybeTlsStream;
+use crate::transport::open_transport;
 use pool::{Origin, Shared};
 
 /// Each stream's receive window: what a WebSocket nobody reads can hold
@@ -143,7 +146,7 @@ async fn open_stream(
         Some(cfg) => accept_client(response.extensions.as_deref(), cfg)?,
         None => None,
     };
-    let io = MaybeTlsStream::Http2(Box::new(H2Stream::new(stream, body, conn.clone())));
+    let io = MaybeTlsStream::Boxed(BoxedStream::http2(H2Stream::new(stream, body, conn.clone())));
     let mut ws = WebSocketStream::from_raw_with_deflate(io, Role::Client, config.ws.clone(), params, &[]);
     ws.set_negotiated(response.protocol.clone(), response.extensions.clone());
     Ok((ws, response))

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::Proxy;
-use crate::client::Target;
 use crate::error::Result;
+use crate::target::Target;
 
 /// A snapshot of the proxy variables of an environment (names compared
 /// without regard to case; see [`ProxySetting::FromEnv`](super::ProxySetting::FromEnv)

@@ -4,7 +4,7 @@ use base64::Engine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{authority, Proxy, ProxyError};
-use crate::client::Target;
+use crate::target::Target;
 
 /// The most bytes of the proxy's answer head read before giving up.
 const MAX_HEAD: usize = 8 * 1024;

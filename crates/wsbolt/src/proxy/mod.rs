@@ -9,13 +9,12 @@
 //!
 //! ```
 //! use wsbolt::proxy::{Proxy, ProxySetting};
-//! let mut config = wsbolt::ClientConfig::default();
-//! config.proxy = ProxySetting::Through(Proxy::parse("socks5h://user:pw@127.0.0.1:1080")?);
+//! let config = wsbolt::ClientConfig::default()
+//!     .proxy(ProxySetting::Through(Proxy::parse("socks5h://user:pw@127.0.0.1:1080")?));
 //! # Ok::<_, wsbolt::Error>(())
 //! ```
 
 mod env;
-mod error;
 mod http_connect;
 mod socks;
 
@@ -25,12 +24,12 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use url::Url;
 
+pub use crate::error::{ProxyError, ProxyErrorKind};
 pub use env::{NoProxy, ProxyEnv, VARIABLES};
-pub use error::{ProxyError, ProxyErrorKind};
 
-use crate::client::Target;
 use crate::error::{Error, Result, TlsError};
 use crate::http1::percent_decode;
+use crate::target::Target;
 use crate::tls::{default_client_config, server_name};
 
 /// Which proxy a client goes through.

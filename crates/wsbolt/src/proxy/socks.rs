@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{authority, Proxy, ProxyError, ProxyKind};
-use crate::client::Target;
+use crate::target::Target;
 
 const VERSION: u8 = 5;
 const NO_AUTH: u8 = 0;

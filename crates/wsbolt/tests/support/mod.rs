@@ -279,8 +279,7 @@ where
 
 /// A client configuration that goes through `proxy` (and nowhere else).
 pub fn via(proxy: &str) -> wsbolt::ClientConfig {
-    wsbolt::ClientConfig {
-        proxy: wsbolt::proxy::ProxySetting::Through(wsbolt::proxy::Proxy::parse(proxy).unwrap()),
-        ..Default::default()
-    }
+    wsbolt::ClientConfig::default().proxy(wsbolt::proxy::ProxySetting::Through(
+        wsbolt::proxy::Proxy::parse(proxy).unwrap(),
+    ))
 }

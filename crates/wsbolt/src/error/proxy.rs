@@ -2,8 +2,7 @@
 
 use std::{fmt, io};
 
-use super::Proxy;
-use crate::error::{Error, TlsError};
+use super::{Error, TlsError};
 
 /// What kind of proxy failure a [`ProxyError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +97,7 @@ impl ProxyError {
         ProxyError::new(ProxyErrorKind::Config, message.into())
     }
 
-    pub(crate) fn unreachable(proxy: &Proxy, e: io::Error) -> Self {
+    pub(crate) fn unreachable(proxy: &dyn fmt::Display, e: io::Error) -> Self {
         let mut err = ProxyError::new(
             ProxyErrorKind::Unreachable,
             format!("proxy {proxy} is unreachable: {e}"),
@@ -107,18 +106,18 @@ impl ProxyError {
         err
     }
 
-    pub(crate) fn tls(proxy: &Proxy, e: TlsError) -> Self {
+    pub(crate) fn tls(proxy: &dyn fmt::Display, e: TlsError) -> Self {
         let mut err = ProxyError::new(ProxyErrorKind::Tls, format!("proxy {proxy}: {e}"));
         err.inner.source = Some(Box::new(e));
         err
     }
 
-    pub(crate) fn protocol(proxy: &Proxy, what: impl fmt::Display) -> Self {
+    pub(crate) fn protocol(proxy: &dyn fmt::Display, what: impl fmt::Display) -> Self {
         ProxyError::new(ProxyErrorKind::Protocol, format!("proxy {proxy}: {what}"))
     }
 
     pub(crate) fn auth_required(
-        proxy: &Proxy,
+        proxy: &dyn fmt::Display,
         status: http::StatusCode,
         sent_credentials: bool,
         challenge: Option<&str>,
@@ -137,7 +136,7 @@ impl ProxyError {
         err
     }
 
-    pub(crate) fn refused_status(proxy: &Proxy, target: &str, status: http::StatusCode) -> Self {
+    pub(crate) fn refused_status(proxy: &dyn fmt::Display, target: &str, status: http::StatusCode) -> Self {
         let mut err = ProxyError::new(
             ProxyErrorKind::Refused,
             format!(
@@ -150,11 +149,11 @@ impl ProxyError {
         err
     }
 
-    pub(crate) fn auth_failed(proxy: &Proxy, what: &str) -> Self {
+    pub(crate) fn auth_failed(proxy: &dyn fmt::Display, what: &str) -> Self {
         ProxyError::new(ProxyErrorKind::AuthFailed, format!("SOCKS5 proxy {proxy}: {what}"))
     }
 
-    pub(crate) fn socks_refused(proxy: &Proxy, target: &str, reply: u8) -> Self {
+    pub(crate) fn socks_refused(proxy: &dyn fmt::Display, target: &str, reply: u8) -> Self {
         let meaning = match reply {
             1 => "general SOCKS server failure",
             2 => "connection not allowed by ruleset",

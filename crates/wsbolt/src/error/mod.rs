@@ -6,8 +6,11 @@ use bytes::Bytes;
 use wsbolt_proto::handshake::HandshakeError;
 use wsbolt_proto::{ProtocolError, SendError};
 
-use crate::proxy::ProxyError;
-use crate::redirect::RedirectError;
+mod proxy;
+mod redirect;
+
+pub use proxy::{ProxyError, ProxyErrorKind};
+pub use redirect::{RedirectError, RedirectErrorKind};
 
 /// Everything that can go wrong on a connection.
 ///

@@ -1,0 +1,58 @@
+//! The intake's last stage, shared by both HTTP stacks: a WebSocket
+//! request's route (or 503 once shutdown has started), the handshake policy
+//! with the route's subprotocol, and the endpoint started once accepted.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use wsbolt::{HandshakeError, ServerConfig};
+
+use crate::admission::Slot;
+use crate::endpoints::{Ctx, Done, Shutdown, Ws};
+use crate::routes::{resolve, Routed};
+use crate::state::State;
+
+/// Starts the endpoint of an accepted WebSocket in a task of its own; the
+/// connection's places are given back when it ends.
+pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot: Option<Slot>, http2: bool) {
+    state.metrics.accepted(http2);
+    state.metrics.open.fetch_add(1, Ordering::Relaxed);
+    let ctx = Ctx {
+        env: state.env.clone(),
+        stop,
+    };
+    let done = Done {
+        _slot: slot,
+        _permit: routed.permit,
+        metrics: state.metrics.clone(),
+        tasks: state.tasks.clone(),
+    };
+    (routed.serve)(ws, ctx, done);
+}
+
+/// The endpoint for a WebSocket request (both HTTP stacks): its route, or
+/// 503 once shutdown has started.
+pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> Result<Routed, HandshakeError> {
+    let stopping = state.stopping.load(Ordering::Acquire);
+    match resolve(req, peer, state.handlers.as_ref()) {
+        // Shutting down: no new WebSockets.
+        Ok(_) if stopping => Err(HandshakeError::Unavailable),
+        other => other,
+    }
+}
+
+/// The server's handshake policy with a route's subprotocol selected.
+pub(crate) fn routed_config<'a>(state: &'a State, protocol: Option<&'static str>) -> Cow<'a, ServerConfig> {
+    match protocol {
+        None => Cow::Borrowed(&state.ws),
+        Some(p) => {
+            let mut cfg = state.ws.clone();
+            cfg.select_protocol = Some(Arc::new(move |offered: &[String]| {
+                offered.iter().find(|o| *o == p).cloned()
+            }));
+            Cow::Owned(cfg)
+        }
+    }
+}
