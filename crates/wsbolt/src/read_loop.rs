@@ -1,6 +1,10 @@
 //! The read loop shared by [`WebSocketStream`](crate::WebSocketStream) and the
 //! split reader: events out, protocol output written (or handed to a writer),
 //! timers armed, transport closed when the protocol says so.
+//!
+//! (Over 400 lines: the poll function, its read buffering and the lingering
+//! after a failure are the hot path, kept together so that a reader sees every
+//! step a read takes in one place.)
 
 use std::future::Future;
 use std::io;

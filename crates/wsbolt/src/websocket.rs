@@ -1,5 +1,9 @@
 //! The browser's `WebSocket` interface (WHATWG WebSockets Standard), in Rust.
 //!
+//! (Over 400 lines: the interface's types and the task that drives one
+//! connection implement one standard's state machine, whose steps refer to
+//! each other; splitting them was left for the docs round, issue 25.)
+//!
 //! ```no_run
 //! use wsbolt::websocket::{Event, MessageData, WebSocket};
 //! # async fn run() -> Result<(), wsbolt::websocket::DomException> {
