@@ -55,9 +55,7 @@ impl Server {
             }
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let mut ws = config.ws_config();
-        let allow = config.allow_origin.clone();
-        ws.check_origin = Some(Arc::new(move |origin, req| crate::origin::allowed(origin, req, &allow)));
+        let ws = config.ws_config();
         let handlers = config.handlers.clone().map(|dir| {
             Handlers::new(
                 dir,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wsbolt_proto::deflate::DeflateConfig;
-use wsbolt_proto::handshake::server::Request;
 use wsbolt_proto::handshake::HeadLimits;
 
 use crate::proxy::ProxySetting;
@@ -114,7 +113,10 @@ impl Default for Config {
 /// Chooses a subprotocol from the client's list (in its order of preference).
 pub type SelectProtocol = Arc<dyn Fn(&[String]) -> Option<String> + Send + Sync>;
 /// Decides whether a request's `Origin` (if any) may connect; `false` → 403.
-pub type CheckOrigin = Arc<dyn Fn(Option<&str>, &Request) -> bool + Send + Sync>;
+/// It sees the same `http::Request<()>` as [`OnRequest`] (one is made per
+/// handshake when either hook is set), with the peer's address as a
+/// [`PeerAddr`](crate::PeerAddr) extension when known.
+pub type CheckOrigin = Arc<dyn Fn(Option<&str>, &http::Request<()>) -> bool + Send + Sync>;
 /// Sees the whole request (method, URI with path and query, header fields,
 /// and the peer's address as a [`PeerAddr`](crate::PeerAddr) extension when
 /// known) and accepts it (`Ok`) or refuses it with any response (`Err`).

@@ -88,16 +88,20 @@ pub(crate) fn decide_offer(
 /// The policy after validation: the request hook, Origin, subprotocol,
 /// deflate.
 fn apply(request: &Request, offer: Offer, peer: Option<SocketAddr>, config: &ServerConfig) -> Result<Answer, Refuse> {
-    if let Some(hook) = &config.on_request {
-        let decision = match to_http(request, peer) {
-            Ok(req) => hook(&req),
-            Err(e) => Err(e.into()),
+    if config.on_request.is_some() || config.check_origin.is_some() {
+        // One `http::Request` for both hooks, made only when one is set.
+        let req = match to_http(request, peer) {
+            Ok(req) => req,
+            Err(e) if config.on_request.is_some() => return Err(Refuse::Custom(e.into())),
+            Err(e) => return Err(Refuse::Standard(e)),
         };
-        decision.map_err(Refuse::Custom)?;
-    }
-    if let Some(check) = &config.check_origin {
-        if !check(offer.origin.as_deref(), request) {
-            return Err(Refuse::Standard(HandshakeError::Forbidden));
+        if let Some(hook) = &config.on_request {
+            hook(&req).map_err(Refuse::Custom)?;
+        }
+        if let Some(check) = &config.check_origin {
+            if !check(offer.origin.as_deref(), &req) {
+                return Err(Refuse::Standard(HandshakeError::Forbidden));
+            }
         }
     }
     let protocol = config
@@ -131,23 +135,30 @@ fn check_response_headers(config: &ServerConfig) -> Result<(), Refuse> {
     }
 }
 
-/// Converts a parsed request head into an `http::Request` for a hook.
+/// Converts a parsed request head into an `http::Request` for a hook. Field
+/// values share the head's bytes (no copy); well-known names and methods take
+/// the `http` crate's fast paths.
 pub(crate) fn to_http(req: &Request, peer: Option<SocketAddr>) -> Result<http::Request<()>, HandshakeError> {
     let bad = |what: &str| HandshakeError::Malformed(format!("{what} not accepted by the http crate"));
-    let version = if req.is_http2() {
-        http::Version::HTTP_2
-    } else {
-        http::Version::HTTP_11
+    let mut out = http::Request::new(());
+    *out.method_mut() = match req.method.as_str() {
+        "GET" => http::Method::GET,
+        "CONNECT" => http::Method::CONNECT,
+        other => http::Method::from_bytes(other.as_bytes()).map_err(|_| bad("method"))?,
     };
-    let mut b = http::Request::builder()
-        .method(http::Method::from_bytes(req.method.as_bytes()).map_err(|_| bad("method"))?)
-        .uri(req.target.as_str())
-        .version(version);
-    for (name, value) in req.headers.iter() {
-        b = b.header(name, value);
+    *out.uri_mut() = req.target.parse().map_err(|_| bad("request target"))?;
+    if req.is_http2() {
+        *out.version_mut() = http::Version::HTTP_2;
+    }
+    let headers = out.headers_mut();
+    headers.reserve(req.headers.len());
+    for (name, value) in req.headers.shared() {
+        let name = http::HeaderName::from_bytes(name).map_err(|_| bad("header field name"))?;
+        let value = http::HeaderValue::from_maybe_shared(value).map_err(|_| bad("header field value"))?;
+        headers.append(name, value);
     }
     if let Some(addr) = peer {
-        b = b.extension(PeerAddr(addr));
+        out.extensions_mut().insert(PeerAddr(addr));
     }
-    b.body(()).map_err(|_| bad("request target or header field"))
+    Ok(out)
 }

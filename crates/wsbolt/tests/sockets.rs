@@ -189,7 +189,7 @@ async fn bad_requests_get_their_status() {
 async fn origin_check_refuses_with_403_and_protocols_are_negotiated() {
     let (l, url) = listener().await;
     let cfg = ServerConfig::default()
-        .check_origin(Some(Arc::new(|origin: Option<&str>, _req: &wsbolt::Request| {
+        .check_origin(Some(Arc::new(|origin: Option<&str>, _req: &http::Request<()>| {
             origin == Some("http://good.example")
         })))
         .select_protocol(Some(Arc::new(|offered: &[String]| {

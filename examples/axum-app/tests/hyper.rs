@@ -17,7 +17,7 @@ fn policy() -> ServerConfig {
     config.select_protocol = Some(Arc::new(|offered: &[String]| {
         offered.iter().find(|p| *p == "v2").cloned()
     }));
-    config.check_origin = Some(Arc::new(|origin: Option<&str>, _req: &wsbolt::Request| {
+    config.check_origin = Some(Arc::new(|origin: Option<&str>, _req: &http::Request<()>| {
         origin.is_none_or(|o| o == "https://good.example")
     }));
     config.on_request = Some(Arc::new(|req: &http::Request<()>| {

@@ -81,6 +81,30 @@ impl Headers {
             .map(|(n, v)| (std::str::from_utf8(n).unwrap_or_default(), trim(v)))
     }
 
+    /// Every field as `(name, value)` slices of the buffers they were read
+    /// into, values trimmed: for an adapter that builds another HTTP type's
+    /// fields without copying the bytes (`http::HeaderValue::from_maybe_shared`).
+    ///
+    /// ```
+    /// use wsbolt_proto::handshake::header::Headers;
+    /// let h: Headers = [("Host".to_string(), bytes::Bytes::from_static(b" a "))].into_iter().collect();
+    /// let (name, value) = h.shared().next().unwrap();
+    /// assert_eq!((&name[..], &value[..]), (&b"Host"[..], &b"a"[..]));
+    /// ```
+    pub fn shared(&self) -> impl Iterator<Item = (&Bytes, Bytes)> {
+        self.0.iter().map(|(n, v)| (n, v.slice_ref(trim(v))))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn from_httparse(head: &Bytes, fields: &[httparse::Header<'_>]) -> Headers {
         let base = head.as_ptr() as usize;
         Headers(
