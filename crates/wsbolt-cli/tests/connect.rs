@@ -54,22 +54,74 @@ async fn failures_exit_non_zero_with_a_clear_message() {
     let port = l.local_addr().unwrap().port();
     drop(l);
     let (code, _, err) = connect(&[&format!("ws://127.0.0.1:{port}/")], b"").await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 4, "{err}");
     assert!(err.contains("connection refused"), "{err}");
     // Bad handshake: the status is shown.
     let url = start_server().await;
     let (code, _, err) = connect(&[&format!("{url}/no-such-endpoint")], b"").await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 5, "{err}");
     assert!(err.contains("HTTP 404 Not Found"), "{err}");
     // TLS to a plain server.
     let wss = url.replacen("ws://", "wss://", 1);
     let (code, _, err) = connect(&[&format!("{wss}/echo")], b"").await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 6, "{err}");
     assert!(err.contains("TLS"), "{err}");
     // Not a WebSocket URL.
     let (code, _, err) = connect(&["ftp://127.0.0.1/"], b"").await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("invalid URL"), "{err}");
+}
+
+/// A server that closes with an error code is a failure a script can see:
+/// exit 3 (it was 0, as for any clean close), the code on one line.
+#[tokio::test]
+async fn a_close_with_an_error_code_from_the_server_exits_3() {
+    use futures_util::StreamExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = wsbolt::accept(tcp).await.unwrap();
+        let _ = ws.close(wsbolt::CloseFrame::new(1011u16, "handler crashed").ok()).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    let (code, _, err) = connect(&[&format!("ws://{addr}/")], b"").await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("closed by the server: 1011 handler crashed"), "{err}");
+}
+
+/// A refusal that comes with an HTML page is one line without the page; a
+/// short text or JSON body is quoted on that line.
+#[tokio::test]
+async fn a_refusal_is_one_line_quoting_only_a_text_or_json_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn refuse_once(content_type: &'static str, body: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = vec![0u8; 4096];
+            let _ = tcp.read(&mut head).await;
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tcp.write_all(answer.as_bytes()).await;
+        });
+        addr
+    }
+    let page =
+        "<!DOCTYPE html>\n<html>\n<head><title>404</title></head>\n<body>\n<h1>Not Found</h1>\n</body>\n</html>\n";
+    let addr = refuse_once("text/html", page).await;
+    let (code, _, err) = connect(&[&format!("ws://{addr}/")], b"").await;
+    assert_eq!(code, 5, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("HTTP 404 Not Found") && !err.contains("<"), "{err}");
+    let addr = refuse_once("application/json", "{\"error\":\n  \"token required\"}\n").await;
+    let (code, _, err) = connect(&[&format!("ws://{addr}/")], b"").await;
+    assert_eq!(code, 5, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(": {\"error\": \"token required\"}"), "{err}");
 }
 
 async fn bench(args: &[&str]) -> (i32, String, String) {
@@ -140,12 +192,13 @@ async fn bench_reports_echoes_and_handshakes_as_json() {
     assert!(v["count"].as_u64().unwrap() > 0);
     // Nothing listening: a clear failure.
     let (code, _, err) = bench(&["ws://127.0.0.1:1/echo", "-d", "0.2"]).await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("ws://127.0.0.1:1/echo"), "{err}");
 }
 
 /// A server that closes while the user's stdin is still open: `wsbolt
-/// connect` prints the close and exits at once, without waiting for a line.
+/// connect` prints the close and exits at once, without waiting for a line;
+/// a code other than 1000 or 1001 from the server is exit status 3.
 #[tokio::test]
 async fn exits_when_the_server_closes_while_stdin_is_open() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -169,8 +222,8 @@ async fn exits_when_the_server_closes_while_stdin_is_open() {
         .expect("wsbolt connect did not exit after the server closed")
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("closed: 4001 server bye"), "{err}");
-    assert_eq!(out.status.code(), Some(0));
+    assert!(err.contains("closed by the server: 4001 server bye"), "{err}");
+    assert_eq!(out.status.code(), Some(3));
 }
 
 /// A server that answers a Close at once (RFC 6455 allows it, Python

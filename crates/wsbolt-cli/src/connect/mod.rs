@@ -10,8 +10,22 @@ use std::time::Duration;
 use crate::proxy_flags::ProxyFlags;
 use wsbolt::{ClientConfig, CloseFrame};
 
+/// What `wsbolt connect`'s exit status says, for scripts (also in its
+/// `--help`).
+pub(crate) const EXIT_STATUSES: &str = "\
+Exit status:
+  0  closed normally: 1000, 1001 or no code (1005), or the close sent when stdin ended, answered
+  1  the connection ended abnormally: no Close (1006), a protocol error, a keepalive timeout
+  2  a usage error: a bad flag (a proxy URL that cannot be used included), or a URL that is not ws:// or wss://
+  3  the server closed with another code (1008, 1011, 4000 ...), printed as 'closed by the server: CODE REASON'
+  4  no connection: refused, unreachable, name not found, timed out
+  5  the server refused the handshake: an HTTP status instead of 101, an invalid answer, a redirect not followed
+  6  TLS failed (the certificate or the handshake)
+  7  the proxy failed";
+
 /// Arguments of `wsbolt connect`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_STATUSES)]
 pub struct ConnectArgs {
     /// The server's URL: ws://HOST[:PORT]/PATH or wss://…
     url: String,

@@ -96,14 +96,42 @@ pub(super) fn trace_line(r: &FrameRecord, at: SystemTime) -> String {
     line
 }
 
+/// The exit status for a connection that could not be made (see
+/// `EXIT_STATUSES` in `connect/mod.rs`).
+pub(super) fn failure_status(e: &Error) -> u8 {
+    match e {
+        Error::Url(_) | Error::Config(_) => 2,
+        Error::Refused(_) | Error::Handshake(_) | Error::Redirect(_) => 5,
+        Error::Tls(_) => 6,
+        Error::Proxy(_) => 7,
+        _ => 4,
+    }
+}
+
+/// The exit status once a connection has ended: 0 for a normal close (1000,
+/// 1001, a Close without a code (1005), or the close this client started,
+/// answered), 3 when the server closed with another code, 1 when it ended
+/// without a clean close.
+pub(super) fn end_status(status: Option<&wsbolt::CloseStatus>, sent_by_us: Option<u16>) -> u8 {
+    match status {
+        Some(s) if s.was_clean() => {
+            let code = s.code().as_u16();
+            if matches!(code, 1000 | 1001 | 1005) || sent_by_us == Some(code) {
+                0
+            } else {
+                3
+            }
+        }
+        _ => 1,
+    }
+}
+
 /// A one-line explanation of a connection failure.
 pub(super) fn describe(e: &Error, url: &str) -> String {
     match e {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!("{url}: connection refused"),
         Error::Refused(r) => {
             let s = r.status();
-            let body = String::from_utf8_lossy(&r.body()[..r.body().len().min(200)]);
-            let body = body.trim();
             let mut line = format!(
                 "{url}: the server answered HTTP {} {} instead of 101",
                 s.as_u16(),
@@ -117,7 +145,11 @@ pub(super) fn describe(e: &Error, url: &str) -> String {
             if let Some(after) = e.retry_after() {
                 line.push_str(&format!(" (retry after {} s)", after.as_secs()));
             }
-            if !body.is_empty() {
+            let content_type = r
+                .headers()
+                .get(wsbolt::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            if let Some(body) = quotable_body(content_type, r.body()) {
                 line.push_str(&format!(": {body}"));
             }
             line
@@ -130,6 +162,36 @@ pub(super) fn describe(e: &Error, url: &str) -> String {
         }
         other => format!("{url}: {other}"),
     }
+}
+
+/// The most characters of a refusal's body quoted in its one line.
+const QUOTED_BODY: usize = 200;
+
+/// A refusal's body as it is quoted: only when it is text or JSON (a page of
+/// HTML, say, is not), on one line (runs of white space become one space),
+/// at most [`QUOTED_BODY`] characters.
+fn quotable_body(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let mime = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let quotable = mime == "text/plain" || mime == "application/json" || mime.ends_with("+json");
+    if !quotable {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let mut one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return None;
+    }
+    if let Some((cut, _)) = one_line.char_indices().nth(QUOTED_BODY) {
+        one_line.truncate(cut);
+        one_line.push('…');
+    }
+    Some(one_line)
 }
 
 #[cfg(test)]
@@ -153,5 +215,40 @@ mod tests {
             trace_line(&r, at),
             "13:04:05.678 < CLOSE fin=1 rsv1=0 wire=5 data=5 code=1000 reason=\"bye\""
         );
+    }
+
+    #[test]
+    fn a_refusal_quotes_only_a_short_text_or_json_body_on_one_line() {
+        let html = b"<!DOCTYPE html>\n<html>\n<body>\n<h1>Not Found</h1>\n</body>\n</html>\n";
+        assert_eq!(quotable_body(Some("text/html; charset=utf-8"), html), None);
+        assert_eq!(quotable_body(None, b"no type"), None);
+        assert_eq!(
+            quotable_body(Some("text/plain; charset=utf-8"), b"too many\n  connections\n").as_deref(),
+            Some("too many connections")
+        );
+        assert_eq!(
+            quotable_body(Some("application/json"), b"{\"error\":\n \"token required\"}").as_deref(),
+            Some("{\"error\": \"token required\"}")
+        );
+        let long = "x".repeat(500);
+        assert_eq!(
+            quotable_body(Some("text/plain"), long.as_bytes())
+                .unwrap()
+                .chars()
+                .count(),
+            QUOTED_BODY + 1
+        );
+        assert_eq!(quotable_body(Some("text/plain"), b"\xff\xfe"), None);
+    }
+
+    #[test]
+    fn exit_statuses_tell_the_outcomes_apart() {
+        assert_eq!(failure_status(&Error::Url("x".into())), 2);
+        assert_eq!(failure_status(&Error::HandshakeTimeout), 4);
+        assert_eq!(
+            failure_status(&Error::Io(std::io::ErrorKind::ConnectionRefused.into())),
+            4
+        );
+        assert_eq!(end_status(None, None), 1);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use wsbolt::{ClientConfig, CloseFrame, MaybeTlsStream, Message, Reconnect, WebSocketStream};
 
-use super::output::{self, describe, Printer};
+use super::output::{self, describe, end_status, failure_status, Printer};
 use super::ConnectArgs;
 
 /// A line from stdin (without its newline), or why reading stopped.
@@ -69,7 +69,8 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
         let attempt = match reconnect.as_mut() {
             Some(r) => match r.next().await {
                 Some(a) => a,
-                None => return ExitCode::from(2),
+                // Not reached: the error that ended the retries came first.
+                None => return ExitCode::from(4),
             },
             None => wsbolt::connect_with_config(&args.url, &config).await,
         };
@@ -77,7 +78,7 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
             Ok(c) => c,
             Err(e) => {
                 eprintln!("wsbolt connect: {}", describe(&e, &args.url));
-                return ExitCode::from(2);
+                return ExitCode::from(failure_status(&e));
             }
         };
         let mut info = format!("connected to {}", args.url);
@@ -92,7 +93,17 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
         }
         eprintln!("{info}");
         let mut dropped = 0;
-        converse(&args, &mut ws, &mut lines, &mut stdin_open, &close, &mut dropped).await;
+        let mut we_closed = false;
+        converse(
+            &args,
+            &mut ws,
+            &mut lines,
+            &mut stdin_open,
+            &close,
+            &mut dropped,
+            &mut we_closed,
+        )
+        .await;
         if args.trace {
             output::trace(&mut ws, &mut dropped);
         }
@@ -108,17 +119,14 @@ pub(super) async fn run(args: ConnectArgs, config: ClientConfig, close: CloseFra
             }
             continue;
         }
-        return match status {
-            Some(s) if s.was_clean() => {
-                eprintln!("closed: {} {}", s.code(), s.reason());
-                ExitCode::SUCCESS
-            }
-            Some(s) => {
-                eprintln!("wsbolt connect: connection closed abnormally ({})", s.code());
-                ExitCode::FAILURE
-            }
-            None => ExitCode::FAILURE,
-        };
+        let exit = end_status(status, we_closed.then_some(close.code().as_u16()));
+        match status {
+            Some(s) if s.was_clean() && exit == 0 => eprintln!("closed: {} {}", s.code(), s.reason()),
+            Some(s) if s.was_clean() => eprintln!("closed by the server: {} {}", s.code(), s.reason()),
+            Some(s) => eprintln!("wsbolt connect: connection closed abnormally ({})", s.code()),
+            None => eprintln!("wsbolt connect: the connection ended without a Close"),
+        }
+        return ExitCode::from(exit);
     }
 }
 
@@ -130,6 +138,7 @@ async fn converse(
     stdin_open: &mut bool,
     close: &CloseFrame,
     dropped: &mut u64,
+    we_closed: &mut bool,
 ) {
     let printer = Printer {
         raw: args.raw,
@@ -177,6 +186,7 @@ async fn converse(
                 // The server has been quiet long enough: close, and keep
                 // reading until it answers.
                 drain_until = None;
+                *we_closed = true;
                 let _ = ws.queue(Message::Close(Some(close.clone())));
                 let _ = ws.flush().await;
             }
