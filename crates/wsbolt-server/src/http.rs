@@ -128,7 +128,8 @@ async fn handle(req: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Respons
         return Ok(websocket(req, &head, &conn));
     }
     let state = &conn.state;
-    let response = crate::web::respond(req.method(), head.path(), &state.web, || state.metrics_text()).await;
+    let own = crate::server_pages::answer(head.path(), state);
+    let response = crate::web::respond(req.method(), head.path(), &state.web, own).await;
     Ok(response.map(Full::new))
 }
 

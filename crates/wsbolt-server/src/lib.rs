@@ -32,6 +32,7 @@ mod replay;
 pub mod rooms;
 mod routes;
 mod server;
+mod server_pages;
 mod state;
 mod tls;
 mod web;

@@ -40,9 +40,9 @@ pub(crate) const ROUTES: &[Route] = &[
     },
 ];
 
-/// Paths the server answers itself as plain HTTP; handler programs cannot
-/// take them either.
-pub(crate) const HTTP_ROUTES: &[&str] = &["/metrics"];
+/// Paths the server answers itself as plain HTTP (`server_pages`); handler
+/// programs cannot take them either.
+pub(crate) const HTTP_ROUTES: &[&str] = &["/metrics", "/healthz", "/readyz"];
 
 /// Every path a handler program cannot take.
 pub(crate) fn reserved() -> impl Iterator<Item = &'static str> {

@@ -78,20 +78,21 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     (canonical.starts_with(root) && canonical.is_file()).then_some(canonical)
 }
 
-/// The answer to one plain HTTP request (hyper writes it): a page of `web`,
-/// or `/metrics` with the text `metrics` makes.
+/// The answer to one plain HTTP request (hyper writes it): `own`, the
+/// server's own page for this path if it has one (status, content type,
+/// body), else a page of `web`.
 pub(crate) async fn respond(
     method: &http::Method,
     path: &str,
     web: &Web,
-    metrics: impl FnOnce() -> String,
+    own: Option<(u16, &'static str, bytes::Bytes)>,
 ) -> http::Response<bytes::Bytes> {
     let head = method == http::Method::HEAD;
     let text = "text/plain; charset=utf-8";
     let (status, ctype, body): (u16, &str, bytes::Bytes) = if method != http::Method::GET && !head {
         (405, text, bytes::Bytes::from_static(b"method not allowed\n"))
-    } else if path == "/metrics" {
-        (200, "text/plain; version=0.0.4", metrics().into())
+    } else if let Some(page) = own {
+        page
     } else {
         let not_found = (404, text, bytes::Bytes::from_static(b"not found\n"));
         match web {

@@ -116,6 +116,9 @@ async fn every_endpoint_and_page_over_http2() {
     assert_eq!(status, 200);
     assert_eq!(metric(&metrics, "wsbolt_connections_accepted_total{http=\"2\"}"), 4);
     assert_eq!(metric(&metrics, "wsbolt_connections_accepted_total{http=\"1.1\"}"), 0);
+    // The health endpoints answer over HTTP/2 too.
+    assert_eq!(h2_get(s.port, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(h2_get(s.port, "/readyz").await, (200, "ready\n".to_string()));
     // A route that does not exist, over HTTP/2: 404 as a refusal.
     match wsbolt::connect_with_config(&s.wss("/nope"), &client(true, &[])).await {
         Err(Error::Refused(r)) => assert_eq!(r.status(), 404),

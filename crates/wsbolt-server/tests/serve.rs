@@ -118,6 +118,12 @@ async fn every_http_status() {
             "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
             "HTTP/1.1 405 Method Not Allowed",
         ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+            "HTTP/1.1 200 OK",
+        ),
+        ("GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n".to_string(), "HTTP/1.1 200 OK"),
+        (upgrade("/healthz", ""), "HTTP/1.1 404 Not Found"),
     ];
     for (req, status) in cases {
         let resp = raw(&s.addr, &req).await;
@@ -137,8 +143,9 @@ async fn every_http_status() {
         metrics.contains("wsbolt_handshake_failures_total{status=\"403\"} 1"),
         "{metrics}"
     );
+    // Two: /nope, and an upgrade to /healthz (a plain-HTTP path).
     assert!(
-        metrics.contains("wsbolt_handshake_failures_total{status=\"404\"} 1"),
+        metrics.contains("wsbolt_handshake_failures_total{status=\"404\"} 2"),
         "{metrics}"
     );
     assert!(

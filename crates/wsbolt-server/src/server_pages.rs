@@ -1,0 +1,47 @@
+//! The server's own plain-HTTP answers, over HTTP/1.1 and HTTP/2 alike:
+//! `/metrics` (Prometheus text), `/healthz` (the process answers) and
+//! `/readyz` (it takes new connections: 503 once shutdown has started, so an
+//! orchestrator stops sending clients to a draining server).
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::state::State;
+
+/// A server page: status, content type, body.
+pub(crate) type Page = (u16, &'static str, Bytes);
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The answer for `path` if the server answers it itself (the paths are in
+/// `routes::HTTP_ROUTES`).
+pub(crate) fn answer(path: &str, state: &State) -> Option<Page> {
+    match path {
+        "/metrics" => Some((200, "text/plain; version=0.0.4", state.metrics_text().into())),
+        "/healthz" => Some((200, TEXT, Bytes::from_static(b"ok\n"))),
+        "/readyz" => Some(readiness(state.stopping.load(Ordering::Acquire))),
+        _ => None,
+    }
+}
+
+/// `/readyz`: ready unless the server is draining.
+fn readiness(stopping: bool) -> Page {
+    if stopping {
+        (503, TEXT, Bytes::from_static(b"draining: shutting down\n"))
+    } else {
+        (200, TEXT, Bytes::from_static(b"ready\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draining_server_is_not_ready() {
+        assert_eq!(readiness(false).0, 200);
+        let (status, _, body) = readiness(true);
+        assert_eq!((status, &body[..]), (503, &b"draining: shutting down\n"[..]));
+    }
+}
