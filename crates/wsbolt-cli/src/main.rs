@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod config_file;
 mod connect;
 mod proxy_flags;
 mod report;

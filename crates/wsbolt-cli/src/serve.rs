@@ -1,20 +1,30 @@
 //! `wsbolt serve`: the standalone server. Every setting is a flag and a key
-//! of the `--config` TOML file (same name); flags win over the file.
+//! of the `--config` TOML file (same name, same meaning: the file is read
+//! through these flags' definition, see `config_file`); flags win over the
+//! file.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{ArgMatches, Args, Command, FromArgMatches, ValueHint};
 use wsbolt_server::{ServeConfig, SlowConsumer};
+
+use crate::config_file;
 
 /// Arguments of `wsbolt serve`. Defaults are those of the library's
 /// `ServeConfig`, listed in each flag's help.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// TOML file with any of these settings (keys are the flag names, e.g. max-message-size = 1048576).
-    #[arg(long, value_name = "FILE")]
+    /// TOML file with any of these settings: keys are the flag names with the flags' meaning
+    /// (max-message-size = 1048576, no-deflate = true, allow-origin = ["https://a.example"]);
+    /// relative paths in it are relative to its folder.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     config: Option<PathBuf>,
+    /// Print the effective settings (defaults, file and flags) as a config file, and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Address to listen on [default: 127.0.0.1:9998].
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -57,10 +67,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
     /// Serve this folder's files for plain HTTP GETs instead of the built-in demo pages.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     web_root: Option<PathBuf>,
     /// Each executable DIR/NAME answers WebSockets at /NAME (stdin/stdout as messages).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     handlers: Option<PathBuf>,
     /// Handler programs exchange raw binary messages instead of text lines.
     #[arg(long)]
@@ -78,10 +88,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS")]
     write_timeout: Option<u64>,
     /// PEM certificate chain: serve wss:// and https:// (with --tls-key).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     tls_key: Option<PathBuf>,
     /// Development only: TLS with a self-signed certificate for localhost made at start-up.
     #[arg(long)]
@@ -104,9 +114,15 @@ pub struct ServeArgs {
     /// Bytes of messages kept for Redis while it is unreachable; beyond it they reach this node only [default: 16 MiB].
     #[arg(long, value_name = "BYTES")]
     redis_outbox_limit: Option<usize>,
-    /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace.
-    #[arg(long, default_value = "info")]
-    log: String,
+    /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+/// The flags of `wsbolt serve` as a clap command (what `--config` files are
+/// read through).
+pub(crate) fn command() -> Command {
+    ServeArgs::augment_args(Command::new("serve"))
 }
 
 fn parse_slow_consumer(s: &str) -> Result<SlowConsumer, String> {
@@ -118,12 +134,70 @@ fn parse_slow_consumer(s: &str) -> Result<SlowConsumer, String> {
 }
 
 impl ServeArgs {
-    /// The file's settings (or the defaults) with the flags applied on top.
-    fn into_config(self) -> Result<ServeConfig, String> {
-        let mut c = match &self.config {
-            Some(path) => ServeConfig::from_toml_file(path)?,
-            None => ServeConfig::default(),
+    /// The settings these flags, the file they name and the defaults give,
+    /// and the log filter.
+    fn effective(self) -> Result<(ServeConfig, String), String> {
+        let args = match &self.config {
+            Some(path) => {
+                let cmd = command();
+                let file_args = config_file::args_from_file(&cmd, path)?;
+                let matches = cmd
+                    .try_get_matches_from(std::iter::once("serve".to_string()).chain(file_args))
+                    .map_err(|e| format!("{}: {}", path.display(), first_line(&e.to_string())))?;
+                let file = from_matches(&matches).map_err(|e| format!("{}: {e}", path.display()))?;
+                self.over(file)
+            }
+            None => self,
         };
+        let log = args.log.clone().unwrap_or_else(|| "info".to_string());
+        Ok((args.apply(), log))
+    }
+
+    /// These flags over `file`'s: a flag given here wins; a switch is on if
+    /// either turns it on.
+    fn over(self, file: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config,
+            print_config: self.print_config,
+            listen: self.listen.or(file.listen),
+            max_message_size: self.max_message_size.or(file.max_message_size),
+            handshake_timeout: self.handshake_timeout.or(file.handshake_timeout),
+            ping_interval: self.ping_interval.or(file.ping_interval),
+            ping_timeout: self.ping_timeout.or(file.ping_timeout),
+            no_http2: self.no_http2 || file.no_http2,
+            no_deflate: self.no_deflate || file.no_deflate,
+            deflate_no_context_takeover: self.deflate_no_context_takeover || file.deflate_no_context_takeover,
+            deflate_level: self.deflate_level.or(file.deflate_level),
+            max_connections: self.max_connections.or(file.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+            allow_origin: if self.allow_origin.is_empty() {
+                file.allow_origin
+            } else {
+                self.allow_origin
+            },
+            web_root: self.web_root.or(file.web_root),
+            handlers: self.handlers.or(file.handlers),
+            handlers_binary: self.handlers_binary || file.handlers_binary,
+            max_handler_processes: self.max_handler_processes.or(file.max_handler_processes),
+            max_outbound_queue: self.max_outbound_queue.or(file.max_outbound_queue),
+            slow_consumer: self.slow_consumer.or(file.slow_consumer),
+            write_timeout: self.write_timeout.or(file.write_timeout),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            tls_self_signed: self.tls_self_signed || file.tls_self_signed,
+            shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
+            redis: self.redis.or(file.redis),
+            redis_prefix: self.redis_prefix.or(file.redis_prefix),
+            redis_presence_timeout: self.redis_presence_timeout.or(file.redis_presence_timeout),
+            redis_stream_length: self.redis_stream_length.or(file.redis_stream_length),
+            redis_outbox_limit: self.redis_outbox_limit.or(file.redis_outbox_limit),
+            log: self.log.or(file.log),
+        }
+    }
+
+    /// The defaults with these flags applied.
+    fn apply(self) -> ServeConfig {
+        let mut c = ServeConfig::default();
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
         }
@@ -133,14 +207,16 @@ impl ServeArgs {
             handshake_timeout,
             ping_interval,
             ping_timeout,
-            max_connections
+            max_connections,
+            write_timeout
         );
         set!(
             max_connections_per_ip,
             max_handler_processes,
             max_outbound_queue,
             slow_consumer,
-            shutdown_grace
+            shutdown_grace,
+            deflate_level
         );
         set!(
             redis_prefix,
@@ -148,50 +224,50 @@ impl ServeArgs {
             redis_stream_length,
             redis_outbox_limit
         );
-        if self.redis.is_some() {
-            c.redis = self.redis;
-        }
-        if self.web_root.is_some() {
-            c.web_root = self.web_root;
-        }
-        if self.handlers.is_some() {
-            c.handlers = self.handlers;
-        }
-        if self.tls_cert.is_some() {
-            c.tls_cert = self.tls_cert;
-        }
-        if self.tls_key.is_some() {
-            c.tls_key = self.tls_key;
-        }
-        if !self.allow_origin.is_empty() {
-            c.allow_origin = self.allow_origin;
-        }
-        c.deflate &= !self.no_deflate;
-        c.deflate_no_context_takeover |= self.deflate_no_context_takeover;
-        if let Some(level) = self.deflate_level {
-            c.deflate_level = level;
-        }
-        c.http2 &= !self.no_http2;
-        c.handlers_binary |= self.handlers_binary;
-        c.tls_self_signed |= self.tls_self_signed;
-        Ok(c)
+        c.redis = self.redis;
+        c.web_root = self.web_root;
+        c.handlers = self.handlers;
+        c.tls_cert = self.tls_cert;
+        c.tls_key = self.tls_key;
+        c.allow_origin = self.allow_origin;
+        c.deflate = !self.no_deflate;
+        c.deflate_no_context_takeover = self.deflate_no_context_takeover;
+        c.http2 = !self.no_http2;
+        c.handlers_binary = self.handlers_binary;
+        c.tls_self_signed = self.tls_self_signed;
+        c
     }
 }
 
+fn from_matches(m: &ArgMatches) -> Result<ServeArgs, String> {
+    ServeArgs::from_arg_matches(m).map_err(|e| first_line(&e.to_string()))
+}
+
+/// A clap error's first line, without its "error: " prefix.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
 pub fn run(args: ServeArgs) -> ExitCode {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let config = match args.into_config() {
+    let print_config = args.print_config;
+    let (config, log) = match args.effective() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wsbolt serve: {e}");
             return ExitCode::from(2);
         }
     };
+    if print_config {
+        print!("{}", config_file::print(&command(), &config, &log));
+        return ExitCode::SUCCESS;
+    }
+    let filter = std::env::var("RUST_LOG").unwrap_or(log);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let listen = config.listen;
@@ -225,5 +301,123 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value other than the default for every flag a file may set, as a
+    /// command-line value and as a TOML value (`None` for a switch).
+    const SAMPLES: &[(&str, Option<&str>, &str)] = &[
+        ("listen", Some("127.0.0.1:1"), "\"127.0.0.1:1\""),
+        ("max-message-size", Some("1234"), "1234"),
+        ("handshake-timeout", Some("3"), "3"),
+        ("ping-interval", Some("4"), "4"),
+        ("ping-timeout", Some("5"), "5"),
+        ("no-http2", None, "true"),
+        ("no-deflate", None, "true"),
+        ("deflate-no-context-takeover", None, "true"),
+        ("deflate-level", Some("2"), "2"),
+        ("max-connections", Some("7"), "7"),
+        ("max-connections-per-ip", Some("8"), "8"),
+        ("allow-origin", Some("https://x.example"), "[\"https://x.example\"]"),
+        ("web-root", Some("/srv/www"), "\"/srv/www\""),
+        ("handlers", Some("/srv/handlers"), "\"/srv/handlers\""),
+        ("handlers-binary", None, "true"),
+        ("max-handler-processes", Some("9"), "9"),
+        ("max-outbound-queue", Some("10"), "10"),
+        ("slow-consumer", Some("close1013"), "\"close1013\""),
+        ("write-timeout", Some("11"), "11"),
+        ("tls-cert", Some("/srv/c.pem"), "\"/srv/c.pem\""),
+        ("tls-key", Some("/srv/k.pem"), "\"/srv/k.pem\""),
+        ("tls-self-signed", None, "true"),
+        ("shutdown-grace", Some("12"), "12"),
+        ("redis", Some("redis://127.0.0.1:1"), "\"redis://127.0.0.1:1\""),
+        ("redis-prefix", Some("p"), "\"p\""),
+        ("redis-presence-timeout", Some("13"), "13"),
+        ("redis-stream-length", Some("14"), "14"),
+        ("redis-outbox-limit", Some("15"), "15"),
+        ("log", Some("debug"), "\"debug\""),
+    ];
+
+    fn printed(args: &[String]) -> String {
+        let m = command()
+            .try_get_matches_from(std::iter::once("serve".to_string()).chain(args.iter().cloned()))
+            .unwrap();
+        let (config, log) = from_matches(&m).unwrap().effective().unwrap();
+        config_file::print(&command(), &config, &log)
+    }
+
+    fn file(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("wsbolt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// Every flag: set on the command line it changes the effective settings;
+    /// set in a file it means the same; and `--print-config` reads back to
+    /// the same settings.
+    #[test]
+    fn every_flag_is_a_config_key_of_the_same_meaning_and_round_trips() {
+        let cmd = command();
+        let flags: Vec<&str> = config_file::settable(&cmd).filter_map(|a| a.get_long()).collect();
+        let sampled: Vec<&str> = SAMPLES.iter().map(|s| s.0).collect();
+        assert_eq!(flags, sampled, "every flag needs a sample here, in --help order");
+        let defaults = printed(&[]);
+        for (i, (flag, cli, toml)) in SAMPLES.iter().enumerate() {
+            let mut args = vec![format!("--{flag}")];
+            args.extend(cli.map(str::to_string));
+            let by_flag = printed(&args);
+            assert_ne!(by_flag, defaults, "--{flag} changed nothing");
+            let path = file(&format!("{i}.toml"), &format!("{flag} = {toml}\n"));
+            let by_file = printed(&["--config".into(), path]);
+            assert_eq!(by_file, by_flag, "{flag} in a file means something else than --{flag}");
+            let again = file(&format!("{i}.printed.toml"), &by_flag);
+            assert_eq!(
+                printed(&["--config".into(), again]),
+                by_flag,
+                "{flag} does not round-trip"
+            );
+        }
+        // All of them at once, too.
+        let all = file(
+            "all.toml",
+            &SAMPLES
+                .iter()
+                .map(|(f, _, t)| format!("{f} = {t}\n"))
+                .collect::<String>(),
+        );
+        let printed_all = printed(&["--config".into(), all]);
+        let again = file("all.printed.toml", &printed_all);
+        assert_eq!(printed(&["--config".into(), again]), printed_all);
+    }
+
+    /// Flags win over the file; relative paths in a file are relative to its
+    /// folder; a key that is no flag names the nearest one.
+    #[test]
+    fn flags_win_paths_follow_the_file_and_unknown_keys_are_named() {
+        let path = file("mixed.toml", "max-connections = 5\nweb-root = \"www\"\n");
+        let folder = std::path::Path::new(&path).parent().unwrap().to_path_buf();
+        let m = command()
+            .try_get_matches_from(["serve", "--config", &path, "--max-connections", "6"])
+            .unwrap();
+        let (c, _) = from_matches(&m).unwrap().effective().unwrap();
+        assert_eq!(c.max_connections, 6);
+        assert_eq!(c.web_root, Some(folder.join("www")));
+        let bad = file("bad.toml", "deflate = false\n");
+        let m = command().try_get_matches_from(["serve", "--config", &bad]).unwrap();
+        let e = from_matches(&m).unwrap().effective().unwrap_err();
+        assert!(
+            e.contains("unknown key \"deflate\"; did you mean \"no-deflate\"?"),
+            "{e}"
+        );
+        let range = file("range.toml", "deflate-level = 12\n");
+        let m = command().try_get_matches_from(["serve", "--config", &range]).unwrap();
+        let e = from_matches(&m).unwrap().effective().unwrap_err();
+        assert!(e.contains("12 is not in 1..=9"), "{e}");
     }
 }
