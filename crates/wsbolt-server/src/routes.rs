@@ -84,7 +84,12 @@ pub(crate) fn resolve(
         return Err(HandshakeError::NotFound);
     }
     let handlers = handlers.ok_or(HandshakeError::NotFound)?;
-    let program = handlers.find(path).ok_or(HandshakeError::NotFound)?;
+    let program = handlers.find(path).map_err(|why| {
+        if let Some(why) = why {
+            tracing::info!(path, "404: the handler file {why}");
+        }
+        HandshakeError::NotFound
+    })?;
     let permit = handlers.slot().ok_or(HandshakeError::Unavailable)?;
     Ok(Routed {
         protocol: None,

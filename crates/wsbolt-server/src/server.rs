@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::Admission;
 use crate::config::ServeConfig;
 use crate::endpoints::handler::{self, Handlers};
+use crate::endpoints::programs::{self, Entry};
 use crate::endpoints::{Env, Limits, Shutdown};
 use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, Rooms};
@@ -39,6 +40,12 @@ impl Server {
     pub async fn bind(config: ServeConfig) -> io::Result<Server> {
         let tls = crate::tls::acceptor(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let web = Web::new(config.web_root.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let reserved: Vec<&str> = crate::routes::reserved().collect();
+        let mut routes: Vec<String> = crate::routes::ROUTES
+            .iter()
+            .map(|r| format!("{} (built-in)", r.path))
+            .chain(crate::routes::HTTP_ROUTES.iter().map(|p| format!("{p} (plain HTTP)")))
+            .collect();
         if let Some(dir) = &config.handlers {
             if !dir.is_dir() {
                 return Err(io::Error::new(
@@ -46,14 +53,24 @@ impl Server {
                     format!("handlers folder {} not found", dir.display()),
                 ));
             }
-            let reserved: Vec<&str> = crate::routes::reserved().collect();
             for name in handler::shadowed(dir, &reserved) {
                 tracing::warn!(
                     program = %dir.join(&name).display(),
                     "handler program /{name} is shadowed by the built-in route of the same name and will never run"
                 );
             }
+            for entry in programs::survey(dir) {
+                match entry {
+                    Entry::Program(name) if reserved.contains(&format!("/{name}").as_str()) => {}
+                    Entry::Program(name) => routes.push(format!("/{name} (handler {})", dir.join(&name).display())),
+                    Entry::Unrunnable(name, why) => tracing::warn!(
+                        file = %dir.join(&name).display(),
+                        "not a handler program: {why}; a request for /{name} gets 404"
+                    ),
+                }
+            }
         }
+        tracing::info!("routes: {}", routes.join(", "));
         let listener = TcpListener::bind(config.listen).await?;
         let ws = config.ws_config();
         let handlers = config.handlers.clone().map(|dir| {

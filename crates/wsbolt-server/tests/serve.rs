@@ -353,6 +353,11 @@ fn handlers_dir() -> std::path::PathBuf {
     write("count", "#!/bin/sh\nfor i in 1 2 3; do echo $i; done\n");
     write("crash", "#!/bin/sh\necho about to fail\nexit 3\n");
     write("cat", "#!/bin/sh\nexec cat\n");
+    // Plain print, no flush: the server asks Python for unbuffered output.
+    write(
+        "pyupper",
+        "#!/usr/bin/env python3\nimport sys\nfor line in sys.stdin:\n    print(line.strip().upper())\n",
+    );
     write(
         "linger",
         "#!/bin/sh\necho $$ > \"$QUERY_STRING\"\necho started\nexec sleep 300\n",
@@ -368,6 +373,12 @@ async fn handler_programs() {
     assert_eq!(text(&mut ws).await, "hello x=1 from 127.0.0.1");
     ws.send(Message::text("shout this")).await.unwrap();
     assert_eq!(text(&mut ws).await, "SHOUT THIS");
+    ws.close(None).await.unwrap();
+
+    // Python's print reaches the client without a flush.
+    let (mut ws, _) = wsbolt::connect(&s.url("/pyupper")).await.unwrap();
+    ws.send(Message::text("no flush")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "NO FLUSH");
     ws.close(None).await.unwrap();
 
     // Exit → 1000, after all its output.

@@ -5,7 +5,11 @@
 //! environment (CGI-style names: `REQUEST_METHOD`, `REQUEST_URI`,
 //! `PATH_INFO`, `QUERY_STRING`, `REMOTE_ADDR`, `REMOTE_PORT`,
 //! `SERVER_PROTOCOL`, `SERVER_SOFTWARE`, and `HTTP_<NAME>` for each request
-//! header; `PATH` and `LANG` are passed through, nothing else). Each line it
+//! header; `PATH` and `LANG` are passed through, and `PYTHONUNBUFFERED=1`
+//! is set so that Python's plain `print` is not held in a buffer; nothing
+//! else). Programs in other languages flush after each line (C stdio buffers
+//! a pipe: `setvbuf(stdout, NULL, _IOLBF, 0)`; Node's `console.log` writes at
+//! once). Each line it
 //! writes to stdout is sent as a text message, or as a binary message when
 //! the line is not UTF-8 (as pywebsocket3 does; in binary mode, each chunk
 //! it writes is a binary message); a line longer than the message limit
@@ -28,7 +32,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use wsbolt::{CloseFrame, Message, Request};
 
-use super::{end_code, queue_out, slow_consumer, Ctx, Done, Ws};
+use super::{end_code, programs, queue_out, slow_consumer, Ctx, Done, Ws};
 
 /// The handler programs of a server: where they are, how they talk, and the
 /// process slots they share.
@@ -51,21 +55,18 @@ impl Handlers {
         }
     }
 
-    /// The program for `path`, if the folder holds an executable file of
-    /// that name. Names are single path segments of letters, digits, `-`,
-    /// `_` and `.`, not starting with `.`.
-    pub(crate) fn find(&self, path: &str) -> Option<PathBuf> {
-        let name = path.strip_prefix('/')?;
-        let ok = !name.is_empty()
-            && !name.starts_with('.')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !ok {
-            return None;
-        }
+    /// The program for `path`, if the folder holds one of that name; else,
+    /// when a file of that name exists but cannot run, why (for the log).
+    pub(crate) fn find(&self, path: &str) -> Result<PathBuf, Option<String>> {
+        let name = path.strip_prefix('/').filter(|n| programs::valid_name(n)).ok_or(None)?;
         let file = self.dir.join(name);
-        is_executable(&file).then_some(file)
+        if !file.exists() {
+            return Err(None);
+        }
+        match programs::why_not_runnable(&file) {
+            None => Ok(file),
+            Some(why) => Err(Some(format!("{} {why}", file.display()))),
+        }
     }
 
     /// A process slot, if one is free.
@@ -140,6 +141,9 @@ fn environment(req: &Request, peer: SocketAddr) -> Vec<(String, String)> {
             .collect();
         env.push((format!("HTTP_{key}"), String::from_utf8_lossy(value).into_owned()));
     }
+    // stdout is a pipe, so Python would buffer `print` until its buffer
+    // fills: ask it not to, so that plain `print` reaches the client.
+    env.push(("PYTHONUNBUFFERED".into(), "1".into()));
     for keep in ["PATH", "LANG"] {
         if let Ok(v) = std::env::var(keep) {
             env.push((keep.to_string(), v));

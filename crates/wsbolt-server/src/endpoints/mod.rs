@@ -8,6 +8,7 @@ pub(crate) mod broadcast;
 pub(crate) mod chat;
 pub(crate) mod echo;
 pub(crate) mod handler;
+pub(crate) mod programs;
 
 use std::future::Future;
 use std::pin::Pin;
