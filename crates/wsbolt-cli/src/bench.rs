@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use wsbolt::{ClientConfig, Message};
 
 use crate::proxy_flags::ProxyFlags;
+use crate::tls_flags::TlsFlags;
 
 /// Arguments of `wsbolt bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,9 +46,8 @@ pub struct BenchArgs {
     /// (all connections then share one TCP connection).
     #[arg(long)]
     http2: bool,
-    /// Accept any TLS certificate (self-signed servers in development only).
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
     /// Measure handshakes per second instead of echoes.
     #[arg(long)]
     handshakes: bool,
@@ -114,9 +114,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
     }
     config.http2 = args.http2;
-    if args.insecure {
-        config.tls = Some(wsbolt::tls::insecure_client_config());
-    }
+    args.tls.apply(&mut config)?;
     args.proxy.apply(&mut config).map_err(|e| e.to_string())?;
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));

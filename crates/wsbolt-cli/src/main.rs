@@ -10,6 +10,7 @@ mod connect;
 mod proxy_flags;
 mod report;
 mod serve;
+mod tls_flags;
 
 #[derive(Parser)]
 #[command(name = "wsbolt", version, about = "WebSocket server, client and load generator")]

@@ -24,8 +24,22 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A client TLS config trusting the Mozilla root store (`webpki-roots`).
+/// The client TLS config a `wss://` connection uses unless
+/// [`ClientConfig::tls`](crate::ClientConfig::tls) says otherwise: the
+/// system's roots, as curl does — the operating system's store, or the
+/// certificates `SSL_CERT_FILE` / `SSL_CERT_DIR` name when set — read once
+/// per process; the Mozilla root store ([`mozilla_client_config`]) when that
+/// yields no certificate (a minimal container, say).
 pub fn default_client_config() -> Arc<rustls::ClientConfig> {
+    static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| native_roots_client_config().unwrap_or_else(|_| mozilla_client_config()))
+        .clone()
+}
+
+/// A client TLS config trusting the Mozilla root store (`webpki-roots`)
+/// whatever the system has.
+pub fn mozilla_client_config() -> Arc<rustls::ClientConfig> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::proxy_flags::ProxyFlags;
+use crate::tls_flags::TlsFlags;
 use wsbolt::{ClientConfig, CloseFrame};
 
 /// What `wsbolt connect`'s exit status says, for scripts (also in its
@@ -50,9 +51,8 @@ pub struct ConnectArgs {
     /// Close reason sent when stdin ends (at most 123 bytes).
     #[arg(long, default_value = "")]
     close_reason: String,
-    /// Accept any TLS certificate (self-signed servers in development only).
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
     /// Do not offer permessage-deflate.
     #[arg(long)]
     no_deflate: bool,
@@ -107,8 +107,9 @@ pub fn run(args: ConnectArgs) -> ExitCode {
         let d = Duration::from_secs(secs.max(1));
         config.ws.protocol.keepalive = Some(wsbolt::Keepalive::new(d, d));
     }
-    if args.insecure {
-        config.tls = Some(wsbolt::tls::insecure_client_config());
+    if let Err(e) = args.tls.apply(&mut config) {
+        eprintln!("wsbolt connect: {e}");
+        return ExitCode::from(2);
     }
     if !args.no_deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());

@@ -158,7 +158,7 @@ pub(super) fn describe(e: &Error, url: &str) -> String {
             format!("{url}: the server answered HTTP {s} instead of 101")
         }
         Error::Tls(t) if t.kind() == wsbolt::TlsErrorKind::Certificate => {
-            format!("{url}: {t} (use --insecure for a self-signed development server)")
+            format!("{url}: {t} (--cacert FILE trusts a private CA; --insecure any certificate, for development)")
         }
         other => format!("{url}: {other}"),
     }
