@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command, ValueHint};
 use wsbolt_server::{ServeConfig, SlowConsumer};
 
+use crate::serve::Logging;
+
 /// Flags that make no sense inside a file.
 const NOT_IN_A_FILE: &[&str] = &["config", "print-config", "help"];
 
@@ -125,7 +127,7 @@ fn distance(a: &str, b: &str) -> usize {
 ///
 /// When a flag has no line here: adding a flag means adding its line (the
 /// tests walk every flag).
-pub(crate) fn print(cmd: &Command, c: &ServeConfig, log: &str) -> String {
+pub(crate) fn print(cmd: &Command, c: &ServeConfig, log: &Logging) -> String {
     let mut out = String::from("# wsbolt serve --print-config: the effective settings (keys are the flags' names)\n");
     for arg in settable(cmd) {
         let key = arg.get_long().expect("settable flags are long");
@@ -141,7 +143,7 @@ pub(crate) fn print(cmd: &Command, c: &ServeConfig, log: &str) -> String {
 
 /// The TOML value of flag `key` (`Some(None)` when it is unset), or `None`
 /// for a flag this function does not know.
-fn value_of(key: &str, c: &ServeConfig, log: &str) -> Option<Option<String>> {
+fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>> {
     let s = |v: &str| Some(quote(v));
     let n = |v: u64| Some(v.to_string());
     let path = |p: &Option<PathBuf>| {
@@ -183,7 +185,8 @@ fn value_of(key: &str, c: &ServeConfig, log: &str) -> Option<Option<String>> {
         "redis-presence-timeout" => n(c.redis_presence_timeout),
         "redis-stream-length" => n(c.redis_stream_length as u64),
         "redis-outbox-limit" => n(c.redis_outbox_limit as u64),
-        "log" => s(log),
+        "log" => s(&log.filter),
+        "log-format" => s(if log.json { "json" } else { "text" }),
         _ => return None,
     })
 }

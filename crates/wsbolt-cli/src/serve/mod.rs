@@ -117,6 +117,18 @@ pub struct ServeArgs {
     /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// Log lines as text, or as one JSON object per line (for a log shipper) [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+/// How `wsbolt serve` logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Logging {
+    /// The filter (`RUST_LOG` overrides it).
+    pub filter: String,
+    /// One JSON object per line instead of text.
+    pub json: bool,
 }
 
 /// The flags of `wsbolt serve` as a clap command (what `--config` files are
@@ -136,7 +148,7 @@ fn parse_slow_consumer(s: &str) -> Result<SlowConsumer, String> {
 impl ServeArgs {
     /// The settings these flags, the file they name and the defaults give,
     /// and the log filter.
-    fn effective(self) -> Result<(ServeConfig, String), String> {
+    fn effective(self) -> Result<(ServeConfig, Logging), String> {
         let args = match &self.config {
             Some(path) => {
                 let cmd = command();
@@ -149,8 +161,11 @@ impl ServeArgs {
             }
             None => self,
         };
-        let log = args.log.clone().unwrap_or_else(|| "info".to_string());
-        Ok((args.apply(), log))
+        let logging = Logging {
+            filter: args.log.clone().unwrap_or_else(|| "info".to_string()),
+            json: args.log_format.as_deref() == Some("json"),
+        };
+        Ok((args.apply(), logging))
     }
 
     /// These flags over `file`'s: a flag given here wins; a switch is on if
@@ -192,6 +207,7 @@ impl ServeArgs {
             redis_stream_length: self.redis_stream_length.or(file.redis_stream_length),
             redis_outbox_limit: self.redis_outbox_limit.or(file.redis_outbox_limit),
             log: self.log.or(file.log),
+            log_format: self.log_format.or(file.log_format),
         }
     }
 
@@ -251,7 +267,7 @@ fn first_line(s: &str) -> String {
 
 pub fn run(args: ServeArgs) -> ExitCode {
     let print_config = args.print_config;
-    let (config, log) = match args.effective() {
+    let (config, logging) = match args.effective() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wsbolt serve: {e}");
@@ -259,15 +275,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     if print_config {
-        print!("{}", config_file::print(&command(), &config, &log));
+        print!("{}", config_file::print(&command(), &config, &logging));
         return ExitCode::SUCCESS;
     }
-    let filter = std::env::var("RUST_LOG").unwrap_or(log);
-    tracing_subscriber::fmt()
+    let filter = std::env::var("RUST_LOG").unwrap_or(logging.filter);
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if logging.json {
+        log.json().init();
+    } else {
+        log.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
         let listen = config.listen;

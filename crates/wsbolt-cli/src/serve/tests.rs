@@ -34,6 +34,7 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("redis-stream-length", Some("14"), "14"),
     ("redis-outbox-limit", Some("15"), "15"),
     ("log", Some("debug"), "\"debug\""),
+    ("log-format", Some("json"), "\"json\""),
 ];
 
 fn printed(args: &[String]) -> String {
