@@ -4,13 +4,16 @@
 
 mod common;
 
-use common::connect_with_env;
+use std::time::Duration;
 
-/// A `wsbolt serve` with TLS whose certificate a fresh private CA signed;
-/// gives its port and the CA's PEM file.
-async fn serve_with_private_ca(dir: &std::path::Path) -> (u16, std::path::PathBuf) {
+use common::connect_with_env;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncBufReadExt;
+
+/// A fresh private CA and a certificate for localhost it signed: (CA PEM,
+/// certificate PEM, key PEM).
+fn private_ca() -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    std::fs::create_dir_all(dir).unwrap();
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -20,10 +23,27 @@ async fn serve_with_private_ca(dir: &std::path::Path) -> (u16, std::path::PathBu
         .unwrap()
         .signed_by(&key, &ca, &ca_key)
         .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// A client that trusts only `ca_pem`.
+fn trusting(ca_pem: &str) -> wsbolt::ClientConfig {
+    wsbolt::ClientConfig::default()
+        .tls(Some(
+            wsbolt::tls::client_config_with_ca_pem(ca_pem.as_bytes(), false).unwrap(),
+        ))
+        .proxy(wsbolt::proxy::ProxySetting::Direct)
+}
+
+/// A `wsbolt serve` with TLS whose certificate a fresh private CA signed;
+/// gives its port and the CA's PEM file.
+async fn serve_with_private_ca(dir: &std::path::Path) -> (u16, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (ca, cert, key) = private_ca();
     let (cert_file, key_file, ca_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
-    std::fs::write(&cert_file, cert.pem()).unwrap();
-    std::fs::write(&key_file, key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::write(&ca_file, ca).unwrap();
     let config = wsbolt_server::ServeConfig::default()
         .listen("127.0.0.1:0".parse().unwrap())
         .tls_cert(Some(cert_file))
@@ -54,5 +74,90 @@ async fn a_private_ca_is_trusted_with_cacert_or_ssl_cert_file() {
     let (code, _, err) = connect_with_env(&["--cacert", "/nonexistent.pem", &url], &[], b"").await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--cacert /nonexistent.pem"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Certificate rotation: after SIGHUP a new connection gets the new
+/// certificate, a connection opened before keeps working, and a broken new
+/// pair leaves the last good one serving. SIGHUP never ends the server.
+#[tokio::test]
+async fn sighup_rotates_the_certificate_without_closing_a_connection() {
+    let dir = std::env::temp_dir().join(format!("wsbolt-cli-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca1, cert1, key1) = private_ca();
+    let (ca2, cert2, key2) = private_ca();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, &cert1).unwrap();
+    std::fs::write(&key_file, &key1).unwrap();
+    let mut server = common::wsbolt(&[])
+        .args(["serve", "--listen", "127.0.0.1:0", "--log", "info", "--tls-cert"])
+        .arg(&cert_file)
+        .arg("--tls-key")
+        .arg(&key_file)
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut wait_for = async |want: &str| -> String {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let line = log.next_line().await.unwrap().expect("the server's log ended");
+                if line.contains(want) {
+                    return line;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line with {want:?}"))
+    };
+    let listening = wait_for("listening on").await;
+    let port = listening
+        .split("127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("wss://localhost:{port}/echo");
+    let hup = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+
+    let (mut before, _) = wsbolt::connect_with_config(&url, &trusting(&ca1)).await.unwrap();
+    before.send(wsbolt::Message::text("one")).await.unwrap();
+    assert_eq!(before.next().await.unwrap().unwrap(), wsbolt::Message::text("one"));
+
+    std::fs::write(&cert_file, &cert2).unwrap();
+    std::fs::write(&key_file, &key2).unwrap();
+    hup(server.id().unwrap());
+    wait_for("SIGHUP: reloaded the TLS certificate").await;
+    let (mut after, _) = wsbolt::connect_with_config(&url, &trusting(&ca2)).await.unwrap();
+    after.send(wsbolt::Message::text("two")).await.unwrap();
+    assert_eq!(after.next().await.unwrap().unwrap(), wsbolt::Message::text("two"));
+    let old = wsbolt::connect_with_config(&url, &trusting(&ca1)).await;
+    assert!(
+        matches!(old, Err(wsbolt::Error::Tls(_))),
+        "the old certificate is still served"
+    );
+    before.send(wsbolt::Message::text("still here")).await.unwrap();
+    assert_eq!(
+        before.next().await.unwrap().unwrap(),
+        wsbolt::Message::text("still here")
+    );
+
+    std::fs::write(&cert_file, "not a certificate").unwrap();
+    hup(server.id().unwrap());
+    wait_for("SIGHUP: kept the TLS certificate already served").await;
+    let (mut last, _) = wsbolt::connect_with_config(&url, &trusting(&ca2)).await.unwrap();
+    last.send(wsbolt::Message::text("three")).await.unwrap();
+    assert_eq!(last.next().await.unwrap().unwrap(), wsbolt::Message::text("three"));
+    assert!(server.try_wait().unwrap().is_none(), "SIGHUP ended the server");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -41,3 +41,4 @@ pub use config::{ServeConfig, SlowConsumer};
 pub use http::{H2_CONNECTION_WINDOW, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_SIZE, H2_STREAM_WINDOW};
 pub use metrics::Metrics;
 pub use server::Server;
+pub use tls::TlsReloader;

@@ -26,6 +26,7 @@ use crate::endpoints::{Env, Limits, Shutdown};
 use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::state::State;
+use crate::tls::TlsReloader;
 use crate::web::Web;
 
 /// A bound server, ready to run.
@@ -33,12 +34,14 @@ use crate::web::Web;
 pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
+    tls_reloader: Option<TlsReloader>,
 }
 
 impl Server {
     /// Binds the listening socket and prepares TLS, pages and handlers.
     pub async fn bind(config: ServeConfig) -> io::Result<Server> {
-        let tls = crate::tls::acceptor(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (tls, tls_reloader) =
+            crate::tls::acceptor(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let web = Web::new(config.web_root.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let reserved: Vec<&str> = crate::routes::reserved().collect();
         let mut routes: Vec<String> = crate::routes::ROUTES
@@ -113,12 +116,23 @@ impl Server {
             tasks: TaskTracker::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
         });
-        Ok(Server { listener, state })
+        Ok(Server {
+            listener,
+            state,
+            tls_reloader,
+        })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// What reads `tls-cert` and `tls-key` again while the server runs
+    /// (`wsbolt serve` does on SIGHUP and when the files change); `None`
+    /// without certificate files.
+    pub fn tls_reloader(&self) -> Option<TlsReloader> {
+        self.tls_reloader.clone()
     }
 
     /// The settings.

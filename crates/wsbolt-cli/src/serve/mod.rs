@@ -289,6 +289,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
+        // From here on SIGHUP reloads the certificate instead of ending the
+        // process (its default action).
+        let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("wsbolt serve: cannot handle SIGHUP: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let listen = config.listen;
         let tls = config.tls();
         let server = match wsbolt_server::Server::bind(config).await {
@@ -298,6 +307,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        tokio::spawn(reload_tls(hangup, server.tls_reloader()));
         let addr = server.local_addr().expect("bound");
         let (http, ws) = if tls { ("https", "wss") } else { ("http", "ws") };
         tracing::info!("listening on {ws}://{addr}/echo, /chat, /broadcast; pages at {http}://{addr}/");
@@ -312,6 +322,33 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// How often the certificate files are checked for a change.
+const TLS_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads `--tls-cert`/`--tls-key` again on SIGHUP and when the files change
+/// (checked every [`TLS_FILE_CHECK`]); a broken new pair is logged and the
+/// certificate already served stays.
+async fn reload_tls(mut hangup: tokio::signal::unix::Signal, reloader: Option<wsbolt_server::TlsReloader>) {
+    let mut check = tokio::time::interval(TLS_FILE_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (why, outcome) = tokio::select! {
+            _ = hangup.recv() => ("SIGHUP", reloader.as_ref().map(|r| r.reload())),
+            _ = check.tick(), if reloader.is_some() => {
+                match reloader.as_ref().and_then(|r| r.reload_if_changed()) {
+                    Some(outcome) => ("the certificate files changed", Some(outcome)),
+                    None => continue,
+                }
+            }
+        };
+        match outcome {
+            None => tracing::info!("{why}: no certificate files to reload"),
+            Some(Ok(())) => tracing::info!("{why}: reloaded the TLS certificate"),
+            Some(Err(e)) => tracing::warn!("{why}: kept the TLS certificate already served: {e}"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
