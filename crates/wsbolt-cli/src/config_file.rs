@@ -181,6 +181,7 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
         "tls-self-signed" => Some(c.tls_self_signed.to_string()),
         "shutdown-grace" => n(c.shutdown_grace),
         "redis" => c.redis.as_deref().map(quote),
+        "redis-required" => Some(c.redis_required.to_string()),
         "redis-prefix" => s(&c.redis_prefix),
         "redis-presence-timeout" => n(c.redis_presence_timeout),
         "redis-stream-length" => n(c.redis_stream_length as u64),

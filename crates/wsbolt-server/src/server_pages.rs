@@ -1,7 +1,8 @@
 //! The server's own plain-HTTP answers, over HTTP/1.1 and HTTP/2 alike:
 //! `/metrics` (Prometheus text), `/healthz` (the process answers) and
 //! `/readyz` (it takes new connections: 503 once shutdown has started, so an
-//! orchestrator stops sending clients to a draining server).
+//! orchestrator stops sending clients to a draining server, and, with
+//! `redis-required`, while a link to Redis is down).
 
 use std::sync::atomic::Ordering;
 
@@ -20,15 +21,25 @@ pub(crate) fn answer(path: &str, state: &State) -> Option<Page> {
     match path {
         "/metrics" => Some((200, "text/plain; version=0.0.4", state.metrics_text().into())),
         "/healthz" => Some((200, TEXT, Bytes::from_static(b"ok\n"))),
-        "/readyz" => Some(readiness(state.stopping.load(Ordering::Acquire))),
+        "/readyz" => Some(readiness(
+            state.stopping.load(Ordering::Acquire),
+            state.config.redis_required && !state.env.rooms.connected(),
+        )),
         _ => None,
     }
 }
 
-/// `/readyz`: ready unless the server is draining.
-fn readiness(stopping: bool) -> Page {
+/// `/readyz`: ready unless the server is draining or a required Redis is
+/// out of reach.
+fn readiness(stopping: bool, redis_down: bool) -> Page {
     if stopping {
         (503, TEXT, Bytes::from_static(b"draining: shutting down\n"))
+    } else if redis_down {
+        (
+            503,
+            TEXT,
+            Bytes::from_static(b"not ready: Redis is out of reach (redis-required)\n"),
+        )
     } else {
         (200, TEXT, Bytes::from_static(b"ready\n"))
     }
@@ -40,8 +51,9 @@ mod tests {
 
     #[test]
     fn a_draining_server_is_not_ready() {
-        assert_eq!(readiness(false).0, 200);
-        let (status, _, body) = readiness(true);
+        assert_eq!(readiness(false, false).0, 200);
+        let (status, _, body) = readiness(true, false);
         assert_eq!((status, &body[..]), (503, &b"draining: shutting down\n"[..]));
+        assert_eq!(readiness(false, true).0, 503);
     }
 }

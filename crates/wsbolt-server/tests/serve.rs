@@ -568,3 +568,28 @@ async fn tls_with_a_self_signed_certificate() {
     ));
     s.shutdown().await;
 }
+
+/// `/readyz` with `redis-required`: 503 while Redis is out of reach (here:
+/// nothing listens on its port), 200 without the setting; `/healthz` says
+/// the process answers either way.
+#[tokio::test]
+async fn readiness_follows_redis_when_it_is_required() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let redis = Some(format!("redis://{closed}"));
+    let required = start(ServeConfig::default().redis(redis.clone()).redis_required(true)).await;
+    let optional = start(ServeConfig::default().redis(redis)).await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let resp = raw(&required.addr, &get("/readyz")).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 503") && resp.contains("Redis is out of reach"),
+        "{resp}"
+    );
+    assert!(raw(&required.addr, &get("/healthz")).await.starts_with("HTTP/1.1 200"));
+    let resp = raw(&optional.addr, &get("/readyz")).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    required.shutdown().await;
+    optional.shutdown().await;
+}

@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// Share /chat and /broadcast with every node on this Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// With --redis: /readyz answers 503 while Redis is out of reach (a node still serves its own clients).
+    #[arg(long)]
+    redis_required: bool,
     /// Prefix of the Redis keys, so that clusters can share one Redis [default: wsbolt].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
@@ -202,6 +205,7 @@ impl ServeArgs {
             tls_self_signed: self.tls_self_signed || file.tls_self_signed,
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             redis: self.redis.or(file.redis),
+            redis_required: self.redis_required || file.redis_required,
             redis_prefix: self.redis_prefix.or(file.redis_prefix),
             redis_presence_timeout: self.redis_presence_timeout.or(file.redis_presence_timeout),
             redis_stream_length: self.redis_stream_length.or(file.redis_stream_length),
@@ -241,6 +245,7 @@ impl ServeArgs {
             redis_outbox_limit
         );
         c.redis = self.redis;
+        c.redis_required = self.redis_required;
         c.web_root = self.web_root;
         c.handlers = self.handlers;
         c.tls_cert = self.tls_cert;

@@ -29,6 +29,7 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("tls-self-signed", None, "true"),
     ("shutdown-grace", Some("12"), "12"),
     ("redis", Some("redis://127.0.0.1:1"), "\"redis://127.0.0.1:1\""),
+    ("redis-required", None, "true"),
     ("redis-prefix", Some("p"), "\"p\""),
     ("redis-presence-timeout", Some("13"), "13"),
     ("redis-stream-length", Some("14"), "14"),

@@ -99,6 +99,10 @@ pub struct ServeConfig {
     /// Redis: `redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `rediss://`.
     /// Default: none (rooms live in this process).
     pub redis: Option<String>,
+    /// With `redis`: `/readyz` answers 503 while any link to Redis is down
+    /// (an orchestrator then sends clients to nodes that share rooms).
+    /// Default off: a node cut off from Redis still serves its own clients.
+    pub redis_required: bool,
     /// Prefix of the Redis keys, so that clusters can share one Redis. Default `wsbolt`.
     pub redis_prefix: String,
     /// Seconds at most before the users of a node that died leave the user
@@ -139,6 +143,7 @@ impl Default for ServeConfig {
             tls_self_signed: false,
             shutdown_grace: 5,
             redis: None,
+            redis_required: false,
             redis_prefix: "wsbolt".into(),
             redis_presence_timeout: 15,
             redis_stream_length: 10_000,

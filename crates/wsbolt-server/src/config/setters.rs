@@ -177,6 +177,13 @@ impl ServeConfig {
         self
     }
 
+    /// Sets [`redis_required`](ServeConfig::redis_required).
+    #[must_use]
+    pub fn redis_required(mut self, redis_required: bool) -> Self {
+        self.redis_required = redis_required;
+        self
+    }
+
     /// Sets [`redis_prefix`](ServeConfig::redis_prefix).
     #[must_use]
     pub fn redis_prefix(mut self, redis_prefix: String) -> Self {

@@ -116,4 +116,9 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     fn write_metrics(&self, out: &mut String) {
         let _ = out;
     }
+    /// Whether the backend reaches everything it shares rooms through (for
+    /// `/readyz` with `redis-required`). The in-process backend always does.
+    fn connected(&self) -> bool {
+        true
+    }
 }

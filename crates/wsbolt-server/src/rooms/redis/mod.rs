@@ -328,6 +328,13 @@ impl Rooms for RedisRooms {
     fn write_metrics(&self, out: &mut String) {
         self.shared.stats.render(out);
     }
+
+    fn connected(&self) -> bool {
+        let stats = &self.shared.stats;
+        [Link::Publisher, Link::Reader, Link::Presence]
+            .into_iter()
+            .all(|link| stats.is_up(link))
+    }
 }
 
 /// How long [`Rooms::close`] waits for Redis.
