@@ -153,14 +153,14 @@ where
     }
 
     /// The client's address, for [`ServerConfig::on_request`] (as a
-    /// [`PeerAddr`] extension of the request it sees).
+    /// [`PeerAddr`](crate::PeerAddr) extension of the request it sees).
     pub fn with_peer_addr(mut self, addr: SocketAddr) -> Self {
         self.peer = Some(addr);
         self
     }
 
     /// The request as an `http::Request` (method, URI, version, header
-    /// fields; the peer address as a [`PeerAddr`] extension when known).
+    /// fields; the peer address as a [`PeerAddr`](crate::PeerAddr) extension when known).
     ///
     /// # Errors
     ///
