@@ -362,6 +362,26 @@ fn handlers_dir() -> std::path::PathBuf {
         "linger",
         "#!/bin/sh\necho $$ > \"$QUERY_STRING\"\necho started\nexec sleep 300\n",
     );
+    write(
+        "nodeecho",
+        "#!/usr/bin/env node\nrequire('readline').createInterface({ input: process.stdin }).on('line', (l) => console.log(l));\n",
+    );
+    // A C program that echoes with printf and never flushes (built here with
+    // the system's cc, which the fuzz step needs too).
+    let source = dir.join("cecho.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void) { char b[4096]; while (fgets(b, sizeof b, stdin)) printf(\"%s\", b); return 0; }\n",
+    )
+    .unwrap();
+    let built = std::process::Command::new("cc")
+        .arg("-o")
+        .arg(dir.join("cecho"))
+        .arg(&source)
+        .status()
+        .expect("cc, to build the C handler of the tests");
+    assert!(built.success(), "cc failed");
+    std::fs::remove_file(&source).unwrap();
     std::fs::write(dir.join("not-executable"), "#!/bin/sh\necho no\n").unwrap();
     dir
 }
@@ -375,11 +395,18 @@ async fn handler_programs() {
     assert_eq!(text(&mut ws).await, "SHOUT THIS");
     ws.close(None).await.unwrap();
 
-    // Python's print reaches the client without a flush.
-    let (mut ws, _) = wsbolt::connect(&s.url("/pyupper")).await.unwrap();
-    ws.send(Message::text("no flush")).await.unwrap();
-    assert_eq!(text(&mut ws).await, "NO FLUSH");
-    ws.close(None).await.unwrap();
+    // Python's print, C's printf and Node's console.log reach the client
+    // without a flush.
+    for (path, sent, got) in [
+        ("/pyupper", "no flush", "NO FLUSH"),
+        ("/cecho", "from C", "from C"),
+        ("/nodeecho", "from Node", "from Node"),
+    ] {
+        let (mut ws, _) = wsbolt::connect(&s.url(path)).await.unwrap();
+        ws.send(Message::text(sent)).await.unwrap();
+        assert_eq!(text(&mut ws).await, got, "{path}");
+        ws.close(None).await.unwrap();
+    }
 
     // Exit → 1000, after all its output.
     let (mut ws, _) = wsbolt::connect(&s.url("/count")).await.unwrap();

@@ -7,9 +7,9 @@
 //! `SERVER_PROTOCOL`, `SERVER_SOFTWARE`, and `HTTP_<NAME>` for each request
 //! header; `PATH` and `LANG` are passed through, and `PYTHONUNBUFFERED=1`
 //! is set so that Python's plain `print` is not held in a buffer; nothing
-//! else). Programs in other languages flush after each line (C stdio buffers
-//! a pipe: `setvbuf(stdout, NULL, _IOLBF, 0)`; Node's `console.log` writes at
-//! once). Each line it
+//! else). In text mode a program runs under coreutils' `stdbuf -oL` when the
+//! system has it, so C stdio writes each line at once; Node's `console.log`
+//! writes at once by itself. Each line it
 //! writes to stdout is sent as a text message, or as a binary message when
 //! the line is not UTF-8 (as pywebsocket3 does; in binary mode, each chunk
 //! it writes is a binary message); a line longer than the message limit
@@ -152,6 +152,29 @@ fn environment(req: &Request, peer: SocketAddr) -> Vec<(String, String)> {
     env
 }
 
+/// The command that starts `program`. In text mode, through coreutils'
+/// `stdbuf -oL` when the system has it: C stdio (and what is built on it)
+/// then writes each line at once instead of holding a pipe's output in a
+/// 4 KiB buffer, so `printf` without `fflush` reaches the client. Binary mode
+/// runs the program as it is (its chunks are its own).
+fn command(program: &Path, binary: bool) -> Command {
+    static STDBUF: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let stdbuf = STDBUF.get_or_init(|| {
+        ["/usr/bin/stdbuf", "/bin/stdbuf", "/usr/local/bin/stdbuf"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| is_executable(p))
+    });
+    match stdbuf {
+        Some(stdbuf) if !binary => {
+            let mut c = Command::new(stdbuf);
+            c.arg("-oL").arg(program);
+            c
+        }
+        _ => Command::new(program),
+    }
+}
+
 /// How long a program whose stdout ended (and whose stdin was closed) may
 /// take to exit before it is killed.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(5);
@@ -223,7 +246,7 @@ impl Run {
         } = self;
         let (program, req) = (program.as_path(), &req);
         let Ctx { env: ctx, mut stop } = ctx;
-        let mut child = match Command::new(program)
+        let mut child = match command(program, binary)
             .env_clear()
             .envs(environment(req, peer))
             .stdin(Stdio::piped())
