@@ -10,7 +10,15 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command, ValueHint};
 use wsbolt_server::{ServeConfig, SlowConsumer};
 
-use crate::serve::Logging;
+/// How `wsbolt serve` logs (its `log` and `log-format` settings, which are
+/// not the server library's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Logging {
+    /// The filter (`RUST_LOG` overrides it).
+    pub filter: String,
+    /// One JSON object per line instead of text.
+    pub json: bool,
+}
 
 /// Flags that make no sense inside a file.
 const NOT_IN_A_FILE: &[&str] = &["config", "print-config", "help"];

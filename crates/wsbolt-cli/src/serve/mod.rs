@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{ArgMatches, Args, Command, FromArgMatches, ValueHint};
 use wsbolt_server::{ServeConfig, SlowConsumer};
 
-use crate::config_file;
+use crate::config_file::{self, Logging};
 
 /// Arguments of `wsbolt serve`. Defaults are those of the library's
 /// `ServeConfig`, listed in each flag's help.
@@ -125,14 +125,6 @@ pub struct ServeArgs {
     log_format: Option<String>,
 }
 
-/// How `wsbolt serve` logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Logging {
-    /// The filter (`RUST_LOG` overrides it).
-    pub filter: String,
-    /// One JSON object per line instead of text.
-    pub json: bool,
-}
 
 /// The flags of `wsbolt serve` as a clap command (what `--config` files are
 /// read through).
