@@ -125,7 +125,6 @@ pub struct ServeArgs {
     log_format: Option<String>,
 }
 
-
 /// The flags of `wsbolt serve` as a clap command (what `--config` files are
 /// read through).
 pub(crate) fn command() -> Command {
