@@ -37,7 +37,7 @@ pub(crate) fn settable(cmd: &Command) -> impl Iterator<Item = &Arg> {
 /// The file cannot be read or is not TOML; a key is not a flag (the message
 /// names the nearest one); a value has the wrong kind for its flag.
 pub(crate) fn args_from_file(cmd: &Command, path: &Path) -> Result<Vec<String>, String> {
-    let at = path.display();
+    let at = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{at}: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e| format!("{at}: {e}"))?;
     let folder = path
@@ -48,7 +48,7 @@ pub(crate) fn args_from_file(cmd: &Command, path: &Path) -> Result<Vec<String>, 
     let mut out = Vec::new();
     for (key, value) in &table {
         let Some(arg) = settable(cmd).find(|a| a.get_long() == Some(key.as_str())) else {
-            return Err(unknown_key(cmd, &at.to_string(), key));
+            return Err(unknown_key(cmd, &at, key));
         };
         match arg.get_action() {
             ArgAction::SetTrue => match value {
@@ -62,13 +62,10 @@ pub(crate) fn args_from_file(cmd: &Command, path: &Path) -> Result<Vec<String>, 
                     one => std::slice::from_ref(one),
                 };
                 for item in items {
-                    out.push(format!("--{key}={}", scalar(&at.to_string(), key, item, arg, &folder)?));
+                    out.push(format!("--{key}={}", scalar(&at, key, item, arg, &folder)?));
                 }
             }
-            _ => out.push(format!(
-                "--{key}={}",
-                scalar(&at.to_string(), key, value, arg, &folder)?
-            )),
+            _ => out.push(format!("--{key}={}", scalar(&at, key, value, arg, &folder)?)),
         }
     }
     Ok(out)

@@ -21,7 +21,7 @@ use crate::config::ServeConfig;
 pub(crate) fn acceptor(
     config: &ServeConfig,
 ) -> Result<(Option<tokio_rustls::TlsAcceptor>, Option<TlsReloader>), String> {
-    let (server_config, reloader) = match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
+    let (mut server_config, reloader) = match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let stamp = stamp(cert, key);
             let files = Arc::new(CertFiles {
@@ -48,7 +48,6 @@ pub(crate) fn acceptor(
         }
         (None, None, false) => return Ok((None, None)),
     };
-    let mut server_config = server_config;
     // HTTP/2 first when on: browsers then share one connection for pages and
     // WebSockets (RFC 8441).
     server_config.alpn_protocols = if config.http2 {
