@@ -24,7 +24,7 @@ enum Command {
     /// Run the WebSocket server: /echo, /chat, /broadcast, handler programs, demo pages, /metrics.
     Serve(Box<serve::ServeArgs>),
     /// Connect to a WebSocket server: stdin lines go out, messages are printed.
-    Connect(connect::ConnectArgs),
+    Connect(Box<connect::ConnectArgs>),
     /// Load-test a WebSocket echo server (messages/s, latency percentiles, handshakes/s).
     Bench(Box<bench::BenchArgs>),
     /// Print a shell completion script: `wsbolt completions bash > /etc/bash_completion.d/wsbolt`.
@@ -43,7 +43,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(*args),
-        Command::Connect(args) => connect::run(args),
+        Command::Connect(args) => connect::run(*args),
         Command::Bench(args) => bench::run(*args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wsbolt", &mut std::io::stdout());

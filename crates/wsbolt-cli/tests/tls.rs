@@ -161,3 +161,109 @@ async fn sighup_rotates_the_certificate_without_closing_a_connection() {
     assert!(server.try_wait().unwrap().is_none(), "SIGHUP ended the server");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A private CA with a server certificate for localhost and a client
+/// certificate: (CA PEM, (server certificate, key), (client certificate, key)).
+fn mutual_ca() -> (String, (String, String), (String, String)) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    (ca.pem(), leaf("localhost"), leaf("client.example"))
+}
+
+/// An echo server that requires a client certificate signed by `ca_pem`.
+async fn mutual_tls_echo(ca_pem: &str, cert_pem: &str, key_pem: &str) -> u16 {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = wsbolt::tls::provider();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+        .build()
+        .unwrap();
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut ws) = wsbolt::accept(tls).await else { return };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_data() && ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_with_cert_and_key() {
+    let dir = std::env::temp_dir().join(format!("wsbolt-cli-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, (server_cert, server_key), (client_cert, client_key)) = mutual_ca();
+    let port = mutual_tls_echo(&ca, &server_cert, &server_key).await;
+    let (ca_file, cert_file, key_file) = (dir.join("ca.pem"), dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&ca_file, &ca).unwrap();
+    std::fs::write(&cert_file, &client_cert).unwrap();
+    std::fs::write(&key_file, &client_key).unwrap();
+    let (ca, cert, key) = (
+        ca_file.display().to_string(),
+        cert_file.display().to_string(),
+        key_file.display().to_string(),
+    );
+    let url = format!("wss://localhost:{port}/");
+    // With the client certificate: the server lets it in.
+    let (code, out, err) = connect_with_env(
+        &["--cacert", &ca, "--cert", &cert, "--key", &key, &url],
+        &[],
+        b"mutual\n",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "mutual\n"), "{err}");
+    // Without it: the server's alert is a TLS failure (exit 6) that says what to do.
+    let (code, out, err) = connect_with_env(&["--cacert", &ca, &url], &[], b"anonymous\n").await;
+    assert_eq!((code, out.as_str()), (6, ""), "{err}");
+    assert!(
+        err.contains("client certificate") && err.contains("--cert FILE --key FILE"),
+        "{err}"
+    );
+    // --cert without --key is a usage error; a key that is not the
+    // certificate's is refused before connecting.
+    let (code, _, err) = connect_with_env(&["--cacert", &ca, "--cert", &cert, &url], &[], b"").await;
+    assert_eq!(code, 2, "{err}");
+    let (_, (_, other_key)) = (0, mutual_ca().2);
+    std::fs::write(&key_file, other_key).unwrap();
+    let (code, _, err) = connect_with_env(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url], &[], b"").await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cert"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

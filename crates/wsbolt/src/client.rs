@@ -13,7 +13,7 @@ use wsbolt_proto::handshake::client::Response;
 
 use crate::client_handshake::handshake;
 use crate::config::ClientConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsError};
 use crate::redirect::Redirects;
 use crate::stream::WebSocketStream;
 use crate::target::Target;
@@ -99,6 +99,19 @@ fn without_credentials(config: &ClientConfig) -> ClientConfig {
     c
 }
 
+/// A TLS alert that arrives after the TLS handshake, while the WebSocket
+/// handshake is read (TLS 1.3 servers check a client certificate there: a
+/// missing or refused one is `CertificateRequired` or `BadCertificate` on
+/// the first read), is a TLS error, not an I/O one.
+fn tls_after_handshake(e: Error) -> Error {
+    match e {
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            Error::Tls(TlsError::from_handshake(io))
+        }
+        other => other,
+    }
+}
+
 /// One connection attempt to `target`: transport and handshake within
 /// `handshake_timeout`.
 async fn connect_target(target: &Target, config: &ClientConfig) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
@@ -107,7 +120,7 @@ async fn connect_target(target: &Target, config: &ClientConfig) -> Result<(WebSo
             return crate::http2::connect(target, config).await;
         }
         let io = open_transport(target, config, &[]).await?;
-        handshake(io, target, config).await
+        handshake(io, target, config).await.map_err(tls_after_handshake)
     })
     .await
     .map_err(|_| Error::HandshakeTimeout)?

@@ -113,6 +113,63 @@ fn client_config_with_roots(roots: rustls::RootCertStore) -> Arc<rustls::ClientC
     Arc::new(cfg)
 }
 
+/// `config` with a client certificate: the chain in `cert_pem` (the
+/// client's own certificate first) and its private key in `key_pem` (PKCS#8,
+/// PKCS#1 or SEC1), presented when a server asks for one (mutual TLS).
+/// Everything else of `config` (its roots, its ALPN) is kept.
+///
+/// ```
+/// # fn f(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<(), wsbolt::TlsError> {
+/// let base = wsbolt::tls::client_config_with_ca_pem(ca, false)?;
+/// let tls = wsbolt::tls::with_client_certificate(&base, cert, key)?;
+/// let cfg = wsbolt::ClientConfig::default().tls(Some(tls));
+/// # drop(cfg); Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`TlsErrorKind::Config`](crate::TlsErrorKind::Config) if the certificate
+/// or the key does not parse, or the key is not the certificate's.
+pub fn with_client_certificate(
+    config: &rustls::ClientConfig,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::config(format!("client certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::config("client certificate: no CERTIFICATE block found"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::config(format!("client key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::from_der(certs, key, &provider())
+        .map_err(|e| TlsError::config(format!("client certificate and key: {e}")))?;
+    let mut cfg = config.clone();
+    cfg.client_auth_cert_resolver = Arc::new(ClientCertificate(Arc::new(certified)));
+    Ok(Arc::new(cfg))
+}
+
+/// One client certificate, presented to every server that asks.
+#[derive(Debug)]
+struct ClientCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        // Offered only when the key can sign with a scheme the server takes.
+        self.0.key.choose_scheme(sigschemes).map(|_| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// A server TLS config from a PEM certificate chain and private key.
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
     use rustls::pki_types::pem::PemObject;

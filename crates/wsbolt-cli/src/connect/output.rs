@@ -160,6 +160,9 @@ pub(super) fn describe(e: &Error, url: &str) -> String {
         Error::Tls(t) if t.kind() == wsbolt::TlsErrorKind::Certificate => {
             format!("{url}: {t} (--cacert FILE trusts a private CA; --insecure any certificate, for development)")
         }
+        Error::Tls(t) if t.kind() == wsbolt::TlsErrorKind::ClientCertificate => {
+            format!("{url}: {t} (--cert FILE --key FILE present one)")
+        }
         other => format!("{url}: {other}"),
     }
 }

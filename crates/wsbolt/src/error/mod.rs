@@ -169,6 +169,10 @@ pub enum TlsErrorKind {
     /// The peer's certificate was refused (unknown issuer, expired, wrong
     /// name, …) or none was presented.
     Certificate,
+    /// The server refused the client's certificate, or required one that
+    /// was not sent (mutual TLS; see
+    /// [`tls::with_client_certificate`](crate::tls::with_client_certificate)).
+    ClientCertificate,
     /// The TLS handshake failed otherwise (no common version or cipher suite,
     /// an alert from the peer, a malformed message).
     Handshake,
@@ -212,6 +216,16 @@ impl TlsError {
                 | rustls::Error::UnsupportedNameType
                 | rustls::Error::InvalidCertRevocationList(_),
             ) => TlsErrorKind::Certificate,
+            // The peer refused our certificate, or wanted one we did not send.
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::UnknownCA
+                | rustls::AlertDescription::CertificateUnknown
+                | rustls::AlertDescription::CertificateExpired
+                | rustls::AlertDescription::CertificateRevoked
+                | rustls::AlertDescription::UnsupportedCertificate,
+            )) => TlsErrorKind::ClientCertificate,
             Some(_) => TlsErrorKind::Handshake,
             None => TlsErrorKind::Io,
         };
@@ -227,6 +241,7 @@ impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
             TlsErrorKind::Certificate => "TLS certificate refused",
+            TlsErrorKind::ClientCertificate => "the server refused or required a client certificate",
             TlsErrorKind::Handshake => "TLS handshake failed",
             TlsErrorKind::Io => "transport failed during the TLS handshake",
             TlsErrorKind::Config => "TLS configuration",
