@@ -193,6 +193,8 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
         "redis-outbox-limit" => n(c.redis_outbox_limit as u64),
         "log" => s(&log.filter),
         "log-format" => s(if log.json { "json" } else { "text" }),
+        "access-log" => Some(c.access_log.to_string()),
+        "reuse-port" => Some(c.reuse_port.to_string()),
         _ => return None,
     })
 }

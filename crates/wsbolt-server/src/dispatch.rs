@@ -10,6 +10,7 @@ use std::sync::Arc;
 use wsbolt::{HandshakeError, ServerConfig};
 
 use crate::admission::Slot;
+use crate::endpoints::access::Access;
 use crate::endpoints::{Ctx, Done, Shutdown, Ws};
 use crate::origin;
 use crate::routes::{resolve, Routed};
@@ -20,9 +21,13 @@ use crate::state::State;
 pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot: Option<Slot>, http2: bool) {
     state.metrics.accepted(http2);
     state.metrics.open.fetch_add(1, Ordering::Relaxed);
+    let access = routed
+        .access
+        .map(|(peer, path)| Access::start(peer, path, ws.protocol(), http2));
     let ctx = Ctx {
         env: state.env.clone(),
         stop,
+        access,
     };
     let done = Done {
         _slot: slot,
@@ -43,11 +48,14 @@ pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot:
 /// more than one `Origin` is left to the handshake, which refuses it (400).
 pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> Result<Routed, HandshakeError> {
     let stopping = state.stopping.load(Ordering::Acquire);
-    let routed = match resolve(req, peer, state.handlers.as_ref()) {
+    let mut routed = match resolve(req, peer, state.handlers.as_ref()) {
         // Shutting down: no new WebSockets.
         Ok(_) if stopping => return Err(HandshakeError::Unavailable),
         other => other?,
     };
+    if state.config.access_log {
+        routed.access = Some((peer, req.path().into()));
+    }
     if let Ok(origin) = req.headers.single("Origin") {
         // As the handshake reads it: a value that is not UTF-8 counts as none.
         let origin = origin.and_then(|o| std::str::from_utf8(o).ok());

@@ -49,6 +49,16 @@ impl Tally {
         self.bytes_out += len as u64;
     }
 
+    /// (messages in, bytes in, messages out, bytes out) so far.
+    pub(crate) fn counts(&self) -> (u64, u64, u64, u64) {
+        (
+            u64::from(self.messages_in),
+            self.bytes_in,
+            u64::from(self.messages_out),
+            self.bytes_out,
+        )
+    }
+
     /// Adds the counts to `metrics` and starts again from zero.
     pub(crate) fn flush(&mut self, metrics: &Metrics) {
         if self.messages_in > 0 {

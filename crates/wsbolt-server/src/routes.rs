@@ -62,6 +62,8 @@ pub(crate) struct Routed {
     pub serve: Box<dyn FnOnce(Ws, Ctx, Done) + Send>,
     /// A handler program's process slot, held while it runs.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The peer and the path, for the access log when it is on.
+    pub access: Option<(std::net::SocketAddr, Box<str>)>,
 }
 
 /// The endpoint for an upgrade request to `req`'s path: a built-in route, a
@@ -78,6 +80,7 @@ pub(crate) fn resolve(
             protocol: route.protocol,
             serve: Box::new(serve),
             permit: None,
+            access: None,
         });
     }
     if reserved().any(|p| p == path) {
@@ -95,5 +98,6 @@ pub(crate) fn resolve(
         protocol: None,
         serve: Box::new(handlers.serve(program, req.clone(), peer)),
         permit: Some(permit),
+        access: None,
     })
 }

@@ -123,6 +123,12 @@ pub struct ServeArgs {
     /// Log lines as text, or as one JSON object per line (for a log shipper) [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// Log one line per WebSocket when it ends: peer, path, subprotocol, HTTP version, duration, messages and bytes each way, close code.
+    #[arg(long)]
+    access_log: bool,
+    /// Bind with SO_REUSEPORT, so that a new server can take over the address while this one drains (see docs/deployment.md).
+    #[arg(long)]
+    reuse_port: bool,
 }
 
 /// The flags of `wsbolt serve` as a clap command (what `--config` files are
@@ -203,6 +209,8 @@ impl ServeArgs {
             redis_outbox_limit: self.redis_outbox_limit.or(file.redis_outbox_limit),
             log: self.log.or(file.log),
             log_format: self.log_format.or(file.log_format),
+            access_log: self.access_log || file.access_log,
+            reuse_port: self.reuse_port || file.reuse_port,
         }
     }
 
@@ -237,6 +245,8 @@ impl ServeArgs {
         );
         c.redis = self.redis;
         c.redis_required = self.redis_required;
+        c.access_log = self.access_log;
+        c.reuse_port = self.reuse_port;
         c.web_root = self.web_root;
         c.handlers = self.handlers;
         c.tls_cert = self.tls_cert;

@@ -36,6 +36,8 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("redis-outbox-limit", Some("15"), "15"),
     ("log", Some("debug"), "\"debug\""),
     ("log-format", Some("json"), "\"json\""),
+    ("access-log", None, "true"),
+    ("reuse-port", None, "true"),
 ];
 
 fn printed(args: &[String]) -> String {

@@ -114,6 +114,14 @@ pub struct ServeConfig {
     /// Bytes of messages one node keeps for Redis while it is unreachable;
     /// beyond it they reach this node's clients only. Default 16 MiB.
     pub redis_outbox_limit: usize,
+    /// Log one line per WebSocket when it ends (target `wsbolt::access`, at
+    /// `info`): peer, path, subprotocol, HTTP version, duration, messages and
+    /// bytes each way, close code. Default off.
+    pub access_log: bool,
+    /// Bind the listening socket with `SO_REUSEPORT`, so that a new server
+    /// can bind the same address while the old one drains (a restart that
+    /// refuses no one; see `docs/deployment.md`). Default off.
+    pub reuse_port: bool,
 }
 
 impl Default for ServeConfig {
@@ -148,6 +156,8 @@ impl Default for ServeConfig {
             redis_presence_timeout: 15,
             redis_stream_length: 10_000,
             redis_outbox_limit: 16 << 20,
+            access_log: false,
+            reuse_port: false,
         }
     }
 }

@@ -211,4 +211,18 @@ impl ServeConfig {
         self.redis_outbox_limit = redis_outbox_limit;
         self
     }
+
+    /// Sets [`access_log`](ServeConfig::access_log).
+    #[must_use]
+    pub fn access_log(mut self, access_log: bool) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// Sets [`reuse_port`](ServeConfig::reuse_port).
+    #[must_use]
+    pub fn reuse_port(mut self, reuse_port: bool) -> Self {
+        self.reuse_port = reuse_port;
+        self
+    }
 }

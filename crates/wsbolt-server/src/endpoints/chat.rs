@@ -20,7 +20,7 @@ use crate::rooms::{MemberId, Rooms};
 const ROOM: &str = "chat";
 
 /// The route's entry point: chats until the connection ends.
-pub(crate) fn serve(mut ws: Ws, ctx: Ctx, done: Done) {
+pub(crate) fn serve(mut ws: Ws, mut ctx: Ctx, done: Done) {
     let rooms = ctx.env.rooms.clone();
     let me = rooms.join(ROOM, ctx.env.limits.max_outbound_queue);
     let id = me.id;
@@ -28,6 +28,7 @@ pub(crate) fn serve(mut ws: Ws, ctx: Ctx, done: Done) {
         &mut ws,
         Message::text(json!({"type": "id", "id": id}).to_string()),
         &ctx.env,
+        &mut ctx.access,
     );
     let on_message = {
         let rooms = rooms.clone();

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures_util::{FutureExt, StreamExt};
 
-use super::{drain, end_code, going_away, queue_counted, slow_consumer, Ctx, Done, Ws};
+use super::{drain, ended, going_away, queue_counted, slow_consumer, tell, Ctx, Done, Ws};
 use crate::metrics::Tally;
 
 /// The route's entry point.
@@ -30,13 +30,17 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
     async move {
-        let Ctx { env: ctx, mut stop } = ctx;
+        let Ctx {
+            env: ctx,
+            mut stop,
+            mut access,
+        } = ctx;
         let mut tally = Tally::default();
         loop {
             let next = match ws.next().now_or_never() {
                 Some(next) => next,
                 None => {
-                    tally.flush(&ctx.metrics);
+                    tell(&mut tally, &ctx, &mut access);
                     tokio::select! {
                         biased;
                         next = ws.next() => next,
@@ -58,7 +62,7 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
             tally.received(msg.len());
             let mut kept_up = queue_counted(&mut ws, msg, &ctx.limits, &mut tally);
             if kept_up && ws.buffered_amount() > ws.write_high_water() {
-                tally.flush(&ctx.metrics);
+                tell(&mut tally, &ctx, &mut access);
                 let drained = Box::pin(drain(&mut ws, &ctx));
                 kept_up = drained.await;
             }
@@ -68,7 +72,7 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
                 break;
             }
         }
-        tally.flush(&ctx.metrics);
-        end_code(&ws)
+        tell(&mut tally, &ctx, &mut access);
+        ended(&ws, access)
     }
 }

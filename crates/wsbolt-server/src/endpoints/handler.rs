@@ -32,7 +32,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use wsbolt::{CloseFrame, Message, Request};
 
-use super::{end_code, programs, queue_out, slow_consumer, Ctx, Done, Ws};
+use super::{access, ended, programs, queue_out, slow_consumer, Ctx, Done, Ws};
 
 /// The handler programs of a server: where they are, how they talk, and the
 /// process slots they share.
@@ -245,7 +245,11 @@ impl Run {
             max_line,
         } = self;
         let (program, req) = (program.as_path(), &req);
-        let Ctx { env: ctx, mut stop } = ctx;
+        let Ctx {
+            env: ctx,
+            mut stop,
+            mut access,
+        } = ctx;
         let mut child = match command(program, binary)
             .env_clear()
             .envs(environment(req, peer))
@@ -259,7 +263,7 @@ impl Run {
             Err(e) => {
                 tracing::error!(program = %program.display(), error = %e, "cannot start handler");
                 let _ = ws.close(CloseFrame::new(1011u16, "handler failed to start").ok()).await;
-                return end_code(&ws);
+                return ended(&ws, access);
             }
         };
         let name = program
@@ -296,7 +300,7 @@ impl Run {
                 }
                 produced = out.next() => match produced {
                     Produced::Message(msg) => {
-                        if !queue_out(&mut ws, msg, &ctx) {
+                        if !queue_out(&mut ws, msg, &ctx, &mut access) {
                             let _ = child.start_kill();
                             slow_consumer(&mut ws, code).await;
                             break;
@@ -334,6 +338,7 @@ impl Run {
                 next = ws.next() => match next {
                     Some(Ok(msg)) if msg.is_data() => {
                         ctx.metrics.received(msg.len());
+                        access::received(&mut access, msg.len());
                         let Some(input) = stdin.as_mut() else { continue };
                         let written = match &msg {
                             Message::Text(t) => {
@@ -364,7 +369,7 @@ impl Run {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        end_code(&ws)
+        ended(&ws, access)
     }
 }
 

@@ -4,6 +4,7 @@
 //! An endpoint is one file with a `serve` function of type [`ServeFn`] and
 //! one line in `crate::routes::ROUTES`.
 
+pub(crate) mod access;
 pub(crate) mod broadcast;
 pub(crate) mod chat;
 pub(crate) mod echo;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use futures_util::future::Shared;
 use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
+use self::access::AccessRecord;
 use crate::metrics::{Metrics, Tally};
 use crate::rooms::{Membership, Out, Rooms};
 
@@ -110,16 +112,31 @@ pub(crate) struct Env {
 /// clone is polled until it resolves, never after.
 pub(crate) type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
 
-/// What an endpoint gets: the server's [`Env`] and the shutdown signal,
-/// nothing else (24 bytes per connection).
+/// What an endpoint gets: the server's [`Env`], the shutdown signal and
+/// the connection's access record, nothing else (32 bytes per connection).
 pub(crate) struct Ctx {
     pub env: Arc<Env>,
     pub stop: Shutdown,
+    pub access: AccessRecord,
 }
 
-/// How a connection ended, for the metrics: its close code (1006 if none).
-pub(crate) fn end_code(ws: &Ws) -> u16 {
-    ws.close_status().map_or(1006, |s| s.code().as_u16())
+/// How a connection ended, for the metrics: its close code (1006 if none);
+/// writes its access line when the log is on.
+pub(crate) fn ended(ws: &Ws, access: AccessRecord) -> u16 {
+    let code = ws.close_status().map_or(1006, |s| s.code().as_u16());
+    access::log(access, code);
+    code
+}
+
+/// Tells the metrics and the access record what `tally` counted, and
+/// starts it again from zero.
+pub(crate) fn tell(tally: &mut Tally, env: &Env, record: &mut AccessRecord) {
+    if record.is_some() {
+        let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
+        access::received_many(record, messages_in, bytes_in);
+        access::sent(record, messages_out, bytes_out);
+    }
+    tally.flush(&env.metrics);
 }
 
 /// Closes with 1001 after writing what is queued (server shutdown).
@@ -137,10 +154,10 @@ pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
 /// slow-consumer policy) if the client had already left more than
 /// `max-outbound-queue` bytes unread. One message larger than the limit is
 /// still sent when the backlog is small.
-pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Env) -> bool {
+pub(crate) fn queue_out(ws: &mut Ws, msg: Message, ctx: &Env, record: &mut AccessRecord) -> bool {
     let mut tally = Tally::default();
     let kept_up = queue_counted(ws, msg, &ctx.limits, &mut tally);
-    tally.flush(&ctx.metrics);
+    tell(&mut tally, ctx, record);
     kept_up
 }
 
@@ -158,12 +175,13 @@ pub(crate) fn queue_counted(ws: &mut Ws, msg: Message, limits: &Limits, tally: &
 }
 
 /// [`queue_out`] for a message framed once for many connections.
-pub(crate) fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Env) -> bool {
+pub(crate) fn queue_prepared_out(ws: &mut Ws, msg: &PreparedMessage, ctx: &Env, record: &mut AccessRecord) -> bool {
     if ws.buffered_amount() > ctx.limits.max_outbound_queue {
         return false;
     }
     if ws.queue_prepared(msg).is_ok() {
         ctx.metrics.sent(msg.len());
+        access::sent(record, 1, msg.len() as u64);
     }
     true
 }
@@ -199,7 +217,11 @@ where
     // An `async move` block, not an `async fn`: the arguments (the
     // WebSocket above all) are stored once, not twice (rust-lang/rust#62958).
     async move {
-        let Ctx { env: ctx, mut stop } = ctx;
+        let Ctx {
+            env: ctx,
+            mut stop,
+            mut access,
+        } = ctx;
         /// Why the member stops receiving.
         enum Exit {
             Stopping,
@@ -213,7 +235,7 @@ where
                     let kept_up = match out {
                         Some(Out::Msg(m)) => {
                             me.taken(&m);
-                            queue_prepared_out(&mut ws, &m, &ctx)
+                            queue_prepared_out(&mut ws, &m, &ctx, &mut access)
                         }
                         Some(Out::Kick) | None => false,
                     };
@@ -225,6 +247,7 @@ where
                     let Some(Ok(msg)) = next else { break Exit::Ended };
                     if msg.is_data() {
                         ctx.metrics.received(msg.len());
+                        access::received(&mut access, msg.len());
                         on_message(msg).await;
                     }
                 }
@@ -239,7 +262,7 @@ where
             Exit::Stopping => {
                 // Messages already queued for this client go out before the Close.
                 while let Ok(Out::Msg(m)) = me.rx.try_recv() {
-                    queue_prepared_out(&mut ws, &m, &ctx);
+                    queue_prepared_out(&mut ws, &m, &ctx, &mut access);
                 }
                 let close = Box::pin(going_away(&mut ws));
                 close.await;
@@ -250,6 +273,6 @@ where
             }
             Exit::Ended => {}
         }
-        end_code(&ws)
+        ended(&ws, access)
     }
 }
