@@ -194,7 +194,6 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
         "log" => s(&log.filter),
         "log-format" => s(if log.json { "json" } else { "text" }),
         "access-log" => Some(c.access_log.to_string()),
-        "reuse-port" => Some(c.reuse_port.to_string()),
         _ => return None,
     })
 }

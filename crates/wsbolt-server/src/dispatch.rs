@@ -11,7 +11,7 @@ use wsbolt::{HandshakeError, ServerConfig};
 
 use crate::admission::Slot;
 use crate::endpoints::access::Access;
-use crate::endpoints::{Ctx, Done, Shutdown, Ws};
+use crate::endpoints::{ended, going_away, Ctx, Done, Shutdown, Ws};
 use crate::origin;
 use crate::routes::{resolve, Routed};
 use crate::state::State;
@@ -24,22 +24,34 @@ pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot:
     let access = routed
         .access
         .map(|(peer, path)| Access::start(peer, path, ws.protocol(), http2));
-    let ctx = Ctx {
-        env: state.env.clone(),
-        stop,
-        access,
-    };
     let done = Done {
         _slot: slot,
         _permit: routed.permit,
         metrics: state.metrics.clone(),
         tasks: state.tasks.clone(),
     };
+    if state.stopping.load(Ordering::Acquire) {
+        // A handshake that was in flight when shutdown started: accepted and
+        // told at once to go elsewhere (1001), not refused with 503. A client
+        // takes 1001 as "reconnect" (to the server that takes over in a
+        // restart); a refused handshake is a failure to most.
+        done.spawn(async move {
+            let mut ws = ws;
+            let close = Box::pin(going_away(&mut ws));
+            close.await;
+            ended(&ws, access)
+        });
+        return;
+    }
+    let ctx = Ctx {
+        env: state.env.clone(),
+        stop,
+        access,
+    };
     (routed.serve)(ws, ctx, done);
 }
 
-/// The endpoint for a WebSocket request (both HTTP stacks): its route, or
-/// 503 once shutdown has started.
+/// The endpoint for a WebSocket request (both HTTP stacks): its route.
 ///
 /// The Origin policy (`allow-origin`) is applied here, on the request as
 /// read, rather than as a library `check_origin` hook: a hook sees an
@@ -47,12 +59,7 @@ pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot:
 /// its instructions, and this server needs only two fields. A request with
 /// more than one `Origin` is left to the handshake, which refuses it (400).
 pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> Result<Routed, HandshakeError> {
-    let stopping = state.stopping.load(Ordering::Acquire);
-    let mut routed = match resolve(req, peer, state.handlers.as_ref()) {
-        // Shutting down: no new WebSockets.
-        Ok(_) if stopping => return Err(HandshakeError::Unavailable),
-        other => other?,
-    };
+    let mut routed = resolve(req, peer, state.handlers.as_ref())?;
     if state.config.access_log {
         routed.access = Some((peer, req.path().into()));
     }

@@ -38,8 +38,41 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket and prepares TLS, pages and handlers.
+    /// Binds the listening socket (`config.listen`) and prepares TLS, pages
+    /// and handlers.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound, or a setting cannot be used (TLS files,
+    /// the handlers folder, the web root, Redis).
     pub async fn bind(config: ServeConfig) -> io::Result<Server> {
+        Self::prepare(config, None).await
+    }
+
+    /// Serves on a socket that is already listening (for example one
+    /// inherited from systemd's socket activation: `wsbolt serve` takes it
+    /// from `LISTEN_FDS`), instead of binding `config.listen`. A parent that
+    /// keeps its own copy of the socket can start a new server on it while
+    /// the old one drains: connections that arrive in between wait in the
+    /// kernel's queue instead of being refused.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:9998")?;
+    /// let server = wsbolt_server::Server::from_listener(Default::default(), listener).await?;
+    /// server.run(std::future::pending()).await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::bind`], or the socket cannot be made non-blocking.
+    pub async fn from_listener(config: ServeConfig, listener: std::net::TcpListener) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Self::prepare(config, Some(TcpListener::from_std(listener)?)).await
+    }
+
+    async fn prepare(config: ServeConfig, listener: Option<TcpListener>) -> io::Result<Server> {
         let (tls, tls_reloader) =
             crate::tls::acceptor(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let web = Web::new(config.web_root.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -74,7 +107,10 @@ impl Server {
             }
         }
         tracing::info!("routes: {}", routes.join(", "));
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(config.listen).await?,
+        };
         let ws = config.ws_config();
         let handlers = config.handlers.clone().map(|dir| {
             Handlers::new(
@@ -141,8 +177,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then shuts down gracefully: stops
-    /// accepting, answers handshakes still in flight with 503, sends Close
-    /// 1001 to every open connection after its queued messages, and waits up
+    /// accepting, accepts handshakes still in flight and closes them with
+    /// 1001 at once (a client reconnects; it would count a 503 as a
+    /// failure), sends Close 1001 to every open connection after its queued messages, and waits up
     /// to `shutdown-grace` seconds for them to finish. Connections still open
     /// then are left to end on their own (each is bounded by its close
     /// timeout); `wsbolt serve` exits at that point.

@@ -27,7 +27,8 @@ pub(crate) struct State {
     pub env: Arc<Env>,
     /// Every connection task (handshakes and endpoints), for graceful shutdown.
     pub tasks: TaskTracker,
-    /// Set when shutdown starts: handshakes still in flight get 503.
+    /// Set when shutdown starts: a WebSocket accepted from then on is closed
+    /// with 1001 at once, and `/readyz` answers 503.
     pub stopping: AtomicBool,
     /// The connection limits.
     pub admission: Arc<Admission>,

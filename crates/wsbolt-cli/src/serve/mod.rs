@@ -25,7 +25,7 @@ pub struct ServeArgs {
     /// Print the effective settings (defaults, file and flags) as a config file, and exit.
     #[arg(long)]
     print_config: bool,
-    /// Address to listen on [default: 127.0.0.1:9998].
+    /// Address to listen on [default: 127.0.0.1:9998]; a socket passed by systemd (LISTEN_FDS) takes its place.
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// Largest message (and frame) accepted, in bytes; larger ones close with 1009 [default: 16 MiB].
@@ -126,9 +126,6 @@ pub struct ServeArgs {
     /// Log one line per WebSocket when it ends: peer, path, subprotocol, HTTP version, duration, messages and bytes each way, close code.
     #[arg(long)]
     access_log: bool,
-    /// Bind with SO_REUSEPORT, so that a new server can take over the address while this one drains (see docs/deployment.md).
-    #[arg(long)]
-    reuse_port: bool,
 }
 
 /// The flags of `wsbolt serve` as a clap command (what `--config` files are
@@ -210,7 +207,6 @@ impl ServeArgs {
             log: self.log.or(file.log),
             log_format: self.log_format.or(file.log_format),
             access_log: self.access_log || file.access_log,
-            reuse_port: self.reuse_port || file.reuse_port,
         }
     }
 
@@ -246,7 +242,6 @@ impl ServeArgs {
         c.redis = self.redis;
         c.redis_required = self.redis_required;
         c.access_log = self.access_log;
-        c.reuse_port = self.reuse_port;
         c.web_root = self.web_root;
         c.handlers = self.handlers;
         c.tls_cert = self.tls_cert;
@@ -306,8 +301,24 @@ pub fn run(args: ServeArgs) -> ExitCode {
         };
         let listen = config.listen;
         let tls = config.tls();
-        let server = match wsbolt_server::Server::bind(config).await {
+        let inherited = match activation::inherited_listener() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("wsbolt serve: socket activation: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let from_parent = inherited.is_some();
+        let server = match inherited {
+            Some(l) => wsbolt_server::Server::from_listener(config, l).await,
+            None => wsbolt_server::Server::bind(config).await,
+        };
+        let server = match server {
             Ok(s) => s,
+            Err(e) if from_parent => {
+                eprintln!("wsbolt serve: cannot start on the inherited socket: {e}");
+                return ExitCode::from(2);
+            }
             Err(e) => {
                 eprintln!("wsbolt serve: cannot start on {listen}: {e}");
                 return ExitCode::from(2);
@@ -316,7 +327,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tokio::spawn(reload_tls(hangup, server.tls_reloader()));
         let addr = server.local_addr().expect("bound");
         let (http, ws) = if tls { ("https", "wss") } else { ("http", "ws") };
-        tracing::info!("listening on {ws}://{addr}/echo, /chat, /broadcast; pages at {http}://{addr}/");
+        let source = if from_parent { " (socket from the parent: LISTEN_FDS)" } else { "" };
+        tracing::info!("listening on {ws}://{addr}/echo, /chat, /broadcast; pages at {http}://{addr}/{source}");
         match server.run(shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped");
@@ -366,5 +378,6 @@ async fn shutdown_signal() {
     }
 }
 
+mod activation;
 #[cfg(test)]
 mod tests;

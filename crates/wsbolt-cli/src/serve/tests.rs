@@ -37,7 +37,6 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("log", Some("debug"), "\"debug\""),
     ("log-format", Some("json"), "\"json\""),
     ("access-log", None, "true"),
-    ("reuse-port", None, "true"),
 ];
 
 fn printed(args: &[String]) -> String {

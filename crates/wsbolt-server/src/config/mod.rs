@@ -118,10 +118,6 @@ pub struct ServeConfig {
     /// `info`): peer, path, subprotocol, HTTP version, duration, messages and
     /// bytes each way, close code. Default off.
     pub access_log: bool,
-    /// Bind the listening socket with `SO_REUSEPORT`, so that a new server
-    /// can bind the same address while the old one drains (a restart that
-    /// refuses no one; see `docs/deployment.md`). Default off.
-    pub reuse_port: bool,
 }
 
 impl Default for ServeConfig {
@@ -157,7 +153,6 @@ impl Default for ServeConfig {
             redis_stream_length: 10_000,
             redis_outbox_limit: 16 << 20,
             access_log: false,
-            reuse_port: false,
         }
     }
 }

@@ -218,11 +218,4 @@ impl ServeConfig {
         self.access_log = access_log;
         self
     }
-
-    /// Sets [`reuse_port`](ServeConfig::reuse_port).
-    #[must_use]
-    pub fn reuse_port(mut self, reuse_port: bool) -> Self {
-        self.reuse_port = reuse_port;
-        self
-    }
 }
