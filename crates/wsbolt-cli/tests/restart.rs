@@ -175,7 +175,10 @@ async fn a_restart_under_load_refuses_no_one() {
     assert!(status.success(), "the old server: {status}");
     let old_gone_at = started.elapsed();
 
-    tokio::time::timeout(Duration::from_secs(60), load).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(60), load)
+        .await
+        .unwrap()
+        .unwrap();
     let outcomes = outcomes.lock().unwrap();
     let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
     let failed: Vec<_> = outcomes
@@ -189,7 +192,12 @@ async fn a_restart_under_load_refuses_no_one() {
         count(|o| matches!(o, Outcome::GoingAway)),
     );
     assert_eq!(outcomes.len(), (RATE * SECONDS) as usize);
-    assert!(failed.is_empty(), "{} failed: {:?}", failed.len(), &failed[..failed.len().min(10)]);
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(10)]
+    );
     // The restart happened under load: the old server closed some with
     // 1001, and connections opened after it was gone were served (by the new one).
     assert!(count(|o| matches!(o, Outcome::GoingAway)) > 0);

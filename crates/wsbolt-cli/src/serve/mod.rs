@@ -327,7 +327,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tokio::spawn(reload_tls(hangup, server.tls_reloader()));
         let addr = server.local_addr().expect("bound");
         let (http, ws) = if tls { ("https", "wss") } else { ("http", "ws") };
-        let source = if from_parent { " (socket from the parent: LISTEN_FDS)" } else { "" };
+        let source = if from_parent {
+            " (socket from the parent: LISTEN_FDS)"
+        } else {
+            ""
+        };
         tracing::info!("listening on {ws}://{addr}/echo, /chat, /broadcast; pages at {http}://{addr}/{source}");
         match server.run(shutdown_signal()).await {
             Ok(()) => {
