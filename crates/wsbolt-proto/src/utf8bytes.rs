@@ -83,6 +83,43 @@ impl TryFrom<Bytes> for Utf8Bytes {
     }
 }
 
+impl From<&String> for Utf8Bytes {
+    fn from(s: &String) -> Self {
+        Utf8Bytes::from(s.as_str())
+    }
+}
+
+impl TryFrom<Vec<u8>> for Utf8Bytes {
+    type Error = crate::utf8::InvalidUtf8;
+    fn try_from(v: Vec<u8>) -> Result<Self, Self::Error> {
+        Utf8Bytes::try_from(Bytes::from(v))
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(t: Utf8Bytes) -> Bytes {
+        t.0
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl PartialEq<String> for Utf8Bytes {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
 impl PartialEq<str> for Utf8Bytes {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other

@@ -14,7 +14,7 @@ use axum::http;
 use axum::response::{Html, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use wsbolt::axum::{WebSocket, WebSocketUpgrade};
 
 /// WebSockets accepted, by HTTP version.
