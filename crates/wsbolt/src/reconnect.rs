@@ -18,6 +18,23 @@ use crate::tls::MaybeTlsStream;
 /// The n-th wait in a row (n from 0) is drawn uniformly from
 /// `[d/2, d]` with `d = min(initial × factorⁿ, max)`; a refusal's
 /// `Retry-After` (429, 503), when longer, is waited instead.
+///
+/// # What counts as a failure
+///
+/// - An attempt that does not open (refused, reset, timed out, a
+///   retryable HTTP status) is a failure: n grows.
+/// - A connection that opened and ended within [`min_uptime`](Self::min_uptime)
+///   is a failure too, so a server that accepts and closes at once (a crash
+///   loop) is backed off like one that refuses.
+/// - A connection that lasted `min_uptime` or longer starts the waits over
+///   (n = 0), and the next attempt is made after a short random wait in
+///   `[0, initial / 10]` (0–100 ms by default), so that clients one restart
+///   dropped together come back spread out. A server that drops every
+///   connection after a second or more keeps its clients connected nearly
+///   all the time.
+/// - A handshake that succeeds resets the count that
+///   [`max_attempts`](Self::max_attempts) limits: `Reconnect` gives up only
+///   on attempts that never open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     /// The first wait's ceiling. Default 1 s.
@@ -28,10 +45,11 @@ pub struct Backoff {
     pub max: Duration,
     /// A connection that ends sooner than this after opening counts as a
     /// failure (the waits keep growing); one that lasted longer starts the
-    /// waits over, and the next attempt is made at once. Default 10 s.
+    /// waits over. Default 1 s (a crash loop closes within milliseconds).
     pub min_uptime: Duration,
-    /// Give up after this many failed attempts in a row (`None`: never).
-    /// Default `None`.
+    /// Give up after this many attempts in a row that did not open
+    /// (`None`: never). Connections that opened and ended early do not
+    /// count. Default `None`.
     pub max_attempts: Option<u32>,
 }
 
@@ -41,7 +59,7 @@ impl Default for Backoff {
             initial: Duration::from_secs(1),
             factor: 2.0,
             max: Duration::from_secs(60),
-            min_uptime: Duration::from_secs(10),
+            min_uptime: Duration::from_secs(1),
             max_attempts: None,
         }
     }
@@ -55,12 +73,20 @@ impl Backoff {
     }
 
     fn delay(&self, n: u32) -> Duration {
-        let d = self.ceiling(n);
-        use rand::{Rng, SeedableRng};
-        // A wait is rare: a fresh generator from the OS each time is cheap enough.
-        let unit: f64 = rand::rngs::StdRng::from_os_rng().random();
-        d.mul_f64(0.5 + unit * 0.5)
+        self.ceiling(n).mul_f64(0.5 + unit() * 0.5)
     }
+
+    /// The wait after a connection that lasted: a spread, not a backoff.
+    fn rejoin_delay(&self) -> Duration {
+        (self.initial / 10).mul_f64(unit())
+    }
+}
+
+/// A uniform draw from `[0, 1)`.
+fn unit() -> f64 {
+    use rand::{Rng, SeedableRng};
+    // A wait is rare: a fresh generator from the OS each time is cheap enough.
+    rand::rngs::StdRng::from_os_rng().random()
 }
 
 /// What a retry is about to wait for, passed to [`Reconnect::on_retry`].
@@ -71,7 +97,9 @@ pub struct Retry<'a> {
     pub error: Option<&'a Error>,
     /// How long it waits before the next attempt.
     pub delay: Duration,
-    /// How many attempts in a row have failed.
+    /// How many failures in a row (attempts that did not open and
+    /// connections that ended early; see [`Backoff`]) led to this wait; 0
+    /// for the short spread after a connection that lasted.
     pub attempt: u32,
 }
 
@@ -101,7 +129,10 @@ pub struct Reconnect {
     url: String,
     config: ClientConfig,
     backoff: Backoff,
+    /// The wait level: failures in a row, early ends included.
     failures: u32,
+    /// Attempts in a row that did not open (what `max_attempts` limits).
+    unopened: u32,
     opened_at: Option<Instant>,
     done: bool,
     on_retry: Option<OnRetry>,
@@ -115,6 +146,7 @@ impl Reconnect {
             config,
             backoff: Backoff::default(),
             failures: 0,
+            unopened: 0,
             opened_at: None,
             done: false,
             on_retry: None,
@@ -133,9 +165,10 @@ impl Reconnect {
         self
     }
 
-    /// The next connection: at once the first time and after a connection
-    /// that lasted [`Backoff::min_uptime`]; otherwise after a wait. `None`
-    /// once an error was returned.
+    /// The next connection: at once the first time, after a short spread
+    /// (0–`initial`/10) when the last connection lasted
+    /// [`Backoff::min_uptime`], otherwise after a growing wait (see
+    /// [`Backoff`] for the rule). `None` once an error was returned.
     ///
     /// # Cancel safety
     ///
@@ -153,6 +186,7 @@ impl Reconnect {
         if let Some(opened) = self.opened_at.take() {
             if opened.elapsed() >= self.backoff.min_uptime {
                 self.failures = 0;
+                self.rejoin().await;
             } else {
                 self.wait(None).await;
             }
@@ -161,10 +195,12 @@ impl Reconnect {
             match connect_with_config(&self.url, &self.config).await {
                 Ok(c) => {
                     self.opened_at = Some(Instant::now());
+                    self.unopened = 0;
                     return Some(Ok(c));
                 }
                 Err(e) => {
-                    let exhausted = self.backoff.max_attempts.is_some_and(|m| self.failures + 1 >= m);
+                    self.unopened = self.unopened.saturating_add(1);
+                    let exhausted = self.backoff.max_attempts.is_some_and(|m| self.unopened >= m);
                     if !e.is_retryable() || exhausted {
                         self.done = true;
                         return Some(Err(e));
@@ -175,6 +211,20 @@ impl Reconnect {
         }
     }
 
+    /// The spread after a connection that lasted (see [`Backoff`]).
+    async fn rejoin(&mut self) {
+        let delay = self.backoff.rejoin_delay();
+        if let Some(f) = self.on_retry.as_mut() {
+            f(&Retry {
+                error: None,
+                delay,
+                attempt: 0,
+            });
+        }
+        tokio::time::sleep(delay).await;
+    }
+
+    /// A growing wait after a failure.
     async fn wait(&mut self, error: Option<&Error>) {
         let mut delay = self.backoff.delay(self.failures);
         if let Some(after) = error.and_then(Error::retry_after) {
@@ -198,6 +248,7 @@ impl fmt::Debug for Reconnect {
             .field("url", &self.url)
             .field("backoff", &self.backoff)
             .field("failures", &self.failures)
+            .field("unopened", &self.unopened)
             .field("done", &self.done)
             .finish()
     }

@@ -137,8 +137,103 @@ async fn a_connection_that_ends_at_once_counts_as_a_failure_one_that_lasted_does
     tokio::time::sleep(Duration::from_millis(350)).await; // past min_uptime
     drop(ws);
     let (_ws, _) = r.next().await.unwrap().unwrap();
-    assert_eq!(waits.lock().unwrap().len(), 1, "no wait after one that lasted");
+    let waits = waits.lock().unwrap().clone();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    // After one that lasted: only the spread, at most initial / 10.
+    assert!(waits[1].1 <= Duration::from_millis(2), "{waits:?}");
     assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
+
+/// A server that accepts every handshake and ends each connection after
+/// `lifetime(n)` (n counts connections), without a Close frame when
+/// `abort`; counts handshakes.
+async fn dropping_server(lifetime: fn(usize) -> Duration) -> (String, Arc<AtomicUsize>) {
+    let (l, addr) = support::bind().await;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut ws) = wsbolt::accept(tcp).await else { return };
+                let _ = tokio::time::timeout(lifetime(n), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+                let _ = ws.close(None).await;
+            });
+        }
+    });
+    (format!("ws://{addr}/"), seen)
+}
+
+/// Runs a client with the default backoff against `url` for `run`, and
+/// returns the share of the time it was connected and how many times it
+/// connected.
+async fn connected_share(url: String, run: Duration) -> (f64, usize) {
+    let mut connected = Duration::ZERO;
+    let mut opened = 0;
+    let mut r = Reconnect::new(url, direct());
+    let _ = tokio::time::timeout(run, async {
+        while let Some(c) = r.next().await {
+            let (mut ws, _) = c.unwrap();
+            opened += 1;
+            let mut last = tokio::time::Instant::now();
+            // Counted as it goes, so the run's deadline cuts it fairly.
+            loop {
+                let tick = tokio::time::timeout(Duration::from_millis(50), ws.next()).await;
+                connected += last.elapsed();
+                last = tokio::time::Instant::now();
+                match tick {
+                    Ok(Some(Ok(_))) | Err(_) => {}
+                    Ok(_) => break,
+                }
+            }
+        }
+    })
+    .await;
+    (connected.as_secs_f64() / run.as_secs_f64(), opened)
+}
+
+#[tokio::test]
+async fn a_server_that_drops_every_connection_after_1_to_3_s_keeps_the_client_connected() {
+    // Lifetimes 1.0, 1.5, 2.0, 2.5, 3.0, 1.0, … s: a flapping server, not a
+    // crash loop. With the old rule (10 s uptime or the waits grow) the
+    // client was connected 39% of a run like this.
+    let (url, seen) = dropping_server(|n| Duration::from_millis(1000 + 500 * (n as u64 % 5))).await;
+    let (share, opened) = connected_share(url, Duration::from_secs(30)).await;
+    println!("connected {:.1}% of 30 s, {opened} connections", share * 100.0);
+    assert!(share >= 0.9, "connected {:.1}% of the run", share * 100.0);
+    assert!(opened >= 10, "{opened} connections");
+    assert_eq!(seen.load(Ordering::SeqCst), opened);
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_closes_at_once_is_backed_off() {
+    let (url, seen) = dropping_server(|_| Duration::ZERO).await;
+    let (waits, on_retry) = recorder();
+    let backoff = Backoff {
+        initial: Duration::from_millis(50),
+        ..Backoff::default()
+    };
+    let mut r = Reconnect::new(url, direct()).backoff(backoff).on_retry(on_retry);
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(c) = r.next().await {
+            let (mut ws, _) = c.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let waits = waits.lock().unwrap().clone();
+    // Ceilings 50, 100, 200, 400, 800, 1600 ms: at most 7 handshakes fit
+    // in 3 s (the waits' lower halves alone add up to 1.55 s by the sixth).
+    let handshakes = seen.load(Ordering::SeqCst);
+    assert!(
+        (4..=8).contains(&handshakes),
+        "{handshakes} handshakes, waits {waits:?}"
+    );
+    for (i, (error, delay)) in waits.iter().enumerate() {
+        assert_eq!(*error, None);
+        let ceiling = Duration::from_millis(50 << i);
+        assert!(*delay >= ceiling / 2 && *delay <= ceiling, "wait {i}: {delay:?}");
+    }
 }
 
 #[tokio::test]
