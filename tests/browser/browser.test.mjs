@@ -73,7 +73,7 @@ before(async () => {
   // The demo pages plus the tutorial page, served as one web root.
   const www = path.join(out, "www");
   fs.rmSync(www, { recursive: true, force: true });
-  fs.cpSync(path.join(root, "web"), www, { recursive: true });
+  fs.cpSync(path.join(root, "crates", "wsbolt-server", "web"), www, { recursive: true });
   fs.copyFileSync(path.join(import.meta.dirname, "pages/seed-echo.html"), path.join(www, "seed-echo.html"));
   // `--allow-origin null` admits pages opened from disk (file://), which
   // browsers send as `Origin: null`; the default refuses them.

@@ -22,7 +22,7 @@
 //! (headers), [`mask`], [`utf8`] (incremental validation), [`close`] (codes
 //! and Close payloads), and [`Connection`] (the state machine).
 #![forbid(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
 pub mod close;

@@ -6,11 +6,11 @@ use std::path::{Component, Path, PathBuf};
 
 /// The demo pages, compiled in.
 const BUILTIN: &[(&str, &[u8])] = &[
-    ("/index.html", include_bytes!("../../../web/index.html")),
-    ("/echo.html", include_bytes!("../../../web/echo.html")),
-    ("/chat.html", include_bytes!("../../../web/chat.html")),
-    ("/chat.js", include_bytes!("../../../web/chat.js")),
-    ("/style.css", include_bytes!("../../../web/style.css")),
+    ("/index.html", include_bytes!("../web/index.html")),
+    ("/echo.html", include_bytes!("../web/echo.html")),
+    ("/chat.html", include_bytes!("../web/chat.html")),
+    ("/chat.js", include_bytes!("../web/chat.js")),
+    ("/style.css", include_bytes!("../web/style.css")),
 ];
 
 /// Where pages come from.

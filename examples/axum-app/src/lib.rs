@@ -5,17 +5,27 @@
 //! - `/ws` — WebSocket echo (subprotocol `echo` when offered;
 //!   permessage-deflate negotiated by default).
 //! - `GET /stats` — WebSockets accepted so far, by HTTP version, as JSON.
+//! - `/rooms/{room}` — chat rooms for signed-in users (token auth refusing
+//!   with 401 and a JSON body, keepalive, graceful shutdown with 1001): see
+//!   [`rooms`].
+//!
+//! `cargo run -p wsbolt-axum-example` serves it on 127.0.0.1:3000; Ctrl-C
+//! closes every room WebSocket with 1001 and waits for them before exiting.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http;
 use axum::response::{Html, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use futures_util::StreamExt;
 use wsbolt::axum::{WebSocket, WebSocketUpgrade};
+
+pub mod rooms;
+
+pub use rooms::{Settings, Shutdown};
 
 /// WebSockets accepted, by HTTP version.
 #[derive(Debug, Default)]
@@ -24,13 +34,43 @@ pub struct Stats {
     http2: AtomicU64,
 }
 
-/// The app's routes.
+/// What the handlers share.
+#[derive(Debug, Clone)]
+struct AppState {
+    stats: Arc<Stats>,
+    rooms: rooms::Rooms,
+}
+
+impl FromRef<AppState> for Arc<Stats> {
+    fn from_ref(state: &AppState) -> Self {
+        state.stats.clone()
+    }
+}
+
+impl FromRef<AppState> for rooms::Rooms {
+    fn from_ref(state: &AppState) -> Self {
+        state.rooms.clone()
+    }
+}
+
+/// The app's routes, with the default [`Settings`] and a [`Shutdown`] no
+/// one triggers.
 pub fn app() -> Router {
+    app_with(Settings::default(), Shutdown::default())
+}
+
+/// The app's routes; `shutdown` closes the room WebSockets.
+pub fn app_with(settings: Settings, shutdown: Shutdown) -> Router {
+    let state = AppState {
+        stats: Arc::default(),
+        rooms: rooms::Rooms::new(settings, shutdown),
+    };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/ws", any(ws))
         .route("/stats", get(stats))
-        .with_state(Arc::new(Stats::default()))
+        .route("/rooms/{room}", any(rooms::handler))
+        .with_state(state)
 }
 
 async fn ws(State(stats): State<Arc<Stats>>, upgrade: WebSocketUpgrade) -> Response {
