@@ -7,7 +7,7 @@
 //! which costs fewer instructions and less memory per connection than
 //! hyper's upgrade (a boxed transport and a channel hand-off).
 //!
-//! HTTP/2 limits (defaults, documented in the README): at most
+//! HTTP/2 limits (defaults, documented in docs/cli.md): at most
 //! [`H2_MAX_CONCURRENT_STREAMS`] streams per connection, header lists up to
 //! [`H2_MAX_HEADER_LIST_SIZE`] bytes; a stream's window
 //! [`H2_STREAM_WINDOW`], the connection's [`H2_CONNECTION_WINDOW`] (room for

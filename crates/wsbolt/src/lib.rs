@@ -1,7 +1,9 @@
 //! # wsbolt
 //!
 //! WebSocket client and server on tokio, over the sans-I/O
-//! [`wsbolt_proto`] core.
+//! [`wsbolt_proto`] core: RFC 6455 with permessage-deflate (RFC 7692), over
+//! HTTP/1.1 and HTTP/2 (RFC 8441), with TLS, proxies, redirects and
+//! reconnection for clients, and adapters for hyper and axum.
 //!
 //! ```no_run
 //! use futures_util::{SinkExt, StreamExt};
@@ -30,6 +32,36 @@
 //! ws.close(None).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The [`guide`] explains each topic with examples; the programs in
+//! `crates/wsbolt/examples` run as they are.
+//!
+//! # Map of the API
+//!
+//! | to … | use |
+//! | --- | --- |
+//! | connect as a client | [`connect`], [`connect_with_config`] with a [`ClientConfig`]; [`client_handshake`] on a transport of your own |
+//! | stay connected | [`Reconnect`] with a [`Backoff`] |
+//! | accept on a socket | [`accept`], [`accept_with_config`] with a [`ServerConfig`]; [`ServerHandshake`] to route or refuse by hand |
+//! | accept in axum | `wsbolt::axum` (cargo feature `axum`): axum's `ws` API, item for item |
+//! | accept in hyper | `wsbolt::upgrade` (cargo feature `hyper`) |
+//! | send and receive | [`WebSocketStream`] (a `Stream` and a `Sink` of [`Message`]); [`WebSocketStream::split`] gives [`WsReader`] and [`WsWriter`], put back with [`WsReader::reunite`] |
+//! | write as in a browser | [`websocket::WebSocket`], the WHATWG API |
+//! | send one message to many | [`PreparedMessage`] (framed and compressed once) |
+//! | close and learn how it ended | [`WebSocketStream::close`], [`CloseFrame`], [`CloseCode`], [`CloseStatus`] |
+//! | set limits and features | [`Config`] (shared), [`proto::Config`] (frame and message limits, keepalive), [`Keepalive`], [`DeflateConfig`] |
+//! | decide on a handshake | [`ServerConfig`]'s [`OnRequest`], [`CheckOrigin`], [`SelectProtocol`]; [`Refusal`]; [`PeerAddr`] |
+//! | TLS | [`tls`]: default roots, private CAs, client certificates; [`MaybeTlsStream`] |
+//! | proxies and redirects | [`proxy`], [`ClientConfig::max_redirects`], [`DEFAULT_MAX_REDIRECTS`] |
+//! | handle errors | [`Error`] ([`Error::is_retryable`], [`Error::status`]), [`TlsError`], [`RedirectError`], [`proxy::ProxyError`] |
+//! | work without a runtime | [`proto`] (the `wsbolt-proto` crate) |
+//!
+//! # Cargo features
+//!
+//! - `hyper`: `wsbolt::upgrade`, WebSockets on requests hyper 1.x served.
+//! - `axum`: `wsbolt::axum` (implies `hyper`).
+//!
+//! Both are off by default.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -43,6 +75,8 @@ mod client;
 mod client_handshake;
 mod config;
 mod error;
+#[doc = include_str!("guide.md")]
+pub mod guide {}
 pub mod http1;
 pub mod http2;
 mod policy;

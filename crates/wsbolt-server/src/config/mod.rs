@@ -56,7 +56,7 @@ pub struct ServeConfig {
     pub deflate_no_context_takeover: bool,
     /// permessage-deflate compression level, 1–9. Default 6: near zlib
     /// level 6's size; 1 costs a tenth of the CPU on small JSON messages
-    /// for 15–40% more bytes (README, "Compression on a corpus").
+    /// for 15–40% more bytes (docs/compression.md).
     pub deflate_level: u32,
     /// Offer HTTP/2 by ALPN on TLS (pages, `/metrics` and WebSockets over
     /// RFC 8441). Default true.
