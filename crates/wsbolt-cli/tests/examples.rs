@@ -36,12 +36,13 @@ fn example(name: &str) -> PathBuf {
 
 /// Starts an example with `args`; its stdout as lines.
 fn start(name: &str, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
-    let mut child = Command::new(example(name))
+    let mut cmd = Command::new(example(name));
+    // Loopback only: no proxy from the developer's environment.
+    for k in wsbolt::proxy::VARIABLES {
+        cmd.env_remove(k).env_remove(k.to_ascii_uppercase());
+    }
+    let mut child = cmd
         .args(args)
-        .env_remove("http_proxy")
-        .env_remove("all_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("ALL_PROXY")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
