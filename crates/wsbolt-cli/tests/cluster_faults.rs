@@ -305,3 +305,46 @@ async fn rediss_with_a_trusted_certificate_and_a_clear_refusal_without() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn redis_out_of_memory_backs_off_without_a_reconnect_and_loses_nothing() {
+    let redis = Redis::start(&["--maxmemory-policy", "noeviction"]).await;
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut ca2 = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+    assert_eq!(ca2.next().await, "warm-a");
+    assert_eq!(ca2.next().await, "warm-b");
+    let lines_before = a.log().lines().count();
+    let reconnects_before = a.metric("wsbolt_redis_reconnects_total").await;
+
+    // Every write is refused with OOM from now on.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    let refusing = Instant::now();
+    for i in 0..50 {
+        ca.send(&format!("m:{i}")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Local delivery went on.
+    expect_sequence(&mut ca2, "m", 50, Duration::from_secs(2)).await;
+    let lines = a.log().lines().count() - lines_before;
+    let reconnects = a.metric("wsbolt_redis_reconnects_total").await - reconnects_before;
+    println!(
+        "{:?} of OOM: {lines} log lines, {reconnects} reconnects",
+        refusing.elapsed()
+    );
+    let refused = a.metric(r#"wsbolt_redis_refused_total{kind="OOM"}"#).await;
+    println!("{refused} refusals counted");
+    assert!(refused >= 1.0, "the refusals are counted by kind");
+    assert!(lines < 10, "{lines} log lines:\n{}", a.log());
+    assert_eq!(reconnects, 0.0, "a refused command is no reason to reconnect");
+
+    // The limit lifted, everything published meanwhile reaches the other
+    // node, once and in order.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
+    expect_sequence(&mut cb, "m", 50, Duration::from_secs(30)).await;
+    assert_eq!(b.metric("wsbolt_redis_lost_total").await, 0.0);
+}

@@ -1,10 +1,13 @@
 //! Connecting to Redis, again and again: backoff, link state, and log lines
-//! that say what is wrong once per outage instead of once per attempt.
+//! that say what is wrong once per outage instead of once per attempt. A
+//! command Redis refuses (out of memory, read-only …) keeps the connection
+//! and waits instead (see `refusals`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 
+use super::refusals::refusal_code;
 use super::stats::Link;
 use super::Shared;
 
@@ -19,6 +22,9 @@ pub(super) struct Conn {
     conn: Option<MultiplexedConnection>,
     /// Connected at least once, so the next connection counts as a reconnect.
     was_up: bool,
+    /// The next wait after a refused command, and when the last one ended.
+    refused_wait: Duration,
+    refused_at: Option<Instant>,
 }
 
 impl Conn {
@@ -27,6 +33,8 @@ impl Conn {
             link,
             conn: None,
             was_up: false,
+            refused_wait: FIRST_BACKOFF,
+            refused_at: None,
         }
     }
 
@@ -45,8 +53,35 @@ impl Conn {
         (self.conn.as_mut().expect("connected above"), fresh)
     }
 
+    /// After a command failed with `error`: a command Redis refused waits
+    /// out a backoff on the same connection (the caller sends it again); a
+    /// failed link is dropped, and the next [`Conn::get`] connects again.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: only a wait is cut short.
+    pub(super) async fn error(&mut self, shared: &Shared, error: &redis::RedisError) {
+        match refusal_code(error) {
+            Some(code) => self.refused(shared, code, error).await,
+            None => self.failed(shared, error),
+        }
+    }
+
+    /// Counts and (at most once a minute per kind) logs a refusal, then
+    /// waits: 100 ms doubling to 5 s while refusals follow each other.
+    async fn refused(&mut self, shared: &Shared, code: String, error: &redis::RedisError) {
+        shared.stats.refusals.record(self.link, code, error);
+        // A refusal long after the last one starts the waits over.
+        if self.refused_at.is_none_or(|at| at.elapsed() > 2 * MAX_BACKOFF) {
+            self.refused_wait = FIRST_BACKOFF;
+        }
+        let wait = self.refused_wait.mul_f64(0.5 + 0.5 * super::fraction());
+        self.refused_wait = (self.refused_wait * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(wait).await;
+        self.refused_at = Some(Instant::now());
+    }
+
     /// Drops the connection after `error`; the next [`Conn::get`] connects again.
-    pub(super) fn failed(&mut self, shared: &Shared, error: &redis::RedisError) {
+    fn failed(&mut self, shared: &Shared, error: &redis::RedisError) {
         if self.conn.take().is_some() {
             tracing::warn!(link = ?self.link, redis = %shared.url, %error, "lost the connection to Redis; reconnecting");
         }

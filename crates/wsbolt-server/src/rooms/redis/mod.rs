@@ -5,6 +5,7 @@ mod link;
 mod outbox;
 mod presence;
 mod reader;
+mod refusals;
 mod stats;
 
 use std::collections::HashMap;

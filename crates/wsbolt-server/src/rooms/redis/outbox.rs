@@ -91,7 +91,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 }
                 // The batch stays and goes again once connected.
                 Err(e) => {
-                    conn.failed(&shared, &e);
+                    conn.error(&shared, &e).await;
                     continue;
                 }
             }

@@ -129,7 +129,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
             // Connected (again): Redis may have restarted empty, so put
             // this node's members back at once.
             if let Err(e) = heartbeat(&shared, &scripts, c).await {
-                conn.failed(&shared, &e);
+                conn.error(&shared, &e).await;
                 continue;
             }
             // That was this period's beat (an interval's first tick is at once).
@@ -145,7 +145,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                 _ = beat.tick() => {
                     match heartbeat(&shared, &scripts, c).await {
                         Ok(()) => shared.presence_slow.store(false, Ordering::Release),
-                        Err(e) => conn.failed(&shared, &e),
+                        Err(e) => conn.error(&shared, &e).await,
                     }
                     continue;
                 }
@@ -157,7 +157,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                 answer.send(cmd);
             }
             Err(e) => {
-                conn.failed(&shared, &e);
+                conn.error(&shared, &e).await;
                 retry = Some(cmd);
             }
         }

@@ -101,7 +101,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let (c, fresh) = conn.get(&shared).await;
         if fresh {
             if let Err(e) = measure_clock(&shared, c).await {
-                conn.failed(&shared, &e);
+                conn.error(&shared, &e).await;
                 continue;
             }
         }
@@ -152,7 +152,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 }
             }
             Ok(None) => {}
-            Err(e) => conn.failed(&shared, &e),
+            Err(e) => conn.error(&shared, &e).await,
         }
     }
 }

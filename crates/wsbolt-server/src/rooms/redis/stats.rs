@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
+use super::refusals::Refusals;
+
 /// The backend's three links to Redis, each with a connection of its own.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Link {
@@ -31,6 +33,8 @@ pub(super) struct Stats {
     pub(super) presence_fallbacks: AtomicU64,
     /// An outage was logged and no link has connected since.
     pub(super) outage_reported: AtomicBool,
+    /// Commands Redis refused, by kind.
+    pub(super) refusals: Refusals,
 }
 
 impl Stats {
@@ -106,5 +110,6 @@ impl Stats {
             "Age of the last message read from another node, when it was read (Redis' clock against this node's).",
             format!("{lag:.3}"),
         );
+        self.refusals.render(out);
     }
 }
