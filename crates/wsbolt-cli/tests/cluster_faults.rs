@@ -348,3 +348,56 @@ async fn redis_out_of_memory_backs_off_without_a_reconnect_and_loses_nothing() {
     expect_sequence(&mut cb, "m", 50, Duration::from_secs(30)).await;
     assert_eq!(b.metric("wsbolt_redis_lost_total").await, 0.0);
 }
+
+/// Reads until `n` messages of `prefix` came, in order and once each;
+/// other messages are skipped.
+async fn expect_from(client: &mut Client, prefix: &str, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut next = 0;
+    while next < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let got = client
+            .next_within(left)
+            .await
+            .unwrap_or_else(|| panic!("{prefix}: only {next} of {n} messages within {within:?}"));
+        if let Some(i) = got.strip_prefix(&format!("{prefix}:")) {
+            assert_eq!(i, next.to_string(), "{prefix}: out of order or twice");
+            next += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn a_node_cut_off_catches_up_before_its_own_backlog_trims_the_stream() {
+    let redis = Redis::start(&[]).await;
+    let relay = common::cluster::Relay::start(redis.port).await;
+    let limit = ["--redis-stream-length", "1000"];
+    let a = Node::start(&redis.url(), &limit).await;
+    let c = Node::start(&relay.url(), &limit).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut cc = Client::connect(&c.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cc).await;
+
+    relay.cut();
+    c.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 0.0)
+        .await;
+    // A publishes 700 that C has not read; C's client publishes 600 that
+    // wait in C's outbox. Appending those 600 before reading A's 700 would
+    // trim A's first ones: the stream keeps about 1,000. C's reader has
+    // been retrying for 3 s (its waits grew); its publisher starts retrying
+    // just before the heal, so it is back first: the case that lost
+    // messages.
+    send_sequence(&mut ca, "a", 700).await;
+    expect_from(&mut ca, "a", 700, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send_sequence(&mut cc, "c", 600).await;
+    expect_from(&mut cc, "c", 600, Duration::from_secs(10)).await;
+    relay.heal();
+
+    expect_from(&mut cc, "a", 700, Duration::from_secs(30)).await;
+    expect_from(&mut ca, "c", 600, Duration::from_secs(30)).await;
+    for node in [&a, &c] {
+        assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
+    }
+}

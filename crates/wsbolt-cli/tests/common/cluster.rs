@@ -332,3 +332,68 @@ pub fn lists(v: &serde_json::Value, users: &[&str]) -> bool {
     want.sort_unstable();
     got == want
 }
+
+/// A TCP relay in front of Redis for one node, that can cut that node off
+/// (every relayed connection closed, new ones closed at once) and heal.
+pub struct Relay {
+    pub port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped by `cut`: relayed connections of an older epoch end.
+    epoch: tokio::sync::watch::Sender<u64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(redis_port: u16) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (epoch, _) = tokio::sync::watch::channel(0u64);
+        let (is_cut, epochs) = (cut.clone(), epoch.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(Ordering::Acquire) {
+                    continue; // dropped: closed at once
+                }
+                let mut ended = epochs.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = ended.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay {
+            port,
+            cut,
+            epoch,
+            accept,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every connection through the relay and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::Release);
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

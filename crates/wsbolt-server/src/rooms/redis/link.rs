@@ -82,6 +82,9 @@ impl Conn {
 
     /// Drops the connection after `error`; the next [`Conn::get`] connects again.
     fn failed(&mut self, shared: &Shared, error: &redis::RedisError) {
+        if matches!(self.link, Link::Reader) {
+            shared.catch_up.reader_lost();
+        }
         if self.conn.take().is_some() {
             tracing::warn!(link = ?self.link, redis = %shared.url, %error, "lost the connection to Redis; reconnecting");
         }

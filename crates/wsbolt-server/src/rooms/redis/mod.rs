@@ -1,5 +1,6 @@
 //! Rooms shared by every node connected to one Redis: see [`RedisRooms`].
 
+mod catch_up;
 mod config;
 mod link;
 mod outbox;
@@ -45,6 +46,8 @@ struct Shared {
     /// next answer.
     presence_slow: AtomicBool,
     departures: broadcast::Sender<String>,
+    /// The reader catching up after an outage before the publisher appends.
+    catch_up: catch_up::CatchUp,
 }
 
 impl Shared {
@@ -166,6 +169,7 @@ impl RedisRooms {
             clock_offset_ms: AtomicI64::new(0),
             presence_slow: AtomicBool::new(false),
             departures,
+            catch_up: catch_up::CatchUp::default(),
         });
         match shared.connect_once().await {
             Ok(_) => tracing::info!(redis = %shared.url, node = %shared.node, "rooms are shared through Redis"),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::catch_up::MAX_WAIT;
 use super::link::Conn;
 use super::stats::Link;
 use super::Shared;
@@ -41,6 +42,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     let mut conn = Conn::new(Link::Publisher);
     let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
     let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
+    // The last outage of the reader this publisher waited for.
+    let mut waited = 0;
     // Connect at once, so that the link's state is known before any message.
     conn.get(&shared).await;
     loop {
@@ -53,6 +56,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             }
         }
         if !batch.is_empty() {
+            // After an outage of the reader, let it read what it missed
+            // before this batch trims the streams (see `catch_up`).
+            shared.catch_up.wait(&mut waited, MAX_WAIT).await;
             let (c, _) = conn.get(&shared).await;
             let mut pipe = redis::pipe();
             for e in &batch {

@@ -121,6 +121,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
             });
         }
         if cursors.is_empty() {
+            // Nothing to read is nothing to catch up on.
+            shared.catch_up.reader_caught_up();
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.follow_changed.notified()).await;
             continue;
         }
@@ -139,6 +141,11 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         match cmd.query_async::<Option<StreamReadReply>>(c).await {
             Ok(Some(reply)) => {
+                // Fewer entries than asked for in every stream: this read
+                // reached the end of each.
+                if reply.keys.iter().all(|stream| stream.ids.len() < COUNT) {
+                    shared.catch_up.reader_caught_up();
+                }
                 for stream in reply.keys {
                     let Some((room, cursor)) = cursors.iter_mut().find(|(_, cur)| cur.key == stream.key) else {
                         continue;
@@ -151,7 +158,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     }
                 }
             }
-            Ok(None) => {}
+            // Nothing new within the block time: at the end of every stream.
+            Ok(None) => shared.catch_up.reader_caught_up(),
             Err(e) => conn.error(&shared, &e).await,
         }
     }

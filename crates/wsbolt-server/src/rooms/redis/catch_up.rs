@@ -1,0 +1,94 @@
+//! After an outage, the reader reads what it missed before the publisher
+//! appends what waited in the outbox.
+//!
+//! Appending trims each stream to about `--redis-stream-length` entries. A
+//! node cut off for a while comes back behind the other nodes' messages and
+//! with its own backlog; appending the backlog first would trim entries its
+//! reader has not read yet, although the stream alone was within its limit.
+//! So the publisher waits, once per outage of the reader and at most
+//! [`MAX_WAIT`], for the reader to reach the end of every stream it follows.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// The longest the publisher waits for the reader (a reader that cannot
+/// catch up must not hold this node's messages back for ever).
+pub(super) const MAX_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub(super) struct CatchUp {
+    /// Times the reader lost its connection.
+    outages: AtomicU64,
+    /// The outage after which the reader last reached the end of its streams.
+    caught_up: AtomicU64,
+    notify: Notify,
+}
+
+impl CatchUp {
+    /// The reader lost its connection: it is behind until it says otherwise.
+    pub(super) fn reader_lost(&self) {
+        self.outages.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The reader has read to the end of every stream it follows.
+    pub(super) fn reader_caught_up(&self) {
+        let outages = self.outages.load(Ordering::Acquire);
+        if self.caught_up.fetch_max(outages, Ordering::AcqRel) < outages {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until the reader has caught up after its last outage, at most
+    /// `max`, and only once per outage: `waited` is the publisher's record
+    /// of the last outage it waited for.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a cancelled wait is not done again for the same outage.
+    pub(super) async fn wait(&self, waited: &mut u64, max: Duration) {
+        let outages = self.outages.load(Ordering::Acquire);
+        if *waited >= outages {
+            return;
+        }
+        *waited = outages;
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.caught_up.load(Ordering::Acquire) >= outages {
+            return;
+        }
+        let _ = tokio::time::timeout(max, notified).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_once_per_outage_until_caught_up_or_the_limit() {
+        let c = CatchUp::default();
+        let mut waited = 0;
+        // No outage: no wait.
+        let start = tokio::time::Instant::now();
+        c.wait(&mut waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // An outage the reader never recovers from: one wait of the limit, then none.
+        c.reader_lost();
+        c.wait(&mut waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), MAX_WAIT);
+        c.wait(&mut waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), MAX_WAIT);
+        // An outage the reader recovers from: the wait ends when it says so.
+        c.reader_lost();
+        let c = std::sync::Arc::new(c);
+        let reader = c.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            reader.reader_caught_up();
+        });
+        c.wait(&mut waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), MAX_WAIT + Duration::from_secs(2));
+    }
+}
