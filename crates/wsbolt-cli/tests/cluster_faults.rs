@@ -401,3 +401,28 @@ async fn a_node_cut_off_catches_up_before_its_own_backlog_trims_the_stream() {
         assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn users_of_a_node_cut_off_are_listed_again_after_the_heal() {
+    use common::cluster::lists;
+    let redis = Redis::start(&[]).await;
+    let relay = common::cluster::Relay::start(redis.port).await;
+    let presence = ["--redis-presence-timeout", "3"];
+    let a = Node::start(&redis.url(), &presence).await;
+    let c = Node::start(&relay.url(), &presence).await;
+    let (mut ann, _) = Client::chat_as(&a.ws("/chat"), "ann").await;
+    let (_cy, _) = Client::chat_as(&c.ws("/chat"), "cy").await;
+    ann.until_json(Duration::from_secs(5), |v| lists(v, &["ann", "cy"]))
+        .await;
+
+    // Cut off past the presence timeout: cy leaves A's list.
+    relay.cut();
+    ann.until_json(Duration::from_secs(15), |v| lists(v, &["ann"])).await;
+    // Healed: cy is listed again, to the clients already connected too.
+    relay.heal();
+    let healed = Instant::now();
+    ann.until_json(Duration::from_secs(15), |v| lists(v, &["ann", "cy"]))
+        .await;
+    println!("listed again {:?} after the heal", healed.elapsed());
+}

@@ -100,9 +100,11 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// The names of the room's members, in the order they joined (a shared
     /// backend: in the order they first took a name).
     fn users<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
-    /// Rooms whose user list lost members that never said goodbye (members
-    /// of a node that died), so that their lists can be sent again. The
-    /// in-process backend has none: its channel is closed at once.
+    /// Rooms whose user list changed without a join or leave here: members
+    /// that never said goodbye (of a node that died or was cut off) were
+    /// dropped, or this node's members are back after it was cut off. Their
+    /// lists should be sent again. The in-process backend has none: its
+    /// channel is closed at once.
     fn departures(&self) -> broadcast::Receiver<String> {
         broadcast::channel(1).1
     }

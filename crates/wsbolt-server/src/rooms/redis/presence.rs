@@ -132,6 +132,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                 conn.error(&shared, &e).await;
                 continue;
             }
+            // The other nodes may have dropped this node's members while it
+            // was away; they are back now, so every room they are in has a
+            // new user list (the chat endpoint sends it to every node).
+            for room in shared.local.room_names() {
+                let _ = shared.departures.send(room);
+            }
             // That was this period's beat (an interval's first tick is at once).
             beat.reset();
         }
