@@ -325,6 +325,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         tokio::spawn(reload_tls(hangup, server.tls_reloader()));
+        memory::start_trimming();
         let addr = server.local_addr().expect("bound");
         let (http, ws) = if tls { ("https", "wss") } else { ("http", "ws") };
         let source = if from_parent {
@@ -383,5 +384,6 @@ async fn shutdown_signal() {
 }
 
 mod activation;
+mod memory;
 #[cfg(test)]
 mod tests;

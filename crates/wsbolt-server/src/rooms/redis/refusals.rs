@@ -10,8 +10,6 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::stats::Link;
-
 /// At most one log line per kind in this long.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Kinds counted apart; further ones are counted as `OTHER`.
@@ -45,9 +43,10 @@ pub(super) struct Refusals {
 }
 
 impl Refusals {
-    /// Counts one refusal of `code`, and logs it unless its kind was logged
-    /// within the last minute.
-    pub(super) fn record(&self, link: Link, code: String, error: &redis::RedisError) {
+    /// Counts one refusal of `code` on `link` (a `stats::Link`, named in
+    /// the log), and logs it unless its kind was logged within the last
+    /// minute.
+    pub(super) fn record(&self, link: impl std::fmt::Debug, code: String, error: &redis::RedisError) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         let code = if kinds.len() >= MAX_KINDS && !kinds.contains_key(&code) {
             "OTHER".to_string()
@@ -87,6 +86,7 @@ impl Refusals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rooms::redis::stats::Link;
 
     fn server_error(text: &str) -> redis::RedisError {
         // What the client makes of a `-CODE message` reply.
