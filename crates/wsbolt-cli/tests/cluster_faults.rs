@@ -384,19 +384,31 @@ async fn a_node_cut_off_catches_up_before_its_own_backlog_trims_the_stream() {
         .await;
     // A publishes 700 that C has not read; C's client publishes 600 that
     // wait in C's outbox. Appending those 600 before reading A's 700 would
-    // trim A's first ones: the stream keeps about 1,000. C's reader has
-    // been retrying for 3 s (its waits grew); its publisher starts retrying
-    // just before the heal, so it is back first: the case that lost
-    // messages.
+    // trim A's first ones: the stream keeps about 1,000.
     send_sequence(&mut ca, "a", 700).await;
     expect_from(&mut ca, "a", 700, Duration::from_secs(10)).await;
+    // First a short cut: C's reader has been retrying for 3 s (its waits
+    // grew) and its publisher starts just before the heal, so the publisher
+    // is back first: the case that lost messages.
     tokio::time::sleep(Duration::from_secs(3)).await;
     send_sequence(&mut cc, "c", 600).await;
     expect_from(&mut cc, "c", 600, Duration::from_secs(10)).await;
     relay.heal();
-
     expect_from(&mut cc, "a", 700, Duration::from_secs(30)).await;
     expect_from(&mut ca, "c", 600, Duration::from_secs(30)).await;
+
+    // Then a long one (15 s), with C's backlog queued at its start: both
+    // links retry at their longest waits, in either order.
+    relay.cut();
+    c.wait_metric("wsbolt_redis_up", Duration::from_secs(10), |v| v == 0.0)
+        .await;
+    send_sequence(&mut cc, "d", 600).await;
+    send_sequence(&mut ca, "b", 700).await;
+    expect_from(&mut ca, "b", 700, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    relay.heal();
+    expect_from(&mut cc, "b", 700, Duration::from_secs(30)).await;
+    expect_from(&mut ca, "d", 600, Duration::from_secs(30)).await;
     for node in [&a, &c] {
         assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
     }

@@ -5,8 +5,10 @@
 //! node cut off for a while comes back behind the other nodes' messages and
 //! with its own backlog; appending the backlog first would trim entries its
 //! reader has not read yet, although the stream alone was within its limit.
-//! So the publisher waits, once per outage of the reader and at most
-//! [`MAX_WAIT`], for the reader to reach the end of every stream it follows.
+//! So the publisher, once connected, waits once per outage of the reader
+//! and at most [`MAX_WAIT`] for the reader to reach the end of every stream
+//! it follows. The reader's reconnection waits are at most 5 s, so after a
+//! cut of any length it is back within the limit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -56,10 +56,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             }
         }
         if !batch.is_empty() {
-            // After an outage of the reader, let it read what it missed
-            // before this batch trims the streams (see `catch_up`).
-            shared.catch_up.wait(&mut waited, MAX_WAIT).await;
             let (c, _) = conn.get(&shared).await;
+            // After an outage of the reader, let it read what it missed
+            // before this batch trims the streams (see `catch_up`). Once
+            // connected, so that the wait is not spent while Redis is away.
+            shared.catch_up.wait(&mut waited, MAX_WAIT).await;
             let mut pipe = redis::pipe();
             for e in &batch {
                 pipe.cmd("XADD")
