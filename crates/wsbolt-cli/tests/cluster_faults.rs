@@ -44,6 +44,20 @@ async fn warm_up(a: &mut Client, b: &mut Client) {
     assert_eq!(a.next().await, "warm-b");
 }
 
+/// Two nodes on `redis`, two `/broadcast` clients on the first and one on
+/// the second, all hearing each other.
+async fn two_nodes(redis: &Redis) -> (Node, Node, Client, Client, Client) {
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    let mut ca = Client::connect(&a.ws("/broadcast")).await;
+    let mut ca2 = Client::connect(&a.ws("/broadcast")).await;
+    let mut cb = Client::connect(&b.ws("/broadcast")).await;
+    warm_up(&mut ca, &mut cb).await;
+    assert_eq!(ca2.next().await, "warm-a");
+    assert_eq!(ca2.next().await, "warm-b");
+    (a, b, ca, ca2, cb)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: run tests/cluster/run"]
 async fn redis_restarted_nothing_lost_nothing_twice() {
@@ -95,14 +109,7 @@ async fn redis_restarted_nothing_lost_nothing_twice() {
 #[ignore = "needs redis-server: run tests/cluster/run"]
 async fn redis_paused_blocks_no_client() {
     let redis = Redis::start(&[]).await;
-    let a = Node::start(&redis.url(), &[]).await;
-    let b = Node::start(&redis.url(), &[]).await;
-    let mut ca = Client::connect(&a.ws("/broadcast")).await;
-    let mut ca2 = Client::connect(&a.ws("/broadcast")).await;
-    let mut cb = Client::connect(&b.ws("/broadcast")).await;
-    warm_up(&mut ca, &mut cb).await;
-    assert_eq!(ca2.next().await, "warm-a");
-    assert_eq!(ca2.next().await, "warm-b");
+    let (a, b, mut ca, mut ca2, mut cb) = two_nodes(&redis).await;
 
     redis.pause();
     let paused = Instant::now();
@@ -310,14 +317,7 @@ async fn rediss_with_a_trusted_certificate_and_a_clear_refusal_without() {
 #[ignore = "needs redis-server: run tests/cluster/run"]
 async fn redis_out_of_memory_backs_off_without_a_reconnect_and_loses_nothing() {
     let redis = Redis::start(&["--maxmemory-policy", "noeviction"]).await;
-    let a = Node::start(&redis.url(), &[]).await;
-    let b = Node::start(&redis.url(), &[]).await;
-    let mut ca = Client::connect(&a.ws("/broadcast")).await;
-    let mut ca2 = Client::connect(&a.ws("/broadcast")).await;
-    let mut cb = Client::connect(&b.ws("/broadcast")).await;
-    warm_up(&mut ca, &mut cb).await;
-    assert_eq!(ca2.next().await, "warm-a");
-    assert_eq!(ca2.next().await, "warm-b");
+    let (a, b, mut ca, mut ca2, mut cb) = two_nodes(&redis).await;
     let lines_before = a.log().lines().count();
     let reconnects_before = a.metric("wsbolt_redis_reconnects_total").await;
 
