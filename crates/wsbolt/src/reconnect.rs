@@ -214,14 +214,12 @@ impl Reconnect {
     /// The spread after a connection that lasted (see [`Backoff`]).
     async fn rejoin(&mut self) {
         let delay = self.backoff.rejoin_delay();
-        if let Some(f) = self.on_retry.as_mut() {
-            f(&Retry {
-                error: None,
-                delay,
-                attempt: 0,
-            });
-        }
-        tokio::time::sleep(delay).await;
+        self.pause(Retry {
+            error: None,
+            delay,
+            attempt: 0,
+        })
+        .await;
     }
 
     /// A growing wait after a failure.
@@ -231,14 +229,16 @@ impl Reconnect {
             delay = delay.max(after);
         }
         self.failures = self.failures.saturating_add(1);
+        let attempt = self.failures;
+        self.pause(Retry { error, delay, attempt }).await;
+    }
+
+    /// Tells `on_retry`, then waits `retry.delay`.
+    async fn pause(&mut self, retry: Retry<'_>) {
         if let Some(f) = self.on_retry.as_mut() {
-            f(&Retry {
-                error,
-                delay,
-                attempt: self.failures,
-            });
+            f(&retry);
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(retry.delay).await;
     }
 }
 

@@ -317,10 +317,11 @@ impl<F> WebSocketUpgrade<F> {
         if let Some(keepalive) = s.keepalive {
             config.ws.protocol.keepalive = keepalive;
         }
-        if self.chosen_here {
-            let selected = self.selected.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
-            config.select_protocol = Some(Arc::new(move |_: &[String]| selected.clone()));
-        }
+        // The subprotocol was decided before (by `protocols`,
+        // `set_selected_protocol`, or the base's `select_protocol` when
+        // `config` was called): answer with that, without asking again.
+        let selected = self.selected.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
+        config.select_protocol = selected.map(|p| Arc::new(move |_: &[String]| Some(p.clone())) as _);
         config
     }
 }

@@ -16,14 +16,34 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Waits that double from [`FIRST_BACKOFF`] to [`MAX_BACKOFF`], each drawn
+/// from `[wait/2, wait]` so that the nodes of a cluster do not all come
+/// back in the same millisecond.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff { next: FIRST_BACKOFF }
+    }
+
+    /// Sleeps the next wait, and doubles the one after.
+    async fn sleep(&mut self) {
+        let jittered = self.next.mul_f64(0.5 + 0.5 * super::fraction());
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(jittered).await;
+    }
+}
+
 /// A link's connection, made again after failures.
 pub(super) struct Conn {
     link: Link,
     conn: Option<MultiplexedConnection>,
     /// Connected at least once, so the next connection counts as a reconnect.
     was_up: bool,
-    /// The next wait after a refused command, and when the last one ended.
-    refused_wait: Duration,
+    /// The waits after refused commands, and when the last one ended.
+    refused_waits: Backoff,
     refused_at: Option<Instant>,
 }
 
@@ -33,7 +53,7 @@ impl Conn {
             link,
             conn: None,
             was_up: false,
-            refused_wait: FIRST_BACKOFF,
+            refused_waits: Backoff::new(),
             refused_at: None,
         }
     }
@@ -72,11 +92,9 @@ impl Conn {
         shared.stats.refusals.record(self.link, code, error);
         // A refusal long after the last one starts the waits over.
         if self.refused_at.is_none_or(|at| at.elapsed() > 2 * MAX_BACKOFF) {
-            self.refused_wait = FIRST_BACKOFF;
+            self.refused_waits = Backoff::new();
         }
-        let wait = self.refused_wait.mul_f64(0.5 + 0.5 * super::fraction());
-        self.refused_wait = (self.refused_wait * 2).min(MAX_BACKOFF);
-        tokio::time::sleep(wait).await;
+        self.refused_waits.sleep().await;
         self.refused_at = Some(Instant::now());
     }
 
@@ -93,7 +111,7 @@ impl Conn {
 }
 
 async fn connect(shared: &Shared, link: Link, was_up: bool) -> MultiplexedConnection {
-    let mut wait = FIRST_BACKOFF;
+    let mut waits = Backoff::new();
     let mut attempts = 0u32;
     loop {
         match shared.connect_once().await {
@@ -135,11 +153,7 @@ async fn connect(shared: &Shared, link: Link, was_up: bool) -> MultiplexedConnec
             }
         }
         attempts += 1;
-        // Jitter in [wait/2, wait] so that the nodes of a cluster do not
-        // all come back in the same millisecond.
-        let jitter = wait.mul_f64(0.5 + 0.5 * super::fraction());
-        tokio::time::sleep(jitter).await;
-        wait = (wait * 2).min(MAX_BACKOFF);
+        waits.sleep().await;
     }
 }
 
