@@ -5,10 +5,13 @@
 //! node cut off for a while comes back behind the other nodes' messages and
 //! with its own backlog; appending the backlog first would trim entries its
 //! reader has not read yet, although the stream alone was within its limit.
-//! So the publisher, once connected, waits once per outage of the reader
-//! and at most [`MAX_WAIT`] for the reader to reach the end of every stream
-//! it follows. The reader's reconnection waits are at most 5 s, so after a
-//! cut of any length it is back within the limit.
+//! So the publisher, once connected, waits at most [`MAX_WAIT`] for the
+//! reader to reach the end of every stream it follows, and counts an outage
+//! as waited for only once a batch was appended after the wait: a wait
+//! spent on a connection that turns out dead (the publisher learns it only
+//! when it writes) is done again once connected. The reader's reconnection
+//! waits are at most 5 s, so after a cut of any length it is back within
+//! the limit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,24 +46,24 @@ impl CatchUp {
     }
 
     /// Waits until the reader has caught up after its last outage, at most
-    /// `max`, and only once per outage: `waited` is the publisher's record
-    /// of the last outage it waited for.
+    /// `max`, unless `waited` (the publisher's record: the last outage a
+    /// batch was appended after) covers it. Returns the outage this wait
+    /// covered, for the publisher to record once its batch is appended.
     ///
     /// # Cancel safety
-    /// Cancel-safe: a cancelled wait is not done again for the same outage.
-    pub(super) async fn wait(&self, waited: &mut u64, max: Duration) {
+    /// Cancel-safe: nothing is recorded until the caller records it.
+    pub(super) async fn wait(&self, waited: u64, max: Duration) -> u64 {
         let outages = self.outages.load(Ordering::Acquire);
-        if *waited >= outages {
-            return;
+        if waited >= outages {
+            return waited;
         }
-        *waited = outages;
         let notified = self.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if self.caught_up.load(Ordering::Acquire) >= outages {
-            return;
+        if self.caught_up.load(Ordering::Acquire) < outages {
+            let _ = tokio::time::timeout(max, notified).await;
         }
-        let _ = tokio::time::timeout(max, notified).await;
+        outages
     }
 }
 
@@ -69,19 +72,24 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn waits_once_per_outage_until_caught_up_or_the_limit() {
+    async fn waits_per_outage_until_caught_up_or_the_limit_until_recorded() {
         let c = CatchUp::default();
         let mut waited = 0;
         // No outage: no wait.
         let start = tokio::time::Instant::now();
-        c.wait(&mut waited, MAX_WAIT).await;
+        waited = c.wait(waited, MAX_WAIT).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
-        // An outage the reader never recovers from: one wait of the limit, then none.
+        // An outage the reader does not recover from: a wait of the limit;
+        // not recorded (the append failed), so the next batch waits again.
         c.reader_lost();
-        c.wait(&mut waited, MAX_WAIT).await;
-        assert_eq!(start.elapsed(), MAX_WAIT);
-        c.wait(&mut waited, MAX_WAIT).await;
-        assert_eq!(start.elapsed(), MAX_WAIT);
+        let covered = c.wait(waited, MAX_WAIT).await;
+        assert_eq!((covered, start.elapsed()), (1, MAX_WAIT));
+        c.wait(waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), 2 * MAX_WAIT);
+        // Recorded (a batch was appended after it): no more waits for it.
+        waited = covered;
+        c.wait(waited, MAX_WAIT).await;
+        assert_eq!(start.elapsed(), 2 * MAX_WAIT);
         // An outage the reader recovers from: the wait ends when it says so.
         c.reader_lost();
         let c = std::sync::Arc::new(c);
@@ -90,7 +98,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             reader.reader_caught_up();
         });
-        c.wait(&mut waited, MAX_WAIT).await;
-        assert_eq!(start.elapsed(), MAX_WAIT + Duration::from_secs(2));
+        assert_eq!(c.wait(waited, MAX_WAIT).await, 2);
+        assert_eq!(start.elapsed(), 2 * MAX_WAIT + Duration::from_secs(2));
     }
 }

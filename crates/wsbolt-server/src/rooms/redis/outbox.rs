@@ -42,7 +42,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     let mut conn = Conn::new(Link::Publisher);
     let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
     let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
-    // The last outage of the reader this publisher waited for.
+    // The last outage of the reader a batch was appended after.
     let mut waited = 0;
     // Connect at once, so that the link's state is known before any message.
     conn.get(&shared).await;
@@ -58,9 +58,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
         if !batch.is_empty() {
             let (c, _) = conn.get(&shared).await;
             // After an outage of the reader, let it read what it missed
-            // before this batch trims the streams (see `catch_up`). Once
-            // connected, so that the wait is not spent while Redis is away.
-            shared.catch_up.wait(&mut waited, MAX_WAIT).await;
+            // before this batch trims the streams (see `catch_up`); the
+            // outage counts as waited for once the batch is in.
+            let covered = shared.catch_up.wait(waited, MAX_WAIT).await;
             let mut pipe = redis::pipe();
             for e in &batch {
                 pipe.cmd("XADD")
@@ -91,6 +91,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             }
             match pipe.query_async::<()>(c).await {
                 Ok(()) => {
+                    waited = covered;
                     let bytes: usize = batch.iter().map(|e| e.data.len()).sum();
                     shared.stats.outbox_bytes.fetch_sub(bytes, Ordering::AcqRel);
                     shared.stats.published.fetch_add(batch.len() as u64, Ordering::Relaxed);
