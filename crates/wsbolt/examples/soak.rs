@@ -18,9 +18,13 @@
 //! - a raw session (20%) that disconnects mid-handshake, mid-frame,
 //!   mid-fragment or mid-close.
 //!
+//! `--deflate` offers permessage-deflate on the normal sessions.
+//!
 //! Prints a sample line every 10 s and a JSON summary; exits non-zero on any
-//! lost, duplicated, reordered or corrupted echo, or if the server's
-//! descriptors or tasks do not return to their starting counts.
+//! lost, duplicated, reordered or corrupted echo, if the server's descriptors
+//! or tasks do not return to their starting counts, if its RSS keeps growing,
+//! or if its RSS is not back within 10 MiB of the idle server's within 60 s
+//! of the last client leaving.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,8 +85,13 @@ fn make_message(rng: &mut Rng, seq: u64) -> Message {
     }
 }
 
-async fn normal_session(url: &str, rng: &mut Rng, c: &Counters) -> Result<(), String> {
-    let (mut ws, _) = match wsbolt::connect(url).await {
+async fn normal_session(
+    url: &str,
+    config: &wsbolt::ClientConfig,
+    rng: &mut Rng,
+    c: &Counters,
+) -> Result<(), String> {
+    let (mut ws, _) = match wsbolt::connect_with_config(url, config).await {
         Ok(ok) => ok,
         Err(e) => {
             c.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -272,6 +281,11 @@ async fn main() {
     let conns = arg(&args, "--connections", 1000);
     let seconds = arg(&args, "--seconds", 600);
     let seed = arg(&args, "--seed", 0x5eed);
+    let mut config = wsbolt::ClientConfig::default();
+    if args.iter().any(|a| a == "--deflate") {
+        config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
+    let config = Arc::new(config);
     let rest = url.strip_prefix("ws://").expect("a ws:// URL");
     let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (addr, path) = (addr.to_string(), if path.is_empty() { "/" } else { path }.to_string());
@@ -286,6 +300,7 @@ async fn main() {
     let mut slots = Vec::new();
     for i in 0..conns {
         let (url, addr, path, c) = (url.clone(), addr.clone(), path.clone(), counters.clone());
+        let config = config.clone();
         slots.push(tokio::spawn(async move {
             let mut rng = Rng(seed ^ (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             // Spread the first connections over a second.
@@ -296,7 +311,7 @@ async fn main() {
                     c.raw_disconnects.fetch_add(1, Ordering::Relaxed);
                     raw_session(&addr, &path, &mut rng).await
                 } else {
-                    normal_session(&url, &mut rng, &c).await
+                    normal_session(&url, &config, &mut rng, &c).await
                 };
                 if let Err(e) = r {
                     c.failures.fetch_add(1, Ordering::Relaxed);
@@ -336,6 +351,20 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         end = sample(pid, &addr).await;
     }
+    // Memory that comes back: within 10 MiB of the idle server's within 60 s
+    // of the last client leaving (freed memory may sit in the allocator for
+    // a while; `wsbolt serve` hands it back to the system every 10 s).
+    let left = Instant::now();
+    let mut back = sample(pid, &addr).await;
+    while back.rss_kib > start.rss_kib + 10 * 1024 && left.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        back = sample(pid, &addr).await;
+    }
+    let back_after = left.elapsed().as_secs();
+    println!(
+        "after the last client left: rss {} KiB at {} s (idle start {} KiB)",
+        back.rss_kib, back_after, start.rss_kib
+    );
     let second_half = &samples[samples.len() / 2..];
     let first_half = &samples[..samples.len() / 2];
     let max_rss = |s: &[Sample]| s.iter().map(|s| s.rss_kib).max().unwrap_or(0);
@@ -353,7 +382,8 @@ async fn main() {
         "connect_failures": c.connect_failures.load(Ordering::Relaxed),
         "failures": failures,
         "rss_kib": {"start": start.rss_kib, "max_first_half": max_rss(first_half),
-                    "max_second_half": max_rss(second_half), "end": end.rss_kib},
+                    "max_second_half": max_rss(second_half), "end": end.rss_kib,
+                    "after_clients_left": back.rss_kib, "seconds_to_come_back": back_after},
         "fds": {"start": start.fds, "max": samples.iter().map(|s| s.fds).max(), "end": end.fds},
         "tasks": {"start": start.tasks, "max": samples.iter().map(|s| s.tasks).max(), "end": end.tasks},
     });
@@ -361,6 +391,10 @@ async fn main() {
     let mut ok = failures == 0;
     if end.fds > start.fds || end.tasks > start.tasks {
         eprintln!("descriptors or tasks did not return to their starting counts");
+        ok = false;
+    }
+    if back.rss_kib > start.rss_kib + 10 * 1024 {
+        eprintln!("RSS did not come back within 10 MiB of the idle server's within 60 s");
         ok = false;
     }
     // Flat: the busiest second half may not hold more than the first half
