@@ -22,6 +22,11 @@ pub struct OutBuf {
     /// shrinks its reported capacity but not its allocation, so whether a
     /// drained tail is worth keeping is judged from this.
     tail_alloc: usize,
+    /// Bytes from the front to the end of the frame the front byte belongs
+    /// to; 0 when the front is at a frame boundary. A write that stops inside
+    /// a frame leaves it non-zero, and [`OutBuf::discard_unsent`] keeps that
+    /// many bytes: a frame half on the wire must be finished.
+    front_frame_left: usize,
 }
 
 /// A drained buffer (this output tail, or the connection's read buffer) up
@@ -88,6 +93,62 @@ impl OutBuf {
     /// Drops `n` written bytes from the front.
     pub fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced past the queued bytes");
+        if n == self.len {
+            // Everything was written (the usual case): no frame is cut.
+            self.drained();
+            return;
+        }
+        // A short write: walk the frames it passed, so the frame it stopped
+        // in is known (one header read per frame, only under backpressure).
+        while n > 0 {
+            if self.front_frame_left == 0 {
+                self.front_frame_left = self.front_frame_len();
+            }
+            let k = n.min(self.front_frame_left);
+            self.front_frame_left -= k;
+            n -= k;
+            self.consume(k);
+        }
+    }
+
+    /// The length of the frame that starts at the front (header and
+    /// payload), read from its header. Frames are queued whole, so it is all
+    /// here; a malformed header (never written by this crate) counts as
+    /// running to the end of the queue, so nothing after it is dropped.
+    fn front_frame_len(&self) -> usize {
+        let mut head = [0u8; crate::frame::MAX_HEADER_LEN];
+        let mut got = 0;
+        let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
+        for c in self.chunks.iter().map(|c| &c[..]).chain(tail) {
+            let k = c.len().min(head.len() - got);
+            head[got..got + k].copy_from_slice(&c[..k]);
+            got += k;
+            if got == head.len() {
+                break;
+            }
+        }
+        let head = &head[..got];
+        let (masked, len7) = match head {
+            [_, b, ..] => (b & 0x80 != 0, (b & 0x7f) as usize),
+            _ => return self.len,
+        };
+        let (ext, payload) = match len7 {
+            126 if head.len() >= 4 => (2, u16::from_be_bytes([head[2], head[3]]) as usize),
+            127 if head.len() >= 10 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&head[2..10]);
+                (8, usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX))
+            }
+            126 | 127 => return self.len,
+            n => (0, n),
+        };
+        let header: usize = 2 + ext + if masked { 4 } else { 0 };
+        header.saturating_add(payload).min(self.len)
+    }
+
+    /// Drops `n` bytes from the front: less than the queued length (a
+    /// short write), so the queue never drains here.
+    fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
             match self.chunks.front_mut() {
@@ -105,9 +166,34 @@ impl OutBuf {
                 }
             }
         }
-        if self.len == 0 {
+    }
+
+    /// Drops every queued frame that has not begun to go out, keeping the
+    /// rest of a frame a short write left half-written (the peer would
+    /// otherwise read the next frame's bytes as that frame's). Returns the
+    /// bytes dropped. What is queued next (a Close) is then the next frame
+    /// on the wire.
+    pub fn discard_unsent(&mut self) -> usize {
+        let keep = self.front_frame_left;
+        let dropped = self.len - keep;
+        if keep == 0 {
             self.drained();
+            return dropped;
         }
+        let mut left = keep;
+        let mut kept = 0;
+        for c in self.chunks.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            c.truncate(left);
+            left -= c.len();
+            kept += 1;
+        }
+        self.chunks.truncate(kept);
+        self.tail.truncate(left);
+        self.len = keep;
+        dropped
     }
 
     /// Everything was written or taken: give a large tail back, so an idle
@@ -116,6 +202,7 @@ impl OutBuf {
         self.chunks.clear();
         self.tail.clear();
         self.len = 0;
+        self.front_frame_left = 0;
         if self.tail_alloc > KEEP_DRAINED {
             self.tail = BytesMut::new();
             self.tail_alloc = 0;

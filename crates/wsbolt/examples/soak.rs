@@ -85,12 +85,7 @@ fn make_message(rng: &mut Rng, seq: u64) -> Message {
     }
 }
 
-async fn normal_session(
-    url: &str,
-    config: &wsbolt::ClientConfig,
-    rng: &mut Rng,
-    c: &Counters,
-) -> Result<(), String> {
+async fn normal_session(url: &str, config: &wsbolt::ClientConfig, rng: &mut Rng, c: &Counters) -> Result<(), String> {
     let (mut ws, _) = match wsbolt::connect_with_config(url, config).await {
         Ok(ok) => ok,
         Err(e) => {

@@ -138,6 +138,47 @@ impl Connection {
         Ok(())
     }
 
+    /// Like [`close`](Connection::close), after dropping the queued frames
+    /// that have not begun to go out, so the Close is the next frame the peer
+    /// reads: for closing a peer that does not keep up (a slow consumer)
+    /// without the Close waiting behind the very backlog it is closed for,
+    /// which could outlast the close timeout and end the connection without
+    /// a Close (1006 at the peer). The rest of a frame that a short write
+    /// left half-written is kept. Returns the bytes dropped.
+    ///
+    /// Data messages dropped are lost, and a fragmented message under way
+    /// is abandoned (a Close may come between fragments, RFC 6455 §5.4).
+    ///
+    /// ```
+    /// use wsbolt_proto::{CloseFrame, Config, Connection, Message, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// for _ in 0..3 {
+    ///     server.send(Message::binary(vec![0u8; 1000])).unwrap();
+    /// }
+    /// // The transport took 1,500 bytes: the second frame is half out.
+    /// server.output().advance(1500);
+    /// let dropped = server.close_discarding_unsent(CloseFrame::new(1008u16, "slow consumer").ok());
+    /// assert_eq!(dropped.unwrap(), 1004); // the third frame
+    /// // Left: the second frame's last 508 bytes, then the Close.
+    /// assert_eq!(server.output_len(), 508 + 2 + 2 + "slow consumer".len());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] if a Close was already sent (nothing is
+    /// dropped then).
+    pub fn close_discarding_unsent(&mut self, frame: Option<CloseFrame>) -> Result<usize, SendError> {
+        if self.close_sent() {
+            return Err(SendError::Closed);
+        }
+        let dropped = self.out.discard_unsent();
+        self.answers = self.answers.min(u32::try_from(self.out.len()).unwrap_or(u32::MAX));
+        self.sending = None;
+        self.close(frame)?;
+        Ok(dropped)
+    }
+
     /// Writes our Close frame (`None`: without status) and records it: the
     /// one place a Close of ours is framed (closing, replying, failing).
     fn queue_close(&mut self, frame: Option<CloseFrame>) {
