@@ -274,6 +274,41 @@ where
         Ok(())
     }
 
+    /// Like [`close`](WebSocketStream::close), after dropping the queued
+    /// messages that have not begun to go out, so the Close is the next frame
+    /// the peer reads: for closing a peer that does not keep up (a slow
+    /// consumer) without the Close waiting behind the backlog it is closed
+    /// for. A frame half written is finished first. Returns the bytes
+    /// dropped (see
+    /// [`Connection::close_discarding_unsent`](wsbolt_proto::Connection::close_discarding_unsent)).
+    ///
+    /// ```no_run
+    /// # async fn f(ws: &mut wsbolt::WebSocketStream<tokio::net::TcpStream>) -> wsbolt::Result<()> {
+    /// if ws.buffered_amount() > 4 << 20 {
+    ///     let reason = wsbolt::CloseFrame::new(1008u16, "slow consumer").ok();
+    ///     ws.close_discarding_unsent(reason).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`close`](WebSocketStream::close): the backlog is
+    /// dropped and the Close queued at the first poll.
+    ///
+    /// # Errors
+    ///
+    /// None at present. Once a Close was sent, nothing is dropped and this
+    /// waits for the end as `close` does (returning 0).
+    pub async fn close_discarding_unsent(&mut self, frame: Option<CloseFrame>) -> Result<usize> {
+        let mut dropped = 0;
+        if self.inner.conn.state() == State::Open {
+            dropped = self.inner.conn.close_discarding_unsent(frame)?;
+        }
+        std::future::poll_fn(|cx| self.inner.poll_drive_to_end(cx)).await;
+        Ok(dropped)
+    }
+
     /// Whether messages (or the end) were read and wait to be taken.
     pub(crate) fn has_unread(&self) -> bool {
         self.inner.has_unread()

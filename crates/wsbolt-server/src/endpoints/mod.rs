@@ -144,10 +144,20 @@ pub(crate) async fn going_away(ws: &mut Ws) {
     let _ = ws.close(CloseFrame::new(1001u16, "server shutting down").ok()).await;
 }
 
-/// Closes a client that does not keep up, with the configured code.
+/// Closes a client that does not keep up, with the configured code. What it
+/// has not begun to receive is dropped, so the Close is the next frame it
+/// reads instead of waiting behind the backlog (which could outlast the close
+/// timeout: the client would see the connection end without a Close).
 pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
-    tracing::info!(code, "closing a slow consumer");
-    let _ = ws.close(CloseFrame::new(code, "slow consumer").ok()).await;
+    let frame = CloseFrame::new(code, "slow consumer").ok();
+    // `close_discarding_unsent` queues before its first await: the count is
+    // known then, but the log line waits for the end; say it first.
+    tracing::info!(
+        code,
+        unsent = ws.buffered_amount(),
+        "closing a slow consumer, dropping what it has not begun to receive"
+    );
+    let _ = ws.close_discarding_unsent(frame).await;
 }
 
 /// Queues `msg` on the connection; false (the caller applies the
