@@ -57,7 +57,7 @@ impl Frames {
                     let code = u16::from_be_bytes([payload[0], payload[1]]);
                     self.close = Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
                 }
-                0x1 | 0x2 | 0x0 => self.data_bytes += len,
+                0x0..=0x2 => self.data_bytes += len,
                 _ => {}
             }
             self.buf.drain(..end);
