@@ -101,6 +101,9 @@ where
         .max_header_list_size(H2_MAX_HEADER_LIST_SIZE)
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW);
+    // A peer's stream error ends its stream, not every WebSocket on the
+    // connection (see the module).
+    let io = crate::h2_stream_errors::StreamErrors::new(io);
     let serving = builder.serve_connection(TokioIo::new(io), service);
     run_until_stopped(serving, stop, |c| c.graceful_shutdown()).await;
     // The connection's place is given back only now, when its last stream ended.

@@ -6,59 +6,25 @@
 //! flow of its own bytes, the server's memory stays bounded, and other
 //! clients are served throughout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio_rustls::client::TlsStream;
 use wsbolt::{ClientConfig, Message};
 use wsbolt_server::ServeConfig;
 
-type Tls = TlsStream<tokio::net::TcpStream>;
-
 mod common;
+
+use common::raw_h2::{
+    connect as h2_connection, frame, Tls, CONTINUATION, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, RST_STREAM,
+    SETTINGS,
+};
 
 /// `wsbolt serve` with TLS (ALPN `h2` first) on a free port.
 async fn start() -> (u16, common::Running) {
     let s = common::start(ServeConfig::default().tls_self_signed(true)).await;
     (s.port, s)
 }
-
-/// A TLS connection that chose `h2`, with the client preface and an empty
-/// SETTINGS frame sent.
-async fn h2_connection(port: u16) -> Tls {
-    let mut tls = (*wsbolt::tls::insecure_client_config()).clone();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut io = tokio_rustls::TlsConnector::from(Arc::new(tls))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    assert_eq!(io.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    io.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
-    io.write_all(&frame(4, 0, 0, &[])).await.unwrap();
-    io
-}
-
-/// One frame: type, flags, stream, payload.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-const HEADERS: u8 = 1;
-const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-const CONTINUATION: u8 = 9;
-const END_STREAM: u8 = 1;
-const END_HEADERS: u8 = 4;
 
 /// `GET /` for localhost, HPACK-coded from the static table (no dynamic
 /// table entries).

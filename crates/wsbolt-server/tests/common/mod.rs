@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod raw_h2;
+
 use tokio::sync::oneshot;
 use wsbolt_server::{ServeConfig, Server};
 
