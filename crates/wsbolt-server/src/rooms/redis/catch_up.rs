@@ -37,12 +37,15 @@ impl CatchUp {
         self.outages.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The reader has read to the end of every stream it follows.
-    pub(super) fn reader_caught_up(&self) {
+    /// The reader has read to the end of every stream it follows. True the
+    /// first time after an outage.
+    pub(super) fn reader_caught_up(&self) -> bool {
         let outages = self.outages.load(Ordering::Acquire);
-        if self.caught_up.fetch_max(outages, Ordering::AcqRel) < outages {
+        let first = self.caught_up.fetch_max(outages, Ordering::AcqRel) < outages;
+        if first {
             self.notify.notify_waiters();
         }
+        first
     }
 
     /// Waits until the reader has caught up after its last outage, at most

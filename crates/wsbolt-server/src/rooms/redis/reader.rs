@@ -122,7 +122,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         if cursors.is_empty() {
             // Nothing to read is nothing to catch up on.
-            shared.catch_up.reader_caught_up();
+            caught_up(&shared);
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.follow_changed.notified()).await;
             continue;
         }
@@ -142,10 +142,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
         match cmd.query_async::<Option<StreamReadReply>>(c).await {
             Ok(Some(reply)) => {
                 // Fewer entries than asked for in every stream: this read
-                // reached the end of each.
-                if reply.keys.iter().all(|stream| stream.ids.len() < COUNT) {
-                    shared.catch_up.reader_caught_up();
-                }
+                // reaches the end of each.
+                let at_end = reply.keys.iter().all(|stream| stream.ids.len() < COUNT);
                 for stream in reply.keys {
                     let Some((room, cursor)) = cursors.iter_mut().find(|(_, cur)| cur.key == stream.key) else {
                         continue;
@@ -157,10 +155,25 @@ pub(super) async fn run(shared: Arc<Shared>) {
                         cursor.last.clone_from(&last.id);
                     }
                 }
+                if at_end {
+                    caught_up(&shared);
+                }
             }
             // Nothing new within the block time: at the end of every stream.
-            Ok(None) => shared.catch_up.reader_caught_up(),
+            Ok(None) => caught_up(&shared),
             Err(e) => conn.error(&shared, &e).await,
+        }
+    }
+}
+
+/// The reader reached the end of its streams. The first time after an
+/// outage, the user lists it just delivered from the backlog are stale: the
+/// other nodes wrote them while this node's users were away (and listed
+/// without them). The endpoints send them again, after the stale ones.
+fn caught_up(shared: &Shared) {
+    if shared.catch_up.reader_caught_up() {
+        for room in shared.local.room_names() {
+            let _ = shared.departures.send(room);
         }
     }
 }
