@@ -317,7 +317,10 @@ async fn rediss_with_a_trusted_certificate_and_a_clear_refusal_without() {
 #[ignore = "needs redis-server: run tests/cluster/run"]
 async fn redis_out_of_memory_backs_off_without_a_reconnect_and_loses_nothing() {
     // 10 s here; the acceptance run: WSBOLT_OOM_SECS=60.
-    let seconds: usize = std::env::var("WSBOLT_OOM_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let seconds: usize = std::env::var("WSBOLT_OOM_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let redis = Redis::start(&["--maxmemory-policy", "noeviction"]).await;
     let (a, b, mut ca, mut ca2, mut cb) = two_nodes(&redis).await;
     let lines_before = [a.log().lines().count(), b.log().lines().count()];

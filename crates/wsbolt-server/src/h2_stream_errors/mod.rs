@@ -262,10 +262,21 @@ fn push_frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for StreamErrors<IO> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
+        let start = buf.filled().len();
+        // The transport has nothing more now: h2 gets what this call
+        // gathered, or waits.
+        macro_rules! poll_io {
+            ($e:expr) => {
+                match $e {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending if buf.filled().len() > start => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                }
+            };
         }
-        loop {
+        // Several frames per call when they are there, as a plain transport
+        // would give them.
+        while buf.remaining() > 0 {
             // Our frames for the peer go whenever h2's output is between
             // frames; if the transport is full, h2's next write or read
             // tries again.
@@ -276,21 +287,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for StreamErrors<IO> {
                 let k = this.to_h2.len().min(buf.remaining());
                 buf.put_slice(&this.to_h2[..k]);
                 this.to_h2.drain(..k);
-                return Poll::Ready(Ok(()));
+                continue;
             }
             match this.state {
                 In::Preface(n) | In::Pass(n) if n > 0 => {
                     // Straight into h2's buffer, up to the end of what passes.
                     let dst = buf.initialize_unfilled_to(n.min(buf.remaining()));
                     let mut sub = ReadBuf::new(dst);
-                    ready!(Pin::new(&mut this.io).poll_read(cx, &mut sub))?;
+                    poll_io!(Pin::new(&mut this.io).poll_read(cx, &mut sub));
                     let got = sub.filled().len();
+                    if got == 0 {
+                        return Poll::Ready(Ok(())); // end of stream
+                    }
                     buf.advance(got);
                     this.state = match this.state {
                         In::Preface(n) => In::Preface(n - got),
                         _ => In::Pass(n - got),
                     };
-                    return Poll::Ready(Ok(()));
                 }
                 In::Preface(_) | In::Pass(_) => {
                     this.state = In::Header;
@@ -303,7 +316,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for StreamErrors<IO> {
                 In::Drop(n) => {
                     let mut scratch = [0u8; 4096];
                     let mut sub = ReadBuf::new(&mut scratch[..n.min(4096)]);
-                    ready!(Pin::new(&mut this.io).poll_read(cx, &mut sub))?;
+                    poll_io!(Pin::new(&mut this.io).poll_read(cx, &mut sub));
                     let got = sub.filled().len();
                     if got == 0 {
                         return Poll::Ready(Ok(())); // end of stream
@@ -322,7 +335,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for StreamErrors<IO> {
                     };
                     if this.head_len < want {
                         let mut sub = ReadBuf::new(&mut this.head[this.head_len..want]);
-                        ready!(Pin::new(&mut this.io).poll_read(cx, &mut sub))?;
+                        poll_io!(Pin::new(&mut this.io).poll_read(cx, &mut sub));
                         let got = sub.filled().len();
                         if got == 0 {
                             // End of stream inside a header: h2 gets what
@@ -343,6 +356,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for StreamErrors<IO> {
                 }
             }
         }
+        Poll::Ready(Ok(()))
     }
 }
 
