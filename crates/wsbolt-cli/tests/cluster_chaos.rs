@@ -1,7 +1,9 @@
 //! Issue 30's acceptance run: three nodes, each behind its own relay to one
 //! Redis; on every node a `/broadcast` client and a `/chat` user publish
 //! every 50 ms throughout, while one node at a time is cut off from Redis
-//! for 5 s or more and healed. Every client on every node must get every
+//! for 5 s or more and healed: in turn, its connections closed (cut), its
+//! link stalled with connections open (blackhole), and every node's
+//! connections killed by Redis each second (`CLIENT KILL`). Every client on every node must get every
 //! message exactly once and in order per sender, `wsbolt_redis_lost_total`
 //! must stay 0, and after each heal every chat user list must list all three
 //! users again within the presence timeout (and a margin).
@@ -189,21 +191,42 @@ async fn cut_and_heal_cycles_lose_nothing_and_lists_come_back() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let cut = 5 + seed % (max_cut - 4);
-        let i = cycle as usize % 3;
-        relays[i].cut();
-        tokio::time::sleep(Duration::from_secs(cut)).await;
+        let (i, fault) = (
+            (cycle + cycle / 3) as usize % 3,
+            ["cut", "blackhole", "client kill"][cycle as usize % 3],
+        );
+        let reconnects = nodes[i].metric("wsbolt_redis_reconnects_total").await;
+        match fault {
+            "cut" => relays[i].cut(),
+            "blackhole" => relays[i].blackhole(),
+            _ => {}
+        }
+        let until = Instant::now() + Duration::from_secs(cut);
+        while Instant::now() < until {
+            if fault == "client kill" {
+                redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         relays[i].heal();
         let healed = Instant::now();
         nodes[i]
             .wait_metric("wsbolt_redis_up", Duration::from_secs(30), |v| v == 1.0)
             .await;
         let up = healed.elapsed();
+        // The fault was felt (the node lost its link and made a new one).
+        assert!(
+            nodes[i].metric("wsbolt_redis_reconnects_total").await > reconnects,
+            "node {i} did not notice the {fault}"
+        );
         lists_all(Duration::from_secs(PRESENCE_TIMEOUT_SECS + 10)).await;
         let listed = healed.elapsed();
         for node in &nodes {
             assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
         }
-        println!("cycle {cycle}: node {i} cut {cut} s; up again {up:?}, every list right {listed:?} after the heal");
+        println!(
+            "cycle {cycle}: node {i} {fault} {cut} s; up again {up:?}, every list right {listed:?} after the heal"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 

@@ -334,10 +334,13 @@ pub fn lists(v: &serde_json::Value, users: &[&str]) -> bool {
 }
 
 /// A TCP relay in front of Redis for one node, that can cut that node off
-/// (every relayed connection closed, new ones closed at once) and heal.
+/// (every relayed connection closed, new ones closed at once), blackhole it
+/// (nothing moves either way, connections stay open, as behind a network
+/// partition) and heal.
 pub struct Relay {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stalled: tokio::sync::watch::Sender<bool>,
     /// Bumped by `cut`: relayed connections of an older epoch end.
     epoch: tokio::sync::watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
@@ -350,19 +353,24 @@ impl Relay {
         let port = listener.local_addr().unwrap().port();
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (epoch, _) = tokio::sync::watch::channel(0u64);
-        let (is_cut, epochs) = (cut.clone(), epoch.clone());
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let (is_cut, epochs, stalls) = (cut.clone(), epoch.clone(), stalled.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if is_cut.load(Ordering::Acquire) {
                     continue; // dropped: closed at once
                 }
                 let mut ended = epochs.subscribe();
+                let (up, down) = (stalls.subscribe(), stalls.subscribe());
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else {
                         return;
                     };
+                    let (from_node, to_node) = inbound.split();
+                    let (from_redis, to_redis) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = pump(from_node, to_redis, up) => {}
+                        _ = pump(from_redis, to_node, down) => {}
                         _ = ended.changed() => {}
                     }
                 });
@@ -371,6 +379,7 @@ impl Relay {
         Relay {
             port,
             cut,
+            stalled,
             epoch,
             accept,
         }
@@ -386,8 +395,41 @@ impl Relay {
         self.epoch.send_modify(|e| *e += 1);
     }
 
+    /// Stops every byte both ways, connections kept open.
+    pub fn blackhole(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Ends a cut or a blackhole.
     pub fn heal(&self) {
         self.cut.store(false, std::sync::atomic::Ordering::Release);
+        self.stalled.send_replace(false);
+    }
+}
+
+/// Copies `from` to `to`, holding every byte while `stalled` is true.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        let n = tokio::select! {
+            n = from.read(&mut buf) => match n {
+                Ok(n) if n > 0 => n,
+                _ => return,
+            },
+            _ = stalled.wait_for(|s| *s) => continue,
+        };
+        // Read just before a blackhole: held until it ends.
+        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
