@@ -141,25 +141,28 @@ async fn cut_and_heal_cycles_lose_nothing_and_lists_come_back() {
     let mut tallies = Vec::new();
     let mut senders = Vec::new();
     let mut names = Vec::new();
+    let mut tasks = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let client = Client::connect(&node.ws("/broadcast")).await;
         let me = format!("n{i}");
-        let (sent, _) = participant(
+        let (sent, task) = participant(
             client,
             move |s| format!("b:{me}:{s}"),
             publishing.clone(),
             tally.clone(),
         );
         senders.push((format!("n{i}"), sent));
+        tasks.push(task);
         tallies.push(tally);
 
         let tally = Arc::new(Mutex::new(Tally::default()));
         let (client, name) = Client::chat_as(&node.ws("/chat"), &format!("u{i}")).await;
         let me = name.clone();
         let make = move |s| serde_json::json!({"type": "message", "text": format!("c:{me}:{s}")}).to_string();
-        let (sent, _) = participant(client, make, publishing.clone(), tally.clone());
+        let (sent, task) = participant(client, make, publishing.clone(), tally.clone());
         senders.push((name.clone(), sent));
+        tasks.push(task);
         names.push(name);
         tallies.push(tally);
     }
@@ -272,6 +275,10 @@ async fn cut_and_heal_cycles_lose_nothing_and_lists_come_back() {
     }
     for node in &nodes {
         assert_eq!(node.metric("wsbolt_redis_lost_total").await, 0.0);
+    }
+    // The clients go before the nodes do (their ends are no failure then).
+    for task in &tasks {
+        task.abort();
     }
     let total: u64 = sent.values().sum();
     println!(
