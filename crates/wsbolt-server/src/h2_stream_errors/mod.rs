@@ -12,7 +12,9 @@
 //! sent it, so that stream's WebSocket ends and the others go on. What the
 //! peer still sends on such a stream (`DATA`, `WINDOW_UPDATE`,
 //! `RST_STREAM`) is dropped too, `DATA` credited back to the connection's
-//! window (§6.9: it counts whatever becomes of it).
+//! window (§6.9: it counts whatever becomes of it). A zero increment on a
+//! stream that is already closed is dropped without a word (nothing may be
+//! sent on a closed stream).
 //!
 //! Everything else passes through unchanged, payloads without a copy: the
 //! layer holds one frame header (and a `WINDOW_UPDATE`'s four bytes) at a
@@ -123,10 +125,14 @@ impl<IO> StreamErrors<IO> {
         }
         // Only streams known to be open are judged: on the connection, an
         // idle or a closed stream h2 decides as before (an idle one is a
-        // connection error, §5.1).
+        // connection error, §5.1), but for a zero increment on a stream that
+        // is no longer open, which is dropped (no frame may be sent on a
+        // closed stream, and the client may not have learnt it closed yet).
+        let zero_increment = kind == WINDOW_UPDATE && len == 4 && increment(&self.head) == 0;
         let error = match self.open.get(&stream) {
-            Some(_) if kind == WINDOW_UPDATE && len == 4 && increment(&self.head) == 0 => Some(PROTOCOL_ERROR),
+            Some(_) if zero_increment => Some(PROTOCOL_ERROR),
             Some(ended) if kind == DATA && ended & PEER_ENDED != 0 => Some(STREAM_CLOSED),
+            None if zero_increment && stream != 0 && stream <= self.max_opened => return In::Drop(0),
             _ => None,
         };
         if let Some(code) = error {

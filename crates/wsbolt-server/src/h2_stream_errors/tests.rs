@@ -110,3 +110,30 @@ async fn our_frames_wait_for_the_end_of_the_frame_h2_is_writing() {
     want.extend(frame(RST_STREAM, 0, 1, &STREAM_CLOSED.to_be_bytes()));
     assert_eq!(to_peer, want);
 }
+
+#[tokio::test]
+async fn a_zero_increment_on_a_closed_stream_is_dropped_quietly() {
+    let (mut peer, ours) = tokio::io::duplex(1 << 20);
+    let mut layer = StreamErrors::new(ours);
+    let mut input = PREFACE.to_vec();
+    input.extend(frame(HEADERS, 4 | END_STREAM, 1, b"\x82"));
+    peer.write_all(&input).await.unwrap();
+    let mut got = vec![0u8; input.len()];
+    layer.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, input);
+    // h2 answers and ends the stream: it is closed both ways.
+    let answer = frame(HEADERS, 4 | END_STREAM, 1, b"\x88");
+    layer.write_all(&answer).await.unwrap();
+    let after = frame(HEADERS, 4, 3, b"\x82");
+    let mut more = frame(WINDOW_UPDATE, 0, 1, &[0, 0, 0, 0]);
+    more.extend(&after);
+    peer.write_all(&more).await.unwrap();
+    peer.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    layer.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest, after, "h2 never sees the zero increment");
+    drop(layer);
+    let mut to_peer = Vec::new();
+    peer.read_to_end(&mut to_peer).await.unwrap();
+    assert_eq!(to_peer, answer, "nothing is sent on the closed stream");
+}
