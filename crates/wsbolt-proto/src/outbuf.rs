@@ -173,7 +173,7 @@ impl OutBuf {
     /// otherwise read the next frame's bytes as that frame's). Returns the
     /// bytes dropped. What is queued next (a Close) is then the next frame
     /// on the wire.
-    pub fn discard_unsent(&mut self) -> usize {
+    pub(crate) fn discard_unsent(&mut self) -> usize {
         let keep = self.front_frame_left;
         let dropped = self.len - keep;
         if keep == 0 {
