@@ -9,6 +9,8 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::frame::{FrameHeader, HeaderRules, MAX_HEADER_LEN};
+
 /// Payloads at least this long are queued by reference instead of copied.
 pub(crate) const SHARE_THRESHOLD: usize = 16 * 1024;
 
@@ -116,7 +118,7 @@ impl OutBuf {
     /// here; a malformed header (never written by this crate) counts as
     /// running to the end of the queue, so nothing after it is dropped.
     fn front_frame_len(&self) -> usize {
-        let mut head = [0u8; crate::frame::MAX_HEADER_LEN];
+        let mut head = [0u8; MAX_HEADER_LEN];
         let mut got = 0;
         let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
         for c in self.chunks.iter().map(|c| &c[..]).chain(tail) {
@@ -128,22 +130,20 @@ impl OutBuf {
             }
         }
         let head = &head[..got];
-        let (masked, len7) = match head {
-            [_, b, ..] => (b & 0x80 != 0, (b & 0x7f) as usize),
-            _ => return self.len,
+        // The frame parser, with every limit open: this crate wrote the frame.
+        let rules = HeaderRules {
+            expect_masked: head.get(1).is_some_and(|b| b & 0x80 != 0),
+            allow_rsv1: true,
+            max_payload: u64::MAX,
+            max_compressed_payload: u64::MAX,
         };
-        let (ext, payload) = match len7 {
-            126 if head.len() >= 4 => (2, u16::from_be_bytes([head[2], head[3]]) as usize),
-            127 if head.len() >= 10 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&head[2..10]);
-                (8, usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX))
+        match FrameHeader::parse(head, &rules) {
+            Ok(Some((header, header_len))) => {
+                let payload = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+                header_len.saturating_add(payload).min(self.len)
             }
-            126 | 127 => return self.len,
-            n => (0, n),
-        };
-        let header: usize = 2 + ext + if masked { 4 } else { 0 };
-        header.saturating_add(payload).min(self.len)
+            _ => self.len,
+        }
     }
 
     /// Drops `n` bytes from the front: less than the queued length (a

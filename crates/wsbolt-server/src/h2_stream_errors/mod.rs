@@ -40,8 +40,8 @@ const END_STREAM: u8 = 0x1;
 const PROTOCOL_ERROR: u32 = 0x1;
 const STREAM_CLOSED: u32 = 0x5;
 
-/// Streams whose end by the peer is remembered (more than the server's
-/// concurrent stream limit).
+/// Open streams followed at most (ten times the server's concurrent stream
+/// limit); a stream opened past it is left to h2.
 pub(crate) const MAX_TRACKED: usize = 1024;
 /// Streams reset by this layer whose late frames are still dropped.
 pub(crate) const MAX_RESET: usize = 64;
@@ -140,7 +140,7 @@ impl<IO> StreamErrors<IO> {
             self.reset_stream(stream, code);
             return In::Drop(len - held);
         }
-        if matches!(kind, DATA | HEADERS) && flags & END_STREAM != 0 {
+        if ends_stream(kind, flags) {
             self.note_end(stream, PEER_ENDED);
         }
         if kind == RST_STREAM {
@@ -201,7 +201,7 @@ impl<IO> StreamErrors<IO> {
                 self.out_head_len = 0;
                 let (len, kind, flags, stream) = parse_header(&self.out_head);
                 self.out_left = len;
-                if matches!(kind, DATA | HEADERS) && flags & END_STREAM != 0 {
+                if ends_stream(kind, flags) {
                     self.note_end(stream, WE_ENDED);
                 } else if kind == RST_STREAM {
                     self.open.remove(&stream);
@@ -243,6 +243,12 @@ impl<IO: AsyncWrite + Unpin> StreamErrors<IO> {
             len.min(self.out_to_boundary())
         }
     }
+}
+
+/// Whether a frame ends its side of the stream (`END_STREAM` on `DATA` or
+/// `HEADERS`; the flag means something else on other frames).
+fn ends_stream(kind: u8, flags: u8) -> bool {
+    matches!(kind, DATA | HEADERS) && flags & END_STREAM != 0
 }
 
 /// A `WINDOW_UPDATE`'s increment, from the 4 bytes after its header.
