@@ -150,8 +150,8 @@ pub(crate) async fn going_away(ws: &mut Ws) {
 /// timeout: the client would see the connection end without a Close).
 pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
     let frame = CloseFrame::new(code, "slow consumer").ok();
-    // `close_discarding_unsent` queues before its first await: the count is
-    // known then, but the log line waits for the end; say it first.
+    // The count `close_discarding_unsent` returns comes only when the closing
+    // handshake ends: log the backlog now.
     tracing::info!(
         code,
         unsent = ws.buffered_amount(),
