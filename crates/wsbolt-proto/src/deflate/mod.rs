@@ -6,6 +6,8 @@
 //! message and optional); it still inflates what the peer compresses.
 
 mod codec;
+mod huffman;
+mod inflate;
 pub(crate) mod pool;
 
 pub use codec::{compressor_memory, Compressor, Decompressor, INFLATE_CHUNK};
