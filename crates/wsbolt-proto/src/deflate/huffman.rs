@@ -154,7 +154,7 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
     weight.resize(2 * n - 1, 0);
     let mut parent = vec![0usize; 2 * n - 1];
     let (mut leaf, mut node, mut made) = (0usize, n, n);
-    let mut pick = |weight: &Vec<u64>, leaf: &mut usize, node: &mut usize, made: usize| {
+    let pick = |weight: &Vec<u64>, leaf: &mut usize, node: &mut usize, made: usize| {
         if *leaf < n && (*node >= made || weight[*leaf] <= weight[*node]) {
             *leaf += 1;
             *leaf - 1

@@ -514,4 +514,4 @@ fn copy_match(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

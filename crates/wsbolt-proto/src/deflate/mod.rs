@@ -5,9 +5,11 @@
 //! messages uncompressed, which RFC 7692 §6 allows (compression is per
 //! message and optional); it still inflates what the peer compresses.
 
+mod blocks;
 mod codec;
 mod huffman;
 mod inflate;
+mod lz77;
 pub(crate) mod pool;
 
 pub use codec::{compressor_memory, Compressor, Decompressor, INFLATE_CHUNK};
