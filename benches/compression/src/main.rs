@@ -72,6 +72,47 @@ impl Codec for CZlib {
     }
 }
 
+/// zlib-rs used directly, as wsbolt did up to 0.2: the memory level can be
+/// chosen, unlike through flate2.
+struct ZlibRs(zlib_rs::Deflate);
+
+impl ZlibRs {
+    fn new(level: u32, bits: u8, mem: u8) -> Self {
+        ZlibRs(zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
+            level: level as i32,
+            method: zlib_rs::Method::Deflated,
+            window_bits: -i32::from(bits),
+            mem_level: i32::from(mem),
+            strategy: zlib_rs::Strategy::Default,
+        }))
+    }
+}
+
+impl Codec for ZlibRs {
+    fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut consumed = 0;
+        loop {
+            let room = (msg.len() - consumed) / 2 + 64;
+            let at = out.len();
+            out.resize(at + room, 0);
+            let (i, o) = (self.0.total_in(), self.0.total_out());
+            self.0
+                .compress(&msg[consumed..], &mut out[at..], zlib_rs::DeflateFlush::SyncFlush)
+                .unwrap();
+            let produced = (self.0.total_out() - o) as usize;
+            out.truncate(at + produced);
+            consumed += (self.0.total_in() - i) as usize;
+            if consumed == msg.len() && produced < room {
+                break;
+            }
+        }
+        if out[start..].ends_with(&TRAILER) {
+            out.truncate(out.len() - 4);
+        }
+    }
+}
+
 struct Variant {
     name: String,
     bits: u8,
@@ -96,12 +137,29 @@ fn variants() -> Vec<Variant> {
             make: Box::new(move || Box::new(Wsbolt(Compressor::new(level, 15, 8, false)))),
         });
     }
+    for bits in [12u8, 13] {
+        v.push(Variant {
+            name: format!("C zlib 6, {bits}-bit window"),
+            bits,
+            make: Box::new(move || {
+                Box::new(CZlib(Compress::new_with_window_bits(Compression::new(6), false, bits)))
+            }),
+        });
+    }
+    for (bits, mem) in [(15u8, 6u8), (13, 6), (12, 5)] {
+        v.push(Variant {
+            name: format!("zlib-rs 6, {bits}-bit window, memLevel {mem} (wsbolt 0.2)"),
+            bits,
+            make: Box::new(move || Box::new(ZlibRs::new(6, bits, mem))),
+        });
+    }
     // The default (`DeflateConfig::default()`), with and without context
     // takeover, and smaller windows.
     let d = wsbolt_proto::deflate::DeflateConfig::default();
     for (label, bits, reset) in [
         ("default", 15u8, false),
         ("default, no context takeover", 15, true),
+        ("default, 13-bit window", 13, false),
         ("default, 12-bit window", 12, false),
     ] {
         let (level, mem) = (d.level, d.mem_level);

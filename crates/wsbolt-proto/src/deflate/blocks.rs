@@ -3,7 +3,7 @@
 //! smaller.
 
 use super::huffman::{codes_for, lengths_for, MAX_BITS};
-use super::inflate::{DIST_EXTRA, LEN_BASE, LEN_EXTRA};
+use super::inflate::{DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA};
 
 /// A match in the symbol buffer: this bit, the length less 3 above bit 15,
 /// the distance less 1 below.
@@ -135,7 +135,7 @@ impl BlockCoder {
             .map(|i| u64::from(self.lit_freq[257 + i]) * u64::from(LEN_EXTRA[i]))
             .chain((0..30).map(|i| u64::from(self.dist_freq[i]) * u64::from(DIST_EXTRA[i])))
             .sum();
-        let fixed_bits = 3 + extra + self.coded_bits(&fixed_lit_lengths()[..286], &[5; 30]);
+        let fixed_bits = 3 + extra + self.coded_bits(&fixed_code().lit_len[..286], &[5; 30]);
 
         lengths_for(&self.lit_freq, MAX_BITS, &mut self.lit_len[..286]);
         self.lit_len[286..].fill(0);
@@ -144,23 +144,20 @@ impl BlockCoder {
         // inflaters refuse an incomplete one).
         complete(&mut self.lit_len[..286]);
         complete(&mut self.dist_len);
-        let (lit_len, dist_len) = (self.lit_len, self.dist_len);
-        let header = DynamicHeader::new(&lit_len[..286], &dist_len);
-        let dynamic_bits = 3 + extra + header.bits() + self.coded_bits(&lit_len[..286], &dist_len);
+        let header = DynamicHeader::new(&self.lit_len[..286], &self.dist_len);
+        let dynamic_bits = 3 + extra + header.bits() + self.coded_bits(&self.lit_len[..286], &self.dist_len);
 
         if dynamic_bits < fixed_bits {
             w.put(0b100, 3);
             header.write(w);
+            codes_for(&self.lit_len, &mut self.lit_code);
+            codes_for(&self.dist_len, &mut self.dist_code);
+            let code = Code { lit_len: &self.lit_len, lit_code: &self.lit_code, dist_len: &self.dist_len, dist_code: &self.dist_code };
+            code.write_symbols(symbols, w);
         } else {
             w.put(0b010, 3);
-            // All 288 fixed lengths: the two unused 8-bit codes shift
-            // the 9-bit ones.
-            self.lit_len.copy_from_slice(fixed_lit_lengths());
-            self.dist_len = [5; 30];
+            fixed_code().as_code().write_symbols(symbols, w);
         }
-        codes_for(&self.lit_len, &mut self.lit_code);
-        codes_for(&self.dist_len, &mut self.dist_code);
-        self.write_symbols(symbols, w);
     }
 
     fn coded_bits(&self, lit_len: &[u8], dist_len: &[u8]) -> u64 {
@@ -168,7 +165,17 @@ impl BlockCoder {
         let dist: u64 = self.dist_freq.iter().zip(dist_len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum();
         lit + dist
     }
+}
 
+/// A block's codes, borrowed: lengths and bit-reversed codes.
+struct Code<'a> {
+    lit_len: &'a [u8; 288],
+    lit_code: &'a [u16; 288],
+    dist_len: &'a [u8; 30],
+    dist_code: &'a [u16; 30],
+}
+
+impl Code<'_> {
     fn write_symbols(&self, symbols: &[u32], w: &mut BitWriter<'_>) {
         for &s in symbols {
             if s & MATCH == 0 {
@@ -188,11 +195,43 @@ impl BlockCoder {
             w.put(u32::from(self.dist_code[dc]), u32::from(self.dist_len[dc]));
             let e = u32::from(DIST_EXTRA[dc]);
             if e > 0 {
-                w.put((dist - usize::from(super::inflate::DIST_BASE[dc])) as u32, e);
+                w.put((dist - usize::from(DIST_BASE[dc])) as u32, e);
             }
         }
         w.put(u32::from(self.lit_code[256]), u32::from(self.lit_len[256]));
     }
+}
+
+/// The fixed codes (RFC 1951 §3.2.6), built once.
+struct FixedCode {
+    lit_len: [u8; 288],
+    lit_code: [u16; 288],
+    dist_len: [u8; 30],
+    dist_code: [u16; 30],
+}
+
+impl FixedCode {
+    fn as_code(&self) -> Code<'_> {
+        Code { lit_len: &self.lit_len, lit_code: &self.lit_code, dist_len: &self.dist_len, dist_code: &self.dist_code }
+    }
+}
+
+fn fixed_code() -> &'static FixedCode {
+    static FIXED: std::sync::OnceLock<FixedCode> = std::sync::OnceLock::new();
+    FIXED.get_or_init(|| {
+        let mut lit_len = [8u8; 288];
+        lit_len[144..256].fill(9);
+        lit_len[256..280].fill(7);
+        let mut lit_code = [0u16; 288];
+        // All 288 lengths: the two unused 8-bit codes shift the 9-bit ones.
+        codes_for(&lit_len, &mut lit_code);
+        // 32 five-bit codes; 30 and 31 are never sent.
+        let mut dist_code32 = [0u16; 32];
+        codes_for(&[5u8; 32], &mut dist_code32);
+        let mut dist_code = [0u16; 30];
+        dist_code.copy_from_slice(&dist_code32[..30]);
+        FixedCode { lit_len, lit_code, dist_len: [5; 30], dist_code }
+    })
 }
 
 /// Gives a code with fewer than two used symbols a second one of length 1
@@ -212,23 +251,14 @@ fn complete(lengths: &mut [u8]) {
     }
 }
 
-fn fixed_lit_lengths() -> &'static [u8; 288] {
-    static FIXED: std::sync::OnceLock<[u8; 288]> = std::sync::OnceLock::new();
-    FIXED.get_or_init(|| {
-        let mut l = [8u8; 288];
-        l[144..256].fill(9);
-        l[256..280].fill(7);
-        l
-    })
-}
-
 /// A dynamic block's header: the code lengths, run-length coded.
 struct DynamicHeader {
     hlit: usize,
     hdist: usize,
     hclen: usize,
     /// Code-length symbols (0–18) with their extra bits' value.
-    runs: Vec<(u8, u8)>,
+    runs: [(u8, u8); 286 + 30],
+    nruns: usize,
     clen_len: [u8; 19],
     clen_code: [u16; 19],
 }
@@ -239,8 +269,16 @@ impl DynamicHeader {
     fn new(lit_len: &[u8], dist_len: &[u8]) -> Self {
         let hlit = (257..=286).rev().find(|&n| lit_len[n - 1] > 0).unwrap_or(257);
         let hdist = (1..=30).rev().find(|&n| dist_len[n - 1] > 0).unwrap_or(1);
-        let all: Vec<u8> = lit_len[..hlit].iter().chain(&dist_len[..hdist]).copied().collect();
-        let mut runs = Vec::with_capacity(all.len());
+        let mut all = [0u8; 286 + 30];
+        all[..hlit].copy_from_slice(&lit_len[..hlit]);
+        all[hlit..hlit + hdist].copy_from_slice(&dist_len[..hdist]);
+        let all = &all[..hlit + hdist];
+        let mut runs = [(0u8, 0u8); 286 + 30];
+        let mut nruns = 0;
+        let mut push = |run: (u8, u8)| {
+            runs[nruns] = run;
+            nruns += 1;
+        };
         let mut i = 0;
         while i < all.len() {
             let v = all[i];
@@ -252,29 +290,29 @@ impl DynamicHeader {
             if v == 0 {
                 while left >= 11 {
                     let k = left.min(138);
-                    runs.push((18, (k - 11) as u8));
+                    push((18, (k - 11) as u8));
                     left -= k;
                 }
                 if left >= 3 {
-                    runs.push((17, (left - 3) as u8));
+                    push((17, (left - 3) as u8));
                     left = 0;
                 }
             } else {
-                runs.push((v, 0));
+                push((v, 0));
                 left -= 1;
                 while left >= 3 {
                     let k = left.min(6);
-                    runs.push((16, (k - 3) as u8));
+                    push((16, (k - 3) as u8));
                     left -= k;
                 }
             }
             for _ in 0..left {
-                runs.push((v, 0));
+                push((v, 0));
             }
             i += n;
         }
         let mut freq = [0u32; 19];
-        for &(s, _) in &runs {
+        for &(s, _) in &runs[..nruns] {
             freq[usize::from(s)] += 1;
         }
         let mut clen_len = [0u8; 19];
@@ -283,12 +321,11 @@ impl DynamicHeader {
         let mut clen_code = [0u16; 19];
         codes_for(&clen_len, &mut clen_code);
         let hclen = (4..=19).rev().find(|&n| clen_len[CLEN_ORDER[n - 1]] > 0).unwrap_or(4);
-        DynamicHeader { hlit, hdist, hclen, runs, clen_len, clen_code }
+        DynamicHeader { hlit, hdist, hclen, runs, nruns, clen_len, clen_code }
     }
 
     fn bits(&self) -> u64 {
-        let runs: u64 = self
-            .runs
+        let runs: u64 = self.runs[..self.nruns]
             .iter()
             .map(|&(s, _)| u64::from(self.clen_len[usize::from(s)]) + [0, 2, 3, 7][usize::from(s.saturating_sub(15))])
             .sum();
@@ -302,7 +339,7 @@ impl DynamicHeader {
         for &i in &CLEN_ORDER[..self.hclen] {
             w.put(u32::from(self.clen_len[i]), 3);
         }
-        for &(s, extra) in &self.runs {
+        for &(s, extra) in &self.runs[..self.nruns] {
             let s = usize::from(s);
             w.put(u32::from(self.clen_code[s]), u32::from(self.clen_len[s]));
             match s {
@@ -330,7 +367,7 @@ mod tests {
         assert_eq!(len_code(257), 27);
         for dist in 1..=32768 {
             let c = dist_code(dist);
-            let base = usize::from(super::super::inflate::DIST_BASE[c]);
+            let base = usize::from(DIST_BASE[c]);
             assert!(dist >= base && dist - base < 1 << DIST_EXTRA[c], "dist {dist} code {c}");
         }
     }

@@ -1,66 +1,63 @@
-//! Compression and bounded decompression of message payloads.
+//! Compression and bounded decompression of message payloads, with the
+//! deflate codec of this crate ([`super::lz77`], [`super::inflate`]).
 
-use flate2::{Decompress, FlushDecompress, Status};
+use std::cell::RefCell;
 
+use super::blocks::BlockCoder;
+use super::inflate::{InflateError, Inflater};
+use super::lz77::{deflater_memory, Deflater};
 use crate::error::ProtocolError;
 
 /// The four bytes a sync flush ends with; RFC 7692 §7.2.1 removes them from
 /// each message and §7.2.2 puts them back before inflating.
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Inflated output grows by at most this much beyond what was checked.
-pub const INFLATE_CHUNK: usize = 32 * 1024;
+/// How far inflated output may grow beyond the limit it is checked
+/// against: nothing (the inflater stops at the limit exactly). Kept for the
+/// bound it documents.
+pub const INFLATE_CHUNK: usize = 0;
 
-/// Compresses messages with one deflate context (zlib-rs, which unlike
-/// flate2's API lets the memory level be chosen).
+thread_local! {
+    /// Symbols and code tables of the block being written: one set per
+    /// thread, since a thread compresses one message at a time.
+    static BLOCK_SCRATCH: RefCell<(Vec<u32>, BlockCoder)> = RefCell::new((Vec::new(), BlockCoder::new()));
+}
+
+/// Compresses messages with one deflate context.
+#[derive(Debug)]
 pub struct Compressor {
-    c: zlib_rs::Deflate,
+    d: Deflater,
     reset_after_message: bool,
     /// Level, window bits and memory level, packed ([`Compressor::key_for`]).
     key: u32,
 }
 
-impl std::fmt::Debug for Compressor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compressor")
-            .field("reset_after_message", &self.reset_after_message)
-            .finish()
-    }
-}
-
-/// Heap bytes a compressor holds for `window_bits` and `mem_level`, by
-/// zlib-rs's layout: the window and its match chain (`4 * 2^window_bits`),
-/// a hash table of 64 Ki entries (128 KiB, whatever the settings: zlib-rs,
-/// like zlib-ng, does not scale it with `mem_level`), and the symbol and
-/// output buffers (`7 * 2^(mem_level + 6)`). 284 KiB at the defaults (15
-/// bits, memory level 6), 158 KiB at 12 bits and memory level 5.
+/// Heap bytes a compressor holds for `window_bits` and `mem_level` once it
+/// has compressed something: its window twice over
+/// (`2 * 2^window_bits`), a chain link per window position
+/// (`2 * 2^window_bits`) and a hash table of `2^min(mem_level + 7,
+/// window_bits)` two-byte entries. 144 KiB at the defaults (15 bits, memory
+/// level 6), 24 KiB at 12 bits and memory level 5. A thread that compresses
+/// also keeps one block's symbols (64 KiB), whatever the number of
+/// connections.
 ///
 /// ```
 /// use wsbolt_proto::deflate::compressor_memory;
-/// assert_eq!(compressor_memory(15, 6), 284 * 1024);
+/// assert_eq!(compressor_memory(15, 6), 144 * 1024);
+/// assert_eq!(compressor_memory(12, 5), 24 * 1024);
 /// ```
 pub fn compressor_memory(window_bits: u8, mem_level: u8) -> usize {
-    let window = 1usize << window_bits.clamp(9, 15);
-    let lit_bufsize = 1usize << (mem_level.clamp(1, 9) + 6);
-    4 * window + 128 * 1024 + 7 * lit_bufsize
+    deflater_memory(window_bits, mem_level)
 }
 
 impl Compressor {
     /// A compressor with `window_bits` (9–15), `level` (0–9) and
-    /// `mem_level` (1–9: the hash table and buffer sizes). With
+    /// `mem_level` (1–9: the hash table's size). With
     /// `reset_after_message` (no context takeover) every message is
     /// compressed on its own.
     pub fn new(level: u32, window_bits: u8, mem_level: u8, reset_after_message: bool) -> Self {
-        let config = zlib_rs::DeflateConfig {
-            level: level.min(9) as i32,
-            method: zlib_rs::Method::Deflated,
-            // Negative: raw deflate, no zlib header (RFC 7692 §7.2.1).
-            window_bits: -i32::from(window_bits.clamp(9, 15)),
-            mem_level: i32::from(mem_level.clamp(1, 9)),
-            strategy: zlib_rs::Strategy::Default,
-        };
         Compressor {
-            c: zlib_rs::Deflate::new_with_config(config),
+            d: Deflater::new(level, window_bits, mem_level),
             reset_after_message,
             key: Self::key_for(level, window_bits, mem_level),
         }
@@ -78,59 +75,41 @@ impl Compressor {
 
     /// Appends the compressed form of `input` (a message, or one fragment of
     /// it) to `out`; `fin` on the last piece strips the sync-flush trailer.
-    /// Returns false if the deflate state failed (the caller then sends the
-    /// message uncompressed; this does not happen with valid state).
+    /// Always true (kept from an earlier backend that could fail).
     pub fn compress(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>) -> bool {
         let start = out.len();
-        let mut consumed = 0;
-        loop {
-            // Room to write into, zeroed so the API stays safe; trimmed below.
-            let room = (input.len() - consumed) / 2 + 64;
-            let at = out.len();
-            out.resize(at + room, 0);
-            let (in_before, out_before) = (self.c.total_in(), self.c.total_out());
-            let r = self
-                .c
-                .compress(&input[consumed..], &mut out[at..], zlib_rs::DeflateFlush::SyncFlush);
-            let produced = (self.c.total_out() - out_before) as usize;
-            out.truncate(at + produced);
-            if r.is_err() {
-                out.truncate(start);
-                self.c.reset();
-                return false;
-            }
-            consumed += (self.c.total_in() - in_before) as usize;
-            // A sync flush is complete once the output space was not filled.
-            if consumed == input.len() && produced < room {
-                break;
-            }
+        let d = &mut self.d;
+        let done = BLOCK_SCRATCH.try_with(|s| {
+            let (symbols, coder) = &mut *s.borrow_mut();
+            d.compress(input, out, symbols, coder);
+        });
+        if done.is_err() {
+            // The thread is exiting: compress with scratch of our own.
+            self.d.compress(input, out, &mut Vec::new(), &mut BlockCoder::new());
         }
         // Incompressible input (random or already compressed data) grows under
-        // deflate, and more so at level 1 (fixed-Huffman literals): send it as
-        // stored blocks instead, at most 5 bytes per 64 KiB over its size.
-        // The compressor has taken the input into its window like the peer's
-        // inflater will from the stored blocks, and a sync flush leaves no
-        // bits pending, so the two contexts stay in step.
-        let compressed_len = out.len() - start - if fin && out[start..].ends_with(&TRAILER) { 4 } else { 0 };
+        // deflate: send it as stored blocks instead, at most 5 bytes per
+        // 64 KiB over its size. The compressor has taken the input into its
+        // window like the peer's inflater will from the stored blocks, and a
+        // sync flush leaves no bits pending, so the two contexts stay in step.
+        let compressed_len = out.len() - start - if fin { TRAILER.len() } else { 0 };
         let stored = !input.is_empty() && compressed_len > stored_len(input.len()) + usize::from(fin);
         if stored {
             out.truncate(start);
             write_stored(input, out);
         }
         if fin {
-            if stored || out.len() == start {
+            if stored {
                 // The receiver appends the sync-flush trailer `00 00 ff ff`
                 // (RFC 7692 §7.2.2), LEN and NLEN of an empty stored block,
                 // which only parses after that block's header byte: after
-                // our stored blocks, and after an empty flush (zlib emits
-                // nothing when nothing is new; RFC 7692 §7.2.3.6's 0x00 for
-                // an empty message), send that header.
+                // our stored blocks, send that header.
                 out.push(0x00);
-            } else if out[start..].ends_with(&TRAILER) {
+            } else {
                 out.truncate(out.len() - TRAILER.len());
             }
             if self.reset_after_message {
-                self.c.reset();
+                self.d.reset(true);
             }
         }
         true
@@ -163,16 +142,17 @@ impl Compressor {
     /// that references less history than the inflater holds inflates the
     /// same. Used after a message is sent uncompressed instead.
     pub fn reset(&mut self) {
-        self.c.reset();
+        self.d.reset(true);
     }
 }
 
 /// Inflates messages with one deflate context, never past a size limit.
+/// Between messages it holds the peer's window (`2^window_bits` bytes)
+/// once it has inflated something.
 #[derive(Debug)]
 pub struct Decompressor {
-    d: Decompress,
+    i: Inflater,
     reset_after_message: bool,
-    stream_ended: bool,
     window_bits: u8,
 }
 
@@ -180,12 +160,8 @@ impl Decompressor {
     /// A decompressor for a peer that compresses with at most `window_bits`
     /// (8–15; an 8-bit stream inflates with a 9-bit window).
     pub fn new(window_bits: u8, reset_after_message: bool) -> Self {
-        Decompressor {
-            d: Decompress::new_with_window_bits(false, window_bits.clamp(9, 15)),
-            reset_after_message,
-            stream_ended: false,
-            window_bits: window_bits.clamp(9, 15),
-        }
+        let window_bits = window_bits.clamp(9, 15);
+        Decompressor { i: Inflater::new(window_bits), reset_after_message, window_bits }
     }
 
     /// The window this decompressor inflates with (9–15).
@@ -193,9 +169,9 @@ impl Decompressor {
         self.window_bits
     }
 
-    /// Inflates `input` onto `out`, calling `check` on each new piece of
-    /// output (for UTF-8 validation). Fails with `MessageTooLarge` as soon as
-    /// `out` would pass `max`: it never grows beyond `max + INFLATE_CHUNK`.
+    /// Inflates `input` onto `out`, calling `check` on the new output (for
+    /// UTF-8 validation). Fails with `MessageTooLarge` as soon as `out`
+    /// would pass `max`: it never grows beyond `max`.
     pub fn inflate(
         &mut self,
         input: &[u8],
@@ -203,44 +179,12 @@ impl Decompressor {
         max: usize,
         check: &mut dyn FnMut(&[u8]) -> Result<(), ProtocolError>,
     ) -> Result<(), ProtocolError> {
-        let mut consumed = 0;
-        loop {
-            if out.capacity() - out.len() < INFLATE_CHUNK / 4 {
-                let limit = max.saturating_add(INFLATE_CHUNK);
-                let target = (out.capacity() * 2).max(out.len() + INFLATE_CHUNK).min(limit);
-                if target <= out.len() {
-                    return Err(ProtocolError::MessageTooLarge { max: max as u64 });
-                }
-                out.reserve_exact(target - out.len());
-            }
-            let (before_in, before_len) = (self.d.total_in(), out.len());
-            let status = self
-                .d
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| ProtocolError::InvalidCompressedData)?;
-            consumed += (self.d.total_in() - before_in) as usize;
-            let produced = out.len() - before_len;
-            if out.len() > max {
-                return Err(ProtocolError::MessageTooLarge { max: max as u64 });
-            }
-            check(&out[before_len..])?;
-            if status == Status::StreamEnd {
-                // A final block: the peer's context ends here.
-                self.stream_ended = true;
-                if consumed < input.len() {
-                    return Err(ProtocolError::InvalidCompressedData);
-                }
-                return Ok(());
-            }
-            let input_done = consumed == input.len();
-            if input_done && out.len() < out.capacity() {
-                return Ok(());
-            }
-            if produced == 0 && !input_done && self.d.total_in() == before_in {
-                // No progress with input left and room to write: corrupt.
-                return Err(ProtocolError::InvalidCompressedData);
-            }
-        }
+        let before = out.len();
+        self.i.inflate(input, out, max).map_err(|e| match e {
+            InflateError::Invalid => ProtocolError::InvalidCompressedData,
+            InflateError::TooLarge => ProtocolError::MessageTooLarge { max: max as u64 },
+        })?;
+        check(&out[before..])
     }
 
     /// Ends a message: inflates the trailer RFC 7692 removed, then resets the
@@ -251,12 +195,12 @@ impl Decompressor {
         max: usize,
         check: &mut dyn FnMut(&[u8]) -> Result<(), ProtocolError>,
     ) -> Result<(), ProtocolError> {
-        if !self.stream_ended {
+        let ended = self.i.ended();
+        if !ended {
             self.inflate(&TRAILER, out, max, check)?;
         }
-        if self.reset_after_message || self.stream_ended {
-            self.d.reset(false);
-            self.stream_ended = false;
+        if self.reset_after_message || ended {
+            self.i.reset(true);
         }
         Ok(())
     }

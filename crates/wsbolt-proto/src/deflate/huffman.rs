@@ -7,6 +7,9 @@ const FAST_BITS: u32 = 10;
 /// The longest code deflate allows.
 pub(crate) const MAX_BITS: usize = 15;
 
+/// The most symbols a deflate code has (the literal/length code's 288).
+const MAX_SYMBOLS: usize = 288;
+
 /// A decoding table for one Huffman code.
 #[derive(Clone)]
 pub(crate) struct Decoder {
@@ -130,14 +133,19 @@ impl Decoder {
 /// moving its deepest leaves up, which costs little). Unused symbols get 0;
 /// a single used symbol gets length 1.
 pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
+    debug_assert!(freqs.len() <= MAX_SYMBOLS && lengths.len() >= freqs.len());
     lengths.iter_mut().for_each(|l| *l = 0);
-    let mut syms: Vec<(u32, u16)> = freqs
-        .iter()
-        .enumerate()
-        .filter(|(_, &f)| f > 0)
-        .map(|(s, &f)| (f, s as u16))
-        .collect();
-    match syms.len() {
+    // Fixed-size scratch on the stack: this runs for every block, and a
+    // block can be one short message.
+    let mut syms = [(0u32, 0u16); MAX_SYMBOLS];
+    let mut n = 0;
+    for (s, &f) in freqs.iter().enumerate() {
+        if f > 0 {
+            syms[n] = (f, s as u16);
+            n += 1;
+        }
+    }
+    match n {
         0 => return,
         1 => {
             lengths[usize::from(syms[0].1)] = 1;
@@ -145,16 +153,18 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
         }
         _ => {}
     }
+    let syms = &mut syms[..n];
     syms.sort_unstable();
-    let n = syms.len();
     // Huffman's algorithm with two queues over the sorted leaves (Van
     // Leeuwen): internal nodes are made in order of weight, so the second
     // queue stays sorted too. `parent[i]` links leaves and nodes upward.
-    let mut weight: Vec<u64> = syms.iter().map(|&(f, _)| u64::from(f)).collect();
-    weight.resize(2 * n - 1, 0);
-    let mut parent = vec![0usize; 2 * n - 1];
+    let mut weight = [0u64; 2 * MAX_SYMBOLS];
+    for (w, &(f, _)) in weight.iter_mut().zip(syms.iter()) {
+        *w = u64::from(f);
+    }
+    let mut parent = [0u16; 2 * MAX_SYMBOLS];
     let (mut leaf, mut node, mut made) = (0usize, n, n);
-    let pick = |weight: &Vec<u64>, leaf: &mut usize, node: &mut usize, made: usize| {
+    let pick = |weight: &[u64], leaf: &mut usize, node: &mut usize, made: usize| {
         if *leaf < n && (*node >= made || weight[*leaf] <= weight[*node]) {
             *leaf += 1;
             *leaf - 1
@@ -167,31 +177,36 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
         let a = pick(&weight, &mut leaf, &mut node, made);
         let b = pick(&weight, &mut leaf, &mut node, made);
         weight[made] = weight[a] + weight[b];
-        parent[a] = made;
-        parent[b] = made;
+        parent[a] = made as u16;
+        parent[b] = made as u16;
         made += 1;
     }
     // Depths, from the root (the last node) down.
-    let mut depth = vec![0usize; 2 * n - 1];
+    let mut depth = [0u16; 2 * MAX_SYMBOLS];
     for i in (0..2 * n - 2).rev() {
-        depth[i] = depth[parent[i]] + 1;
+        depth[i] = depth[usize::from(parent[i])] + 1;
     }
     // Codes per length, the over-long ones moved to the limit, then the
     // Kraft sum restored by splitting a shorter leaf for each excess one.
-    let mut bl_count = vec![0u32; limit.max(MAX_BITS) + 64];
+    let mut bl_count = [0u32; MAX_BITS + 2];
     for &d in &depth[..n] {
-        bl_count[d.min(limit)] += 1;
+        bl_count[usize::from(d).min(limit)] += 1;
     }
-    let kraft = |c: &Vec<u32>| -> u64 { (1..=limit).map(|l| u64::from(c[l]) << (limit - l)).sum() };
     let full = 1u64 << limit;
-    while kraft(&bl_count) > full {
+    let mut kraft: u64 = (1..=limit).map(|l| u64::from(bl_count[l]) << (limit - l)).sum();
+    while kraft > full {
+        // Drop one leaf at the limit (-1) and split one at a shorter length
+        // l into two at l + 1 (+2^(limit-l-1) net): each step lowers the sum.
         bl_count[limit] -= 1;
+        kraft -= 1;
         let mut l = limit - 1;
         while bl_count[l] == 0 {
             l -= 1;
         }
         bl_count[l] -= 1;
         bl_count[l + 1] += 2;
+        kraft -= 1u64 << (limit - l);
+        kraft += 2u64 << (limit - l - 1);
     }
     // The shortest codes to the most frequent symbols (`syms` ascends).
     let mut it = syms.iter().rev();
