@@ -163,6 +163,13 @@ fn variants() -> Vec<Variant> {
         ("default, 12-bit window", 12, false),
     ] {
         let (level, mem) = (d.level, d.mem_level);
+        if bits == 13 {
+            v.push(Variant {
+                name: format!("wsbolt {label} (level {level}, memLevel 5)"),
+                bits,
+                make: Box::new(move || Box::new(Wsbolt(Compressor::new(level, bits, 5, reset)))),
+            });
+        }
         v.push(Variant {
             name: format!("wsbolt {label} (level {level}, memLevel {mem})"),
             bits,

@@ -2,7 +2,7 @@
 //! coded with the block's own Huffman codes or the fixed ones, whichever is
 //! smaller.
 
-use super::huffman::{codes_for, lengths_for, MAX_BITS};
+use super::huffman::{codes_for, lengths_for, Scratch, MAX_BITS};
 use super::inflate::{DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA};
 
 /// A match in the symbol buffer: this bit, the length less 3 above bit 15,
@@ -100,6 +100,7 @@ pub(crate) struct BlockCoder {
     dist_len: [u8; 30],
     lit_code: [u16; 288],
     dist_code: [u16; 30],
+    scratch: Box<Scratch>,
 }
 
 impl BlockCoder {
@@ -111,6 +112,7 @@ impl BlockCoder {
             dist_len: [0; 30],
             lit_code: [0; 288],
             dist_code: [0; 30],
+            scratch: Scratch::new(),
         }
     }
 
@@ -137,14 +139,14 @@ impl BlockCoder {
             .sum();
         let fixed_bits = 3 + extra + self.coded_bits(&fixed_code().lit_len[..286], &[5; 30]);
 
-        lengths_for(&self.lit_freq, MAX_BITS, &mut self.lit_len[..286]);
+        lengths_for(&self.lit_freq, MAX_BITS, &mut self.lit_len[..286], &mut self.scratch);
         self.lit_len[286..].fill(0);
-        lengths_for(&self.dist_freq, MAX_BITS, &mut self.dist_len);
+        lengths_for(&self.dist_freq, MAX_BITS, &mut self.dist_len, &mut self.scratch);
         // At least two codes each, so every code is complete (some
         // inflaters refuse an incomplete one).
         complete(&mut self.lit_len[..286]);
         complete(&mut self.dist_len);
-        let header = DynamicHeader::new(&self.lit_len[..286], &self.dist_len);
+        let header = DynamicHeader::new(&self.lit_len[..286], &self.dist_len, &mut self.scratch);
         let dynamic_bits = 3 + extra + header.bits() + self.coded_bits(&self.lit_len[..286], &self.dist_len);
 
         if dynamic_bits < fixed_bits {
@@ -266,7 +268,7 @@ struct DynamicHeader {
 const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 impl DynamicHeader {
-    fn new(lit_len: &[u8], dist_len: &[u8]) -> Self {
+    fn new(lit_len: &[u8], dist_len: &[u8], scratch: &mut Scratch) -> Self {
         let hlit = (257..=286).rev().find(|&n| lit_len[n - 1] > 0).unwrap_or(257);
         let hdist = (1..=30).rev().find(|&n| dist_len[n - 1] > 0).unwrap_or(1);
         let mut all = [0u8; 286 + 30];
@@ -316,7 +318,7 @@ impl DynamicHeader {
             freq[usize::from(s)] += 1;
         }
         let mut clen_len = [0u8; 19];
-        lengths_for(&freq, 7, &mut clen_len);
+        lengths_for(&freq, 7, &mut clen_len, scratch);
         complete(&mut clen_len);
         let mut clen_code = [0u16; 19];
         codes_for(&clen_len, &mut clen_code);

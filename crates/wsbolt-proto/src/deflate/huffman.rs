@@ -132,12 +132,30 @@ impl Decoder {
 /// coded size (near enough: an over-long Huffman code is shortened by
 /// moving its deepest leaves up, which costs little). Unused symbols get 0;
 /// a single used symbol gets length 1.
-pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
+/// Work space for [`lengths_for`], reused between blocks: it is written
+/// before it is read, so it needs no clearing.
+pub(crate) struct Scratch {
+    syms: [(u32, u16); MAX_SYMBOLS],
+    weight: [u64; 2 * MAX_SYMBOLS],
+    parent: [u16; 2 * MAX_SYMBOLS],
+    depth: [u16; 2 * MAX_SYMBOLS],
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Box<Scratch> {
+        Box::new(Scratch {
+            syms: [(0, 0); MAX_SYMBOLS],
+            weight: [0; 2 * MAX_SYMBOLS],
+            parent: [0; 2 * MAX_SYMBOLS],
+            depth: [0; 2 * MAX_SYMBOLS],
+        })
+    }
+}
+
+pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8], scratch: &mut Scratch) {
     debug_assert!(freqs.len() <= MAX_SYMBOLS && lengths.len() >= freqs.len());
     lengths.iter_mut().for_each(|l| *l = 0);
-    // Fixed-size scratch on the stack: this runs for every block, and a
-    // block can be one short message.
-    let mut syms = [(0u32, 0u16); MAX_SYMBOLS];
+    let Scratch { syms, weight, parent, depth } = scratch;
     let mut n = 0;
     for (s, &f) in freqs.iter().enumerate() {
         if f > 0 {
@@ -158,11 +176,9 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
     // Huffman's algorithm with two queues over the sorted leaves (Van
     // Leeuwen): internal nodes are made in order of weight, so the second
     // queue stays sorted too. `parent[i]` links leaves and nodes upward.
-    let mut weight = [0u64; 2 * MAX_SYMBOLS];
     for (w, &(f, _)) in weight.iter_mut().zip(syms.iter()) {
         *w = u64::from(f);
     }
-    let mut parent = [0u16; 2 * MAX_SYMBOLS];
     let (mut leaf, mut node, mut made) = (0usize, n, n);
     let pick = |weight: &[u64], leaf: &mut usize, node: &mut usize, made: usize| {
         if *leaf < n && (*node >= made || weight[*leaf] <= weight[*node]) {
@@ -174,15 +190,15 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8]) {
         }
     };
     while made < 2 * n - 1 {
-        let a = pick(&weight, &mut leaf, &mut node, made);
-        let b = pick(&weight, &mut leaf, &mut node, made);
+        let a = pick(&weight[..], &mut leaf, &mut node, made);
+        let b = pick(&weight[..], &mut leaf, &mut node, made);
         weight[made] = weight[a] + weight[b];
         parent[a] = made as u16;
         parent[b] = made as u16;
         made += 1;
     }
     // Depths, from the root (the last node) down.
-    let mut depth = [0u16; 2 * MAX_SYMBOLS];
+    depth[2 * n - 2] = 0;
     for i in (0..2 * n - 2).rev() {
         depth[i] = depth[usize::from(parent[i])] + 1;
     }
@@ -257,7 +273,7 @@ mod tests {
         }
         for limit in [7usize, 9, 15] {
             let mut lengths = vec![0u8; 30];
-            lengths_for(&freqs, limit, &mut lengths);
+            lengths_for(&freqs, limit, &mut lengths, &mut Scratch::new());
             assert!(lengths.iter().all(|&l| (1..=limit as u8).contains(&l)), "{lengths:?}");
             let kraft: u64 = lengths.iter().map(|&l| 1u64 << (limit - usize::from(l))).sum();
             assert_eq!(kraft, 1 << limit, "limit {limit}: {lengths:?}");
@@ -273,7 +289,7 @@ mod tests {
         let mut freqs = [5u32, 9, 1, 0, 300, 2, 2, 1, 7, 1000, 1];
         freqs[3] = 1;
         let mut lengths = [0u8; 11];
-        lengths_for(&freqs, 15, &mut lengths);
+        lengths_for(&freqs, 15, &mut lengths, &mut Scratch::new());
         let d = Decoder::new(&lengths, false).unwrap();
         let mut codes = [0u16; 11];
         codes_for(&lengths, &mut codes);

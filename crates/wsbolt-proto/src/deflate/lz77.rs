@@ -16,6 +16,8 @@ const MIN_MATCH: usize = 3;
 const MAX_MATCH: usize = 258;
 /// A three-byte match further back than this costs more than its literals.
 const TOO_FAR: usize = 4096;
+/// Matches longer than this hash only their first and last positions.
+const LONG_MATCH: usize = 64;
 
 /// Matching effort per level: (good, lazy, nice, chain, lazy evaluation).
 /// `lazy` is the longest match worth trying to beat at the next byte (or,
@@ -168,27 +170,21 @@ impl Deflater {
         self.window.copy_within(wsize.., 0);
         self.window.truncate(wsize);
         self.pos -= wsize;
-        let down = |v: &mut u16| *v = (usize::from(*v).saturating_sub(wsize)) as u16;
+        // In u16 (wsize is at most 2^15) so that it vectorises.
+        let by = wsize as u16;
+        let down = |v: &mut u16| *v = v.saturating_sub(by);
         self.head.iter_mut().for_each(down);
         self.prev.iter_mut().for_each(down);
     }
 
-    #[inline]
-    fn hash(&self, p: usize) -> usize {
-        let w = &self.window;
-        let v = u32::from(w[p]) | u32::from(w[p + 1]) << 8 | u32::from(w[p + 2]) << 16;
-        (v.wrapping_mul(0x9E37_79B1) >> (32 - self.hash_bits)) as usize
-    }
-
     /// Hashes position `p` in and returns the previous one with its hash.
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, p: usize) -> usize {
-        if p + MIN_MATCH > self.window.len() {
-            return 0;
-        }
-        let h = self.hash(p);
+        let Some(b) = self.window.get(p..p + 4) else { return 0 };
+        let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let h = (v.wrapping_mul(0x9E37_79B1) >> (32 - self.hash_bits)) as usize;
         let before = self.head[h];
-        let mask = self.wsize() - 1;
+        let mask = self.prev.len() - 1;
         self.prev[p & mask] = before;
         self.head[h] = p as u16;
         usize::from(before)
@@ -208,23 +204,31 @@ impl Deflater {
         let limit = pos.saturating_sub(self.wsize());
         let mask = self.wsize() - 1;
         let mut found = (0, 0);
+        let cur = &w[pos..pos + avail];
+        let first = [cur[0], cur[1]];
+        let mut scan_end = cur[best];
+        let prev = &self.prev[..];
         while candidate > limit && candidate < pos {
             let c = candidate;
-            if w[c + best] == w[pos + best] && w[c] == w[pos] && w[c + 1] == w[pos + 1] {
-                let len = common_prefix(&w[c..c + avail], &w[pos..pos + avail]);
+            let cand = &w[c..c + avail];
+            // The byte that would make this match the longest yet, then the
+            // first two: most candidates fail at one of them.
+            if cand[best] == scan_end && cand[..2] == first {
+                let len = common_prefix(cand, cur);
                 if len > best {
                     best = len;
                     found = (len, pos - c);
                     if len >= nice {
                         break;
                     }
+                    scan_end = cur[best];
                 }
             }
             chain -= 1;
             if chain == 0 {
                 break;
             }
-            candidate = usize::from(self.prev[c & mask]);
+            candidate = usize::from(prev[c & mask]);
         }
         found
     }
@@ -273,8 +277,17 @@ impl Deflater {
                 // The match at pos - 1 wins; hash the positions it covers.
                 let start = pos - 1;
                 symbols.push(match_symbol(self.prev_len, self.prev_dist));
-                for p in pos + 1..start + self.prev_len {
-                    self.insert(p);
+                let end = start + self.prev_len;
+                if self.prev_len <= LONG_MATCH {
+                    for p in pos + 1..end {
+                        self.insert(p);
+                    }
+                } else {
+                    // Inside a long match every position repeats one
+                    // already hashed `prev_dist` back: hash only its ends.
+                    for p in (pos + 1..pos + 1 + LONG_MATCH / 2).chain(end - LONG_MATCH / 2..end) {
+                        self.insert(p);
+                    }
                 }
                 self.pos = start + self.prev_len;
                 self.pending = false;
