@@ -1,6 +1,7 @@
 //! Bounded inflate: whatever the compressed input (bombs, corrupt streams,
 //! any split into fragments), a message that succeeds never passes the limit
-//! and the buffer never grows past limit + one inflate chunk.
+//! and the buffer never grows past the limit (`INFLATE_CHUNK` is 0 since the
+//! inflater became the crate's own).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use wsbolt_proto::deflate::{Decompressor, INFLATE_CHUNK};
