@@ -165,6 +165,7 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
         "no-deflate" => Some((!c.deflate).to_string()),
         "deflate-no-context-takeover" => Some(c.deflate_no_context_takeover.to_string()),
         "deflate-level" => n(u64::from(c.deflate_level)),
+        "deflate-window-bits" => n(u64::from(c.deflate_window_bits)),
         "max-connections" => n(c.max_connections as u64),
         "max-connections-per-ip" => n(c.max_connections_per_ip as u64),
         "allow-origin" => Some(format!(

@@ -140,9 +140,13 @@ fn server_configuration_bounds_the_windows() {
         "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"
     );
     assert_eq!((p.server_max_window_bits, p.client_max_window_bits), (10, 9));
-    // An offer that does not let the server limit the client is declined...
-    assert_eq!(offer_with("permessage-deflate", &cfg), None);
-    // ...unless another does.
+    // An offer that does not let the server limit the client (Firefox's) is
+    // accepted with the client at 15 bits, and the answer does not name
+    // the parameter (RFC 7692 §7.1.2.2)...
+    let (a, p) = offer_with("permessage-deflate", &cfg).unwrap();
+    assert_eq!(a, "permessage-deflate");
+    assert_eq!(p.client_max_window_bits, 15);
+    // ...unless another offer lets it choose: that one is preferred.
     let (a, _) = offer_with(
         "permessage-deflate, permessage-deflate; client_max_window_bits=15",
         &cfg,

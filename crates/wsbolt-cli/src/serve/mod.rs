@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// permessage-deflate compression level, 1 (fastest) to 9 [default: 6].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9))]
     deflate_level: Option<u32>,
+    /// permessage-deflate window in bits, 9 to 15, both ways [default: 13]:
+    /// 48 KiB of codec memory per connection with the context kept; 15
+    /// takes 176 KiB for about 6% fewer bytes.
+    #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u8).range(9..=15))]
+    deflate_window_bits: Option<u8>,
     /// Most open connections; beyond it new ones get 503 at once [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -180,6 +185,7 @@ impl ServeArgs {
             no_deflate: self.no_deflate || file.no_deflate,
             deflate_no_context_takeover: self.deflate_no_context_takeover || file.deflate_no_context_takeover,
             deflate_level: self.deflate_level.or(file.deflate_level),
+            deflate_window_bits: self.deflate_window_bits.or(file.deflate_window_bits),
             max_connections: self.max_connections.or(file.max_connections),
             max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
             allow_origin: if self.allow_origin.is_empty() {
@@ -231,7 +237,8 @@ impl ServeArgs {
             max_outbound_queue,
             slow_consumer,
             shutdown_grace,
-            deflate_level
+            deflate_level,
+            deflate_window_bits
         );
         set!(
             redis_prefix,

@@ -14,6 +14,7 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("no-deflate", None, "true"),
     ("deflate-no-context-takeover", None, "true"),
     ("deflate-level", Some("2"), "2"),
+    ("deflate-window-bits", Some("10"), "10"),
     ("max-connections", Some("7"), "7"),
     ("max-connections-per-ip", Some("8"), "8"),
     ("allow-origin", Some("https://x.example"), "[\"https://x.example\"]"),

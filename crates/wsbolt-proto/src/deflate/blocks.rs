@@ -65,7 +65,11 @@ fn len_code(len: usize) -> usize {
     let t = TABLE.get_or_init(|| {
         let mut t = [0u8; 256];
         for (code, &base) in LEN_BASE.iter().enumerate() {
-            let end = if code + 1 < 28 { usize::from(LEN_BASE[code + 1]) } else { 259 };
+            let end = if code + 1 < 28 {
+                usize::from(LEN_BASE[code + 1])
+            } else {
+                259
+            };
             for l in usize::from(base)..end.min(259) {
                 if l - 3 < 256 {
                     t[l - 3] = code as u8;
@@ -154,7 +158,12 @@ impl BlockCoder {
             header.write(w);
             codes_for(&self.lit_len, &mut self.lit_code);
             codes_for(&self.dist_len, &mut self.dist_code);
-            let code = Code { lit_len: &self.lit_len, lit_code: &self.lit_code, dist_len: &self.dist_len, dist_code: &self.dist_code };
+            let code = Code {
+                lit_len: &self.lit_len,
+                lit_code: &self.lit_code,
+                dist_len: &self.dist_len,
+                dist_code: &self.dist_code,
+            };
             code.write_symbols(symbols, w);
         } else {
             w.put(0b010, 3);
@@ -163,8 +172,18 @@ impl BlockCoder {
     }
 
     fn coded_bits(&self, lit_len: &[u8], dist_len: &[u8]) -> u64 {
-        let lit: u64 = self.lit_freq.iter().zip(lit_len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum();
-        let dist: u64 = self.dist_freq.iter().zip(dist_len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum();
+        let lit: u64 = self
+            .lit_freq
+            .iter()
+            .zip(lit_len)
+            .map(|(&f, &l)| u64::from(f) * u64::from(l))
+            .sum();
+        let dist: u64 = self
+            .dist_freq
+            .iter()
+            .zip(dist_len)
+            .map(|(&f, &l)| u64::from(f) * u64::from(l))
+            .sum();
         lit + dist
     }
 }
@@ -214,7 +233,12 @@ struct FixedCode {
 
 impl FixedCode {
     fn as_code(&self) -> Code<'_> {
-        Code { lit_len: &self.lit_len, lit_code: &self.lit_code, dist_len: &self.dist_len, dist_code: &self.dist_code }
+        Code {
+            lit_len: &self.lit_len,
+            lit_code: &self.lit_code,
+            dist_len: &self.dist_len,
+            dist_code: &self.dist_code,
+        }
     }
 }
 
@@ -232,7 +256,12 @@ fn fixed_code() -> &'static FixedCode {
         codes_for(&[5u8; 32], &mut dist_code32);
         let mut dist_code = [0u16; 30];
         dist_code.copy_from_slice(&dist_code32[..30]);
-        FixedCode { lit_len, lit_code, dist_len: [5; 30], dist_code }
+        FixedCode {
+            lit_len,
+            lit_code,
+            dist_len: [5; 30],
+            dist_code,
+        }
     })
 }
 
@@ -323,7 +352,15 @@ impl DynamicHeader {
         let mut clen_code = [0u16; 19];
         codes_for(&clen_len, &mut clen_code);
         let hclen = (4..=19).rev().find(|&n| clen_len[CLEN_ORDER[n - 1]] > 0).unwrap_or(4);
-        DynamicHeader { hlit, hdist, hclen, runs, nruns, clen_len, clen_code }
+        DynamicHeader {
+            hlit,
+            hdist,
+            hclen,
+            runs,
+            nruns,
+            clen_len,
+            clen_code,
+        }
     }
 
     fn bits(&self) -> u64 {

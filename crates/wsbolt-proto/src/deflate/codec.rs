@@ -161,7 +161,11 @@ impl Decompressor {
     /// (8–15; an 8-bit stream inflates with a 9-bit window).
     pub fn new(window_bits: u8, reset_after_message: bool) -> Self {
         let window_bits = window_bits.clamp(9, 15);
-        Decompressor { i: Inflater::new(window_bits), reset_after_message, window_bits }
+        Decompressor {
+            i: Inflater::new(window_bits),
+            reset_after_message,
+            window_bits,
+        }
     }
 
     /// The window this decompressor inflates with (9–15).

@@ -155,7 +155,12 @@ impl Scratch {
 pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8], scratch: &mut Scratch) {
     debug_assert!(freqs.len() <= MAX_SYMBOLS && lengths.len() >= freqs.len());
     lengths.iter_mut().for_each(|l| *l = 0);
-    let Scratch { syms, weight, parent, depth } = scratch;
+    let Scratch {
+        syms,
+        weight,
+        parent,
+        depth,
+    } = scratch;
     let mut n = 0;
     for (s, &f) in freqs.iter().enumerate() {
         if f > 0 {

@@ -84,7 +84,9 @@ const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3,
 pub(crate) const LEN_BASE: [u16; 29] = [
     3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258,
 ];
-pub(crate) const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+pub(crate) const LEN_EXTRA: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
 pub(crate) const DIST_BASE: [u16; 30] = [
     1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
     8193, 12289, 16385, 24577,
@@ -183,6 +185,7 @@ impl Inflater {
     }
 
     /// Heap bytes held between calls.
+    #[cfg(test)]
     pub(crate) fn memory(&self) -> usize {
         self.history.capacity()
     }
@@ -192,7 +195,12 @@ impl Inflater {
     /// after the final block is an error.
     pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
         let start = out.len();
-        let mut bits = Bits { input, pos: 0, buf: self.bit_buf, count: self.bit_count };
+        let mut bits = Bits {
+            input,
+            pos: 0,
+            buf: self.bit_buf,
+            count: self.bit_count,
+        };
         let result = self.run(&mut bits, out, start, max);
         self.bit_buf = bits.buf;
         self.bit_count = bits.count;
@@ -312,7 +320,11 @@ impl Inflater {
     }
 
     fn end_block(&mut self) {
-        self.state = if self.final_block { State::Ended } else { State::BlockHeader };
+        self.state = if self.final_block {
+            State::Ended
+        } else {
+            State::BlockHeader
+        };
     }
 }
 

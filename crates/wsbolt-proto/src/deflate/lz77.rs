@@ -135,7 +135,11 @@ impl Deflater {
             consumed += take;
             let last = consumed == input.len();
             // Keep a longest match's worth ahead unless this is all.
-            let end = if last { self.window.len() } else { self.window.len() - MAX_MATCH };
+            let end = if last {
+                self.window.len()
+            } else {
+                self.window.len() - MAX_MATCH
+            };
             while self.pos < end {
                 let stop = end.min(self.pos + 4096);
                 if LEVELS[self.level].4 {

@@ -23,6 +23,11 @@ pub const NAME: &str = "permessage-deflate";
 
 /// This end's permessage-deflate settings (the same type for both roles).
 ///
+/// [`DeflateConfig::default()`] keeps 15-bit windows (the best ratio, 176 KiB
+/// per connection with the context kept); [`DeflateConfig::balanced()`],
+/// [`DeflateConfig::small()`] and [`DeflateConfig::no_context_takeover()`]
+/// trade ratio for memory.
+///
 /// ```
 /// use wsbolt_proto::deflate::{DeflateConfig, negotiate_server};
 /// let cfg = DeflateConfig::default();
@@ -34,21 +39,22 @@ pub const NAME: &str = "permessage-deflate";
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeflateConfig {
-    /// Compression level, 0 (store) to 9. Default 6: on the corpus in
-    /// `benches/compression`, within 5% of C zlib level 6's size on every
-    /// class, in 44–84% of its CPU on the compressible ones (101% on random
-    /// data). Level 1 takes 6–39% of it for 10–45% larger output: choose it
-    /// where CPU matters more than bytes.
+    /// Compression level, 0 (Huffman coding only) to 9, with zlib's
+    /// matching effort per level. Default 6: on the corpus in
+    /// `benches/compression`, within 1.1% of C zlib level 6's size at the
+    /// same window on every class. Levels 1–3 take the first match found:
+    /// less CPU, 5–40% larger output.
     pub level: u32,
     /// Server: the largest window the server compresses with (it answers a
     /// smaller `server_max_window_bits` offer with the smaller value).
     /// Client: the window it asks the server to stay within (offered when
     /// below 15). 8–15, default 15.
     pub server_max_window_bits: u8,
-    /// Server: the window it requires the client to compress with, which
-    /// bounds the server's inflate memory (an offer that does not let the
-    /// server set it is declined when this is below 15). Client: the window
-    /// it compresses with (offered when below 15). 8–15, default 15.
+    /// Server: the window it asks the client to compress with, which
+    /// bounds the server's inflate memory (`2^bits` bytes) when the client's
+    /// offer lets the server choose; an offer that does not (Firefox's) is
+    /// still accepted, with 15 bits, if no other offer does. Client: the
+    /// window it compresses with (offered when below 15). 8–15, default 15.
     pub client_max_window_bits: u8,
     /// Server: reset the compressor after every message (less memory, less
     /// compression). Client: ask the server to do so. Default off.
@@ -58,11 +64,9 @@ pub struct DeflateConfig {
     pub client_no_context_takeover: bool,
     /// Messages shorter than this are sent uncompressed. Default 64 bytes.
     pub threshold: usize,
-    /// Memory level of this end's compressor, 1–9 (default 6): sizes its
-    /// symbol buffer (`2^(mem_level+6)` symbols), which is cleared at every
-    /// flush, so a lower level costs small messages less CPU; larger
-    /// messages then take more deflate blocks. Memory:
-    /// [`compressor_memory`] (284 KiB at the defaults).
+    /// Memory level of this end's compressor, 1–9 (default 6): its hash
+    /// table has `2^min(mem_level + 7, window bits)` entries. Memory:
+    /// [`compressor_memory`] (144 KiB at the defaults: 15-bit window).
     pub mem_level: u8,
 }
 
@@ -116,6 +120,51 @@ impl DeflateConfig {
     pub fn mem_level(mut self, mem_level: u8) -> Self {
         self.mem_level = mem_level;
         self
+    }
+}
+
+/// Presets: points on the memory and ratio curve, measured on the corpus of
+/// `benches/compression` (docs/compression.md has the tables). Memory is
+/// per connection with the context kept, once a message went each way.
+impl DeflateConfig {
+    /// 12-bit windows both ways: a 24 KiB compressor and a 4 KiB inflater
+    /// per connection; chat-like JSON to 0.30 of its size.
+    ///
+    /// ```
+    /// use wsbolt_proto::deflate::{compressor_memory, DeflateConfig};
+    /// let c = DeflateConfig::small();
+    /// assert_eq!(compressor_memory(c.server_max_window_bits, c.mem_level), 24 * 1024);
+    /// ```
+    pub fn small() -> Self {
+        DeflateConfig::default()
+            .server_max_window_bits(12)
+            .client_max_window_bits(12)
+    }
+
+    /// 13-bit windows both ways and memory level 5: a 40 KiB compressor
+    /// and an 8 KiB inflater; chat-like JSON to 0.29 of its size, within
+    /// 1% of C zlib at the same window. `wsbolt serve`'s default.
+    ///
+    /// ```
+    /// use wsbolt_proto::deflate::{compressor_memory, DeflateConfig};
+    /// let c = DeflateConfig::balanced();
+    /// assert_eq!(compressor_memory(c.server_max_window_bits, c.mem_level), 40 * 1024);
+    /// ```
+    pub fn balanced() -> Self {
+        DeflateConfig::default()
+            .server_max_window_bits(13)
+            .client_max_window_bits(13)
+            .mem_level(5)
+    }
+
+    /// No context takeover either way: each message is compressed on its
+    /// own by codecs the connections of a thread share, so an idle
+    /// connection holds no deflate memory; similar small messages compress
+    /// far less (chat-like JSON to 0.84 of its size).
+    pub fn no_context_takeover() -> Self {
+        DeflateConfig::default()
+            .server_no_context_takeover(true)
+            .client_no_context_takeover(true)
     }
 }
 
@@ -198,20 +247,30 @@ fn read_params(ext: &Extension) -> Result<Params, ()> {
 /// the request's `Sec-WebSocket-Extensions` values, with the answer to send.
 /// `None` declines (the handshake goes on without compression): no offer,
 /// or none this configuration can accept, or a header that does not parse.
+///
+/// An offer that lets the server choose the client's window
+/// (`client_max_window_bits`, as Chromium, Safari, Python `websockets` and
+/// Node `ws` send) is preferred when [`DeflateConfig::client_max_window_bits`]
+/// is below 15. Failing that, a bare offer (Firefox's) is accepted and the
+/// client compresses with up to 15 bits: this end then inflates with a
+/// 32 KiB window instead of declining compression.
 pub fn negotiate_server(offers: &[String], cfg: &DeflateConfig) -> Option<(String, DeflateParams)> {
-    for value in offers {
-        let Ok(exts) = parse(value) else { continue };
-        for ext in exts.iter().filter(|e| e.name.eq_ignore_ascii_case(NAME)) {
-            let Ok(p) = read_params(ext) else { continue };
-            if let Some(answer) = accept_offer(&p, cfg) {
-                return Some(answer);
-            }
-        }
-    }
-    None
+    let candidates = || {
+        offers
+            .iter()
+            .filter_map(|value| parse(value).ok())
+            .flatten()
+            .filter(|e| e.name.eq_ignore_ascii_case(NAME))
+            .filter_map(|e| read_params(&e).ok())
+    };
+    candidates()
+        .find_map(|p| accept_offer(&p, cfg, true))
+        .or_else(|| candidates().find_map(|p| accept_offer(&p, cfg, false)))
 }
 
-fn accept_offer(p: &Params, cfg: &DeflateConfig) -> Option<(String, DeflateParams)> {
+/// The answer to one offer. `strict`: decline an offer that does not let
+/// the server bring the client's window down to the configured one.
+fn accept_offer(p: &Params, cfg: &DeflateConfig, strict: bool) -> Option<(String, DeflateParams)> {
     let mut answer = String::from(NAME);
     let server_nct = p.server_no_context_takeover || cfg.server_no_context_takeover;
     if server_nct {
@@ -232,8 +291,7 @@ fn accept_offer(p: &Params, cfg: &DeflateConfig) -> Option<(String, DeflateParam
         None => cfg.server_max_window_bits,
     };
     // The client's window: the server may only set it if the client offered
-    // the parameter; without that, a limit below 15 cannot be imposed and
-    // the offer is declined.
+    // the parameter (RFC 7692 §7.1.2.2); without that, the client may use 15.
     let client_bits = match p.client_max_window_bits {
         Some(offered) => {
             let b = offered.unwrap_or(15).min(cfg.client_max_window_bits);
@@ -242,7 +300,7 @@ fn accept_offer(p: &Params, cfg: &DeflateConfig) -> Option<(String, DeflateParam
             }
             b
         }
-        None if cfg.client_max_window_bits < 15 => return None,
+        None if strict && cfg.client_max_window_bits < 15 => return None,
         None => 15,
     };
     let params = DeflateParams {

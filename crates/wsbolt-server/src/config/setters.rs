@@ -65,6 +65,13 @@ impl ServeConfig {
         self
     }
 
+    /// Sets [`deflate_window_bits`](ServeConfig::deflate_window_bits).
+    #[must_use]
+    pub fn deflate_window_bits(mut self, deflate_window_bits: u8) -> Self {
+        self.deflate_window_bits = deflate_window_bits;
+        self
+    }
+
     /// Sets [`http2`](ServeConfig::http2).
     #[must_use]
     pub fn http2(mut self, http2: bool) -> Self {

@@ -22,7 +22,16 @@ impl Rng {
 /// Messages of several kinds: text with repeats, random bytes, long runs,
 /// and pieces of earlier messages (matches into the history).
 pub(crate) fn messages(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
-    let words: [&[u8]; 8] = [b"the ", b"room ", b"{\"user\":", b"\"alice\",", b"message ", b"42, ", b"\n", b"zebra "];
+    let words: [&[u8]; 8] = [
+        b"the ",
+        b"room ",
+        b"{\"user\":",
+        b"\"alice\",",
+        b"message ",
+        b"42, ",
+        b"\n",
+        b"zebra ",
+    ];
     let mut all: Vec<Vec<u8>> = Vec::new();
     for _ in 0..count {
         let len = match rng.below(4) {
@@ -104,7 +113,12 @@ fn inflates_what_zlib_compresses_at_every_level_and_window_in_pieces() {
                 let wire = zlib_compress(&mut c, &msg);
                 let out = inflate_in_pieces(&mut d, &wire, &mut rng, usize::MAX)
                     .unwrap_or_else(|e| panic!("bits {bits} level {level} len {}: {e:?}", msg.len()));
-                assert!(out == msg, "bits {bits} level {level}: {} bytes came back as {}", msg.len(), out.len());
+                assert!(
+                    out == msg,
+                    "bits {bits} level {level}: {} bytes came back as {}",
+                    msg.len(),
+                    out.len()
+                );
             }
             // The history it keeps is the window, no more.
             assert!(d.memory() <= 1 << bits);

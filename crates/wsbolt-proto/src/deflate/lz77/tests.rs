@@ -37,7 +37,11 @@ fn zlib_and_our_inflater_read_back_every_level_and_window_with_context_kept() {
                 let mut wire = Vec::new();
                 c.compress(&msg, &mut wire, &mut symbols, &mut coder);
                 assert!(wire.ends_with(&[0, 0, 0xff, 0xff]));
-                assert!(zlib_inflate(&mut zlib, &wire) == msg, "zlib, bits {bits} level {level} len {}", msg.len());
+                assert!(
+                    zlib_inflate(&mut zlib, &wire) == msg,
+                    "zlib, bits {bits} level {level} len {}",
+                    msg.len()
+                );
                 let mut out = Vec::new();
                 ours.inflate(&wire, &mut out, usize::MAX).unwrap();
                 assert!(out == msg, "ours, bits {bits} level {level} len {}", msg.len());
@@ -72,4 +76,3 @@ fn memory_follows_the_window() {
     }
     assert_eq!(deflater_memory(12, 5), 24 * 1024);
 }
-
