@@ -75,6 +75,15 @@ fn main() {
         ..default
     };
     measure(
+        "balanced preset: 13-bit windows both ways, mem_level 5 (wsbolt serve's default)",
+        DeflateParams {
+            server_max_window_bits: 13,
+            client_max_window_bits: 13,
+            ..default
+        },
+        DeflateConfig::balanced(),
+    );
+    measure(
         "12-bit windows (client_max_window_bits=12 as well), mem_level 5",
         DeflateParams {
             server_max_window_bits: 12,
