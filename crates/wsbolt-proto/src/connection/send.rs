@@ -88,8 +88,10 @@ impl Connection {
     }
 
     /// Queues a message framed once by [`PreparedMessage::new`], by
-    /// reference (no copy, no compression): for sending one message to many
-    /// connections. Servers only.
+    /// reference (no copy): for sending one message to many connections.
+    /// With permessage-deflate it goes compressed, compressed once for all
+    /// connections with the same window ([`PreparedMessage`] says how).
+    /// Servers only.
     ///
     /// # Errors
     ///
@@ -108,7 +110,10 @@ impl Connection {
         if self.trace.is_some() {
             self.record_sent_framed(prepared.frame());
         }
-        self.out.push_shared(prepared.frame().clone());
+        let frame = self
+            .prepared_compressed(prepared)
+            .unwrap_or_else(|| prepared.frame().clone());
+        self.out.push_shared(frame);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use crate::deflate::pool;
 use crate::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::error::ProtocolError;
 use crate::frame::OpCode;
+use crate::prepared::PreparedMessage;
 
 /// permessage-deflate state, resolved for this end's role.
 #[derive(Debug)]
@@ -104,6 +105,25 @@ impl Connection {
         }
         pool::put_scratch(out);
         sent
+    }
+
+    /// The compressed frame of a prepared message, if deflate is on and the
+    /// message is worth compressing; a context kept by this connection's
+    /// compressor takes the message in, as the peer's inflater will.
+    pub(super) fn prepared_compressed(&mut self, prepared: &PreparedMessage) -> Option<bytes::Bytes> {
+        let df = self.deflate.as_mut()?;
+        let bits = df.compress_bits?;
+        if prepared.len() < df.config.threshold {
+            return None;
+        }
+        let (level, mem) = (df.config.level, df.config.mem_level);
+        let frame = prepared.compressed_frame(bits, level, mem)?.clone();
+        if !df.reset_compress {
+            df.compressor
+                .get_or_insert_with(|| Compressor::new(level, bits, mem, false))
+                .absorb(prepared.payload());
+        }
+        Some(frame)
     }
 
     /// Inflates one frame of a compressed message into `m`, validating text

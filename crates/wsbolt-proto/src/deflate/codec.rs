@@ -138,6 +138,13 @@ fn write_stored(input: &[u8], out: &mut Vec<u8>) {
 }
 
 impl Compressor {
+    /// Takes a message another compressor sent on this context into the
+    /// history, as the peer's inflater does (a broadcast compressed once for
+    /// many connections): later messages may refer back into it.
+    pub(crate) fn absorb(&mut self, message: &[u8]) {
+        self.d.absorb(message);
+    }
+
     /// Forgets the compression history. Always safe for the peer: a stream
     /// that references less history than the inflater holds inflates the
     /// same. Used after a message is sent uncompressed instead.

@@ -168,6 +168,31 @@ impl Deflater {
         w.sync_flush();
     }
 
+    /// Takes `input` into the history as if it had been compressed and
+    /// sent: it was, by another compressor, and the peer's inflater holds
+    /// it now. Hashes its positions so later messages can refer to it.
+    pub(crate) fn absorb(&mut self, input: &[u8]) {
+        if self.head.is_empty() {
+            self.window.reserve_exact(2 * self.wsize());
+            self.head = vec![0; 1 << self.hash_bits];
+            self.prev = vec![0; self.wsize()];
+        }
+        debug_assert!(!self.pending, "absorb between messages only");
+        let mut consumed = 0;
+        while consumed < input.len() {
+            if self.window.len() == 2 * self.wsize() {
+                self.slide();
+            }
+            let take = (2 * self.wsize() - self.window.len()).min(input.len() - consumed);
+            self.window.extend_from_slice(&input[consumed..consumed + take]);
+            consumed += take;
+            for p in self.pos..self.window.len() {
+                self.insert(p);
+            }
+            self.pos = self.window.len();
+        }
+    }
+
     /// Drops the older window: positions move down by `wsize`.
     fn slide(&mut self) {
         let wsize = self.wsize();
