@@ -6,6 +6,10 @@
 //!
 //!   wsbolt-fanout --url ws://127.0.0.1:9001/broadcast [--url …] \
 //!       [--clients 300] [--rate 1000] [--seconds 10] [--size 64] [--json]
+//!       [--deflate] [--chat]
+//!
+//! `--deflate`: the clients offer permessage-deflate (as browsers do).
+//! `--chat`: messages padded with chat-like JSON instead of `x`s.
 //!
 //! Messages of the first second are a warm-up and not counted. Prints
 //! published, expected and delivered deliveries, delivered/s, and latency
@@ -26,10 +30,21 @@ struct Args {
     seconds: u64,
     size: usize,
     json: bool,
+    deflate: bool,
+    chat: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { urls: Vec::new(), clients: 300, rate: 1000, seconds: 10, size: 64, json: false };
+    let mut a = Args {
+        urls: Vec::new(),
+        clients: 300,
+        rate: 1000,
+        seconds: 10,
+        size: 64,
+        json: false,
+        deflate: false,
+        chat: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -40,6 +55,8 @@ fn args() -> Args {
             "--seconds" => a.seconds = value().parse().unwrap(),
             "--size" => a.size = value().parse().unwrap(),
             "--json" => a.json = true,
+            "--deflate" => a.deflate = true,
+            "--chat" => a.chat = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -52,8 +69,10 @@ const WARM_UP: Duration = Duration::from_secs(1);
 #[tokio::main]
 async fn main() {
     let a = args();
-    let config = ClientConfig::default()
-.proxy(wsbolt::proxy::ProxySetting::Direct);
+    let mut config = ClientConfig::default().proxy(wsbolt::proxy::ProxySetting::Direct);
+    if a.deflate {
+        config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
     let epoch = Instant::now();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -98,7 +117,12 @@ async fn main() {
     let mut published = 0u64;
     let mut published_total = 0u64;
     let mut k = 0usize;
-    let pad = "x".repeat(a.size);
+    let pad = if a.chat {
+        r#"{"type":"message","room":"lobby","user":"user42","text":"hello everyone, how is the weather where you are today?"} "#
+            .repeat(a.size / 100 + 1)
+    } else {
+        "x".repeat(a.size)
+    };
     while Instant::now() < end {
         tick.tick().await;
         let counted = start.elapsed() >= WARM_UP;
