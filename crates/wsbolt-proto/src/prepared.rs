@@ -34,7 +34,8 @@ use crate::message::Message;
 /// (a message compressed without history inflates the same for every
 /// peer). A connection that keeps its compression context then takes the
 /// message into its compressor's window without compressing it again, as
-/// the peer's inflater does. Messages shorter than the connection's
+/// the peer's inflater does (when it next compresses a message of its own).
+/// Messages shorter than the connection's
 /// threshold, or that do not get smaller, go out as the plain frame.
 #[derive(Clone)]
 pub struct PreparedMessage {
@@ -94,6 +95,11 @@ impl PreparedMessage {
     /// The payload, without the frame header.
     pub(crate) fn payload(&self) -> &[u8] {
         &self.inner.frame[self.inner.header_len..]
+    }
+
+    /// The payload, shared.
+    pub(crate) fn payload_bytes(&self) -> Bytes {
+        self.inner.frame.slice(self.inner.header_len..)
     }
 
     /// The message compressed without history with a `window_bits` window,

@@ -95,3 +95,40 @@ fn short_or_incompressible_broadcasts_go_as_the_plain_frame() {
     c.receive(&s.output().take_all());
     assert_eq!(c.next_event(), Some(Event::Text(text.as_str().into())));
 }
+
+#[test]
+fn bursts_of_broadcasts_between_own_messages_keep_the_contexts_in_step() {
+    // Bursts of 1 to 30 broadcasts (beyond what a connection keeps to take
+    // in later, and beyond a 9-bit window), each followed by messages of the
+    // connection's own that repeat the burst's first and last broadcasts.
+    for bits in [9u8, 13] {
+        let params = DeflateParams {
+            server_max_window_bits: bits,
+            client_max_window_bits: bits,
+            ..KEPT
+        };
+        let (mut s, mut c) = pair(params);
+        let mut n = 0;
+        for burst in [1usize, 3, 8, 9, 30, 2] {
+            let mut sent = Vec::new();
+            for _ in 0..burst {
+                n += 1;
+                let msg = format!("{} {}", chat(n), "padding ".repeat(n % 7 * 10));
+                let prepared = PreparedMessage::new(&Message::text(msg.clone())).unwrap();
+                s.send_prepared(&prepared).unwrap();
+                c.receive(&s.output().take_all());
+                assert_eq!(c.next_event(), Some(Event::Text(msg.as_str().into())));
+                sent.push(msg);
+            }
+            for own in [&sent[0], sent.last().unwrap()] {
+                s.send_text(own).unwrap();
+                c.receive(&s.output().take_all());
+                assert_eq!(
+                    c.next_event(),
+                    Some(Event::Text(own.as_str().into())),
+                    "bits {bits} burst {burst}"
+                );
+            }
+        }
+    }
+}

@@ -24,6 +24,51 @@ pub(super) struct Deflate {
     // connection holds no codec memory.
     compressor: Option<Compressor>,
     decompressor: Option<Decompressor>,
+    /// Broadcasts sent compressed by another compressor since this one
+    /// last ran: the peer's inflater holds them, so the compressor takes
+    /// them in before its next message (not at once: a connection that only
+    /// receives broadcasts never pays for it).
+    shared_history: SharedHistory,
+}
+
+/// Payloads of recent compressed broadcasts, oldest first: at most
+/// [`SharedHistory::MAX_ENTRIES`], and no more than a window's worth beyond
+/// the newest.
+#[derive(Debug, Default)]
+struct SharedHistory {
+    entries: std::collections::VecDeque<bytes::Bytes>,
+    len: usize,
+    /// Older broadcasts were dropped: the compressor forgets everything
+    /// before `entries`, which is always safe (it then refers back less).
+    forget_before: bool,
+}
+
+impl SharedHistory {
+    const MAX_ENTRIES: usize = 8;
+
+    fn push(&mut self, payload: bytes::Bytes, window: usize) {
+        self.len += payload.len();
+        self.entries.push_back(payload);
+        while self.entries.len() > Self::MAX_ENTRIES
+            || self.entries.front().is_some_and(|f| self.len - f.len() >= window)
+        {
+            let f = self.entries.pop_front().expect("not empty");
+            self.len -= f.len();
+            self.forget_before = true;
+        }
+    }
+
+    /// Brings `c` in step with the peer: forgets what came before the kept
+    /// entries if some were dropped, then takes them in.
+    fn catch_up(&mut self, c: &mut Compressor) {
+        if std::mem::take(&mut self.forget_before) {
+            c.reset();
+        }
+        for payload in self.entries.drain(..) {
+            c.absorb(&payload);
+        }
+        self.len = 0;
+    }
 }
 
 impl Connection {
@@ -54,6 +99,7 @@ impl Connection {
             reset_inflate,
             compressor: None,
             decompressor: None,
+            shared_history: SharedHistory::default(),
         }));
     }
 
@@ -78,6 +124,9 @@ impl Connection {
                 Compressor::new(level, bits, mem, false)
             }
         });
+        if first && !reset {
+            df.shared_history.catch_up(c);
+        }
         let mut out = pool::take_scratch();
         let compressed = c.compress(data, fin, &mut out);
         // Incompressible (random, already compressed): compression would
@@ -109,7 +158,8 @@ impl Connection {
 
     /// The compressed frame of a prepared message, if deflate is on and the
     /// message is worth compressing; a context kept by this connection's
-    /// compressor takes the message in, as the peer's inflater will.
+    /// compressor takes the message in before its own next message, as the
+    /// peer's inflater did.
     pub(super) fn prepared_compressed(&mut self, prepared: &PreparedMessage) -> Option<bytes::Bytes> {
         let df = self.deflate.as_mut()?;
         let bits = df.compress_bits?;
@@ -119,9 +169,7 @@ impl Connection {
         let (level, mem) = (df.config.level, df.config.mem_level);
         let frame = prepared.compressed_frame(bits, level, mem)?.clone();
         if !df.reset_compress {
-            df.compressor
-                .get_or_insert_with(|| Compressor::new(level, bits, mem, false))
-                .absorb(prepared.payload());
+            df.shared_history.push(prepared.payload_bytes(), 1 << bits);
         }
         Some(frame)
     }
