@@ -76,7 +76,9 @@ fn message() -> Vec<u8> {
 async fn context_takeover_by_default_makes_a_repeated_message_cheaper() {
     let s = start(ServeConfig::default()).await;
     let (mut c, ext) = raw_upgrade(&s.addr).await;
-    assert_eq!(ext, "permessage-deflate");
+    // The browser-style offer lets the server choose the client's window:
+    // the default is 13 bits (`deflate_window_bits`).
+    assert_eq!(ext, "permessage-deflate; client_max_window_bits=13");
     let msg = message();
     let (first_byte, first) = echo_frame(&mut c, &msg).await;
     assert_eq!(first_byte, 0xc1, "a compressed text frame");
@@ -95,7 +97,7 @@ async fn without_context_takeover_every_message_stands_alone_and_connections_sha
     let (mut a, ext) = raw_upgrade(&s.addr).await;
     assert_eq!(
         ext,
-        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=13"
     );
     let (mut b, _) = raw_upgrade(&s.addr).await;
     let msg = message();
@@ -127,4 +129,21 @@ async fn without_context_takeover_every_message_stands_alone_and_connections_sha
         assert_eq!(back, Message::text(text));
     }
     s.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_window_setting_reaches_the_answer() {
+    for (bits, answer) in [
+        (15u8, "permessage-deflate"),
+        (9, "permessage-deflate; client_max_window_bits=9"),
+    ] {
+        let s = start(ServeConfig::default().deflate_window_bits(bits)).await;
+        let (mut c, ext) = raw_upgrade(&s.addr).await;
+        assert_eq!(ext, answer);
+        let msg = message();
+        let (first_byte, len) = echo_frame(&mut c, &msg).await;
+        assert_eq!(first_byte, 0xc1);
+        assert!(len < msg.len() / 2, "{bits} bits: {len} of {}", msg.len());
+        s.shutdown().await;
+    }
 }
