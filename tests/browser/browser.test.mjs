@@ -130,6 +130,15 @@ test("readyState, text and binary round trips, bufferedAmount, extensions, clean
     r.arraybuffer = Array.from(new Uint8Array(await next()));
     ws.send(new Blob([new Uint8Array([9, 8, 7])]));
     r.blob = Array.from(new Uint8Array(await next()));
+    // Compressible text both ways, several times on the kept contexts,
+    // longer than the 8 KiB window: matches reach across messages and to
+    // the window's far end.
+    r.compressed = true;
+    for (let i = 0; i < 5; i++) {
+      const text = Array.from({ length: 400 }, (_, k) => `{"user":"u${(k * 7 + i) % 13}","text":"message ${k} in round ${i}"}`).join(",");
+      ws.send(text);
+      if ((await next()) !== text) r.compressed = false;
+    }
     // bufferedAmount rises by the bytes passed to send() and falls to 0.
     const big = new Uint8Array(8 * 1024 * 1024);
     const echoed = next();
@@ -146,10 +155,13 @@ test("readyState, text and binary round trips, bufferedAmount, extensions, clean
   }, MAIN);
   assert.equal(r.initial, 0);
   assert.equal(r.onopen, 1);
-  assert.equal(r.extensions, "permessage-deflate");
+  // wsbolt serve asks Chromium to compress with 13-bit windows
+  // (--deflate-window-bits' default), which Chromium's offer allows.
+  assert.equal(r.extensions, "permessage-deflate; client_max_window_bits=13");
   assert.equal(r.text, "hello");
   assert.deepEqual(r.arraybuffer, [1, 2, 3, 250]);
   assert.deepEqual(r.blob, [9, 8, 7]);
+  assert.ok(r.compressed, "compressible text came back intact");
   assert.ok(r.bufferedAfterSend > 0, `bufferedAmount after a large send: ${r.bufferedAfterSend}`);
   assert.equal(r.bufferedAtEnd, 0);
   assert.equal(r.afterClose, 2);
