@@ -75,7 +75,7 @@ fn main() {
         ..default
     };
     measure(
-        "balanced preset: 13-bit windows both ways, mem_level 5 (wsbolt serve's default)",
+        "balanced preset: 13-bit windows both ways, mem_level 6 (wsbolt serve's default)",
         DeflateParams {
             server_max_window_bits: 13,
             client_max_window_bits: 13,

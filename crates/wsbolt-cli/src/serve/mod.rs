@@ -57,7 +57,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9))]
     deflate_level: Option<u32>,
     /// permessage-deflate window in bits, 9 to 15, both ways [default: 13]:
-    /// 48 KiB of codec memory per connection with the context kept; 15
+    /// 56 KiB of codec memory per connection with the context kept; 15
     /// takes 176 KiB for about 6% fewer bytes.
     #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u8).range(9..=15))]
     deflate_window_bits: Option<u8>,

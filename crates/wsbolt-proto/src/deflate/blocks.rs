@@ -61,27 +61,26 @@ impl<'a> BitWriter<'a> {
 /// The length symbol's index (0–28) for a match length.
 #[inline]
 fn len_code(len: usize) -> usize {
-    static TABLE: std::sync::OnceLock<[u8; 256]> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let mut t = [0u8; 256];
-        for (code, &base) in LEN_BASE.iter().enumerate() {
-            let end = if code + 1 < 28 {
-                usize::from(LEN_BASE[code + 1])
-            } else {
-                259
-            };
-            for l in usize::from(base)..end.min(259) {
-                if l - 3 < 256 {
-                    t[l - 3] = code as u8;
-                }
-            }
-        }
-        // 258 has its own code (28), not 227's extra-bit range.
-        t[255] = 28;
-        t
-    });
-    usize::from(t[len - 3])
+    usize::from(LEN_CODE[len - 3])
 }
+
+/// [`len_code`] for lengths 3–258, built at compile time.
+const LEN_CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut code = 0;
+    while code < 28 {
+        let mut l = LEN_BASE[code] as usize;
+        let end = if code == 27 { 258 } else { LEN_BASE[code + 1] as usize };
+        while l < end {
+            t[l - 3] = code as u8;
+            l += 1;
+        }
+        code += 1;
+    }
+    // 258 has its own code, not the end of 227's extra-bit range.
+    t[255] = 28;
+    t
+};
 
 /// The distance symbol (0–29) for a distance.
 #[inline]

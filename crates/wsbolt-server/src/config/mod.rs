@@ -59,7 +59,7 @@ pub struct ServeConfig {
     /// for 15–40% more bytes (docs/compression.md).
     pub deflate_level: u32,
     /// permessage-deflate window, 9–15 bits, both ways (the client's when
-    /// its offer lets the server choose). Default 13: 48 KiB of codec
+    /// its offer lets the server choose). Default 13: 56 KiB of codec
     /// memory per connection with the context kept, chat-like JSON to 0.29
     /// of its size; 15 costs 176 KiB for about 6% fewer bytes
     /// (docs/compression.md).
@@ -204,8 +204,6 @@ impl ServeConfig {
             DeflateConfig::balanced()
                 .server_max_window_bits(bits)
                 .client_max_window_bits(bits)
-                // The hash table: 2^12 entries up to 13-bit windows, 2^13 above.
-                .mem_level(if bits <= 13 { 5 } else { 6 })
                 .server_no_context_takeover(self.deflate_no_context_takeover)
                 .client_no_context_takeover(self.deflate_no_context_takeover)
                 .level(self.deflate_level.clamp(1, 9))
