@@ -113,13 +113,19 @@ impl Server {
     fn start(kind: &str, core: Option<usize>) -> Server {
         let listen = format!("127.0.0.1:{PORT}");
         let (exe, args): (std::path::PathBuf, Vec<String>) = if kind.starts_with("wsbolt-serve") {
-            // The workspace's release build of the CLI (`run` builds it).
-            let exe = std::env::current_exe()
-                .unwrap()
-                .ancestors()
-                .nth(5)
-                .expect("benches/compare/target/release/x")
-                .join("target/release/wsbolt");
+            // The workspace's release build of the CLI (`run` builds it),
+            // or another build named by WSBOLT_COMPARE_SERVE (a before/after).
+            let exe = std::env::var_os("WSBOLT_COMPARE_SERVE").map_or_else(
+                || {
+                    std::env::current_exe()
+                        .unwrap()
+                        .ancestors()
+                        .nth(5)
+                        .expect("benches/compare/target/release/x")
+                        .join("target/release/wsbolt")
+                },
+                std::path::PathBuf::from,
+            );
             let mut args = vec![
                 "serve",
                 "--listen",
