@@ -141,9 +141,7 @@ fn variants() -> Vec<Variant> {
         v.push(Variant {
             name: format!("C zlib 6, {bits}-bit window"),
             bits,
-            make: Box::new(move || {
-                Box::new(CZlib(Compress::new_with_window_bits(Compression::new(6), false, bits)))
-            }),
+            make: Box::new(move || Box::new(CZlib(Compress::new_with_window_bits(Compression::new(6), false, bits)))),
         });
     }
     for (bits, mem) in [(15u8, 6u8), (13, 6), (12, 5)] {
@@ -153,25 +151,24 @@ fn variants() -> Vec<Variant> {
             make: Box::new(move || Box::new(ZlibRs::new(6, bits, mem))),
         });
     }
-    // The default (`DeflateConfig::default()`), with and without context
-    // takeover, and smaller windows.
-    let d = wsbolt_proto::deflate::DeflateConfig::default();
-    for (label, bits, reset) in [
-        ("default", 15u8, false),
-        ("default, no context takeover", 15, true),
-        ("default, 13-bit window", 13, false),
-        ("default, 12-bit window", 12, false),
+    // The presets: `DeflateConfig::default()` (15-bit windows), `balanced()`
+    // (13 bits: `wsbolt serve`'s default), `small()` (12 bits) and
+    // `no_context_takeover()`.
+    use wsbolt_proto::deflate::DeflateConfig;
+    for (label, cfg) in [
+        ("default (15-bit)", DeflateConfig::default()),
+        ("balanced (13-bit, wsbolt serve's default)", DeflateConfig::balanced()),
+        ("small (12-bit)", DeflateConfig::small()),
+        ("no context takeover (15-bit)", DeflateConfig::no_context_takeover()),
     ] {
-        let (level, mem) = (d.level, d.mem_level);
-        if bits == 13 {
-            v.push(Variant {
-                name: format!("wsbolt {label} (level {level}, memLevel 5)"),
-                bits,
-                make: Box::new(move || Box::new(Wsbolt(Compressor::new(level, bits, 5, reset)))),
-            });
-        }
+        let (level, bits, mem, reset) = (
+            cfg.level,
+            cfg.server_max_window_bits,
+            cfg.mem_level,
+            cfg.server_no_context_takeover,
+        );
         v.push(Variant {
-            name: format!("wsbolt {label} (level {level}, memLevel {mem})"),
+            name: format!("wsbolt {label}"),
             bits,
             make: Box::new(move || Box::new(Wsbolt(Compressor::new(level, bits, mem, reset)))),
         });
