@@ -146,7 +146,7 @@ fn variants() -> Vec<Variant> {
     }
     for (bits, mem) in [(15u8, 6u8), (13, 6), (12, 5)] {
         v.push(Variant {
-            name: format!("zlib-rs 6, {bits}-bit window, memLevel {mem} (wsbolt 0.2)"),
+            name: format!("zlib-rs 6, {bits}-bit window, memLevel {mem} (wsbolt 0.1)"),
             bits,
             make: Box::new(move || Box::new(ZlibRs::new(6, bits, mem))),
         });
