@@ -226,6 +226,53 @@ fn measure(variant: &Variant, msgs: &[Vec<u8>], passes: usize) -> Row {
     }
 }
 
+/// Inflating C zlib 6's stream of the corpus (15-bit window, context
+/// kept): wsbolt's inflater against C zlib's, thread CPU, median of passes.
+fn measure_inflate(msgs: &[Vec<u8>], passes: usize) -> (Duration, Duration) {
+    let mut c = CZlib(Compress::new_with_window_bits(Compression::new(6), false, 15));
+    let wire: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| {
+            let mut out = Vec::new();
+            c.compress(m, &mut out);
+            out
+        })
+        .collect();
+    let (mut ours, mut zlib) = (Vec::new(), Vec::new());
+    let ok = &mut |_: &[u8]| Ok(());
+    let mut out = Vec::with_capacity(1 << 20);
+    for _ in 0..passes {
+        let mut d = Decompressor::new(15, false);
+        let t0 = thread_cpu();
+        for f in &wire {
+            out.clear();
+            d.inflate(f, &mut out, 64 << 20, ok).unwrap();
+            d.finish_message(&mut out, 64 << 20, ok).unwrap();
+        }
+        ours.push(thread_cpu() - t0);
+        let mut z = flate2::Decompress::new_with_window_bits(false, 15);
+        let t0 = thread_cpu();
+        for f in &wire {
+            out.clear();
+            let mut input = f.clone();
+            input.extend_from_slice(&TRAILER);
+            let before = z.total_in();
+            loop {
+                let done = (z.total_in() - before) as usize;
+                z.decompress_vec(&input[done..], &mut out, flate2::FlushDecompress::Sync).unwrap();
+                if (z.total_in() - before) as usize == input.len() && out.len() < out.capacity() {
+                    break;
+                }
+                out.reserve(out.capacity());
+            }
+        }
+        zlib.push(thread_cpu() - t0);
+    }
+    ours.sort();
+    zlib.sort();
+    (ours[passes / 2], zlib[passes / 2])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let passes: usize = args
@@ -249,6 +296,7 @@ fn main() {
         // The reference stays first: ratios are against it.
         variants.retain(|v| v.name.starts_with("C zlib 6") || v.name == *only);
     }
+    let mut inflate_rows = Vec::new();
     println!("| corpus | codec | bytes in | bytes out | out/in | size vs C zlib 6 | CPU ns/byte in | CPU vs C zlib 6 | compressor heap |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for path in names {
@@ -277,7 +325,14 @@ fn main() {
                                    "compressor_heap": r.heap}),
             );
         }
-        json.insert(name, serde_json::Value::Object(rows));
+        json.insert(name.clone(), serde_json::Value::Object(rows));
+        inflate_rows.push((name, input, measure_inflate(&msgs, passes)));
+    }
+    println!("\n| corpus | inflate: wsbolt ns/byte out | C zlib ns/byte out | wsbolt vs C zlib |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, input, (ours, zlib)) in inflate_rows {
+        let (a, b) = (ours.as_nanos() as f64 / input as f64, zlib.as_nanos() as f64 / input as f64);
+        println!("| {name} | {a:.2} | {b:.2} | {:.2} |", a / b);
     }
     if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {
         std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
