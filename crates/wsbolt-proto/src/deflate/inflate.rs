@@ -106,6 +106,20 @@ struct Bits<'a> {
 impl Bits<'_> {
     #[inline]
     fn refill(&mut self) {
+        if let Some(next) = self.input.get(self.pos..self.pos + 8) {
+            // Eight bytes at once; only the whole ones that fit are kept.
+            let word = u64::from_le_bytes(next.try_into().expect("8 bytes"));
+            let take = (63 - self.count) / 8;
+            if take > 0 {
+                self.buf |= word << self.count;
+                self.pos += take as usize;
+                self.count += take * 8;
+                // `word << count` may have brought in part of a byte that
+                // was not taken: clear the bits above `count`.
+                self.buf &= u64::MAX >> (64 - self.count);
+            }
+            return;
+        }
         while self.count <= 56 && self.pos < self.input.len() {
             self.buf |= u64::from(self.input[self.pos]) << self.count;
             self.pos += 1;
@@ -499,15 +513,15 @@ fn copy_match(
     reserve(out, length, max);
     let mut left = length;
     if distance > produced {
-        // From the ring: `back` bytes before the end of the history.
+        // From the ring: `back` bytes before the end of the history, in at
+        // most two pieces (it may wrap).
         let back = distance - produced;
         let size = history.len();
-        let mut at = (history_pos + size - back) % size;
+        let at = (history_pos + size - back) % size;
         let n = left.min(back);
-        for _ in 0..n {
-            out.push(history[at]);
-            at = (at + 1) % size;
-        }
+        let first = n.min(size - at);
+        out.extend_from_slice(&history[at..at + first]);
+        out.extend_from_slice(&history[..n - first]);
         left -= n;
         if left == 0 {
             return Ok(());
