@@ -14,7 +14,8 @@ use crate::prepared::PreparedMessage;
 pub(super) struct Deflate {
     pub(super) config: DeflateConfig,
     /// Window to compress with; `None` when the peer allows only 8 bits,
-    /// which zlib cannot produce: messages then go uncompressed.
+    /// which the compressor does not produce (nor does zlib): messages then
+    /// go uncompressed.
     pub(super) compress_bits: Option<u8>,
     reset_compress: bool,
     inflate_bits: u8,

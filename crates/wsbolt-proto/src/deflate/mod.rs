@@ -1,9 +1,11 @@
-//! permessage-deflate (RFC 7692): negotiation for both roles, and the codec.
+//! permessage-deflate (RFC 7692): negotiation for both roles, and the codec
+//! (this crate's own: [`Compressor`] over an LZ77 matcher sized to its
+//! window, [`Decompressor`] over an inflater that keeps only the window).
 //!
-//! Window bits: zlib cannot compress with an 8-bit window, so where this end
-//! would have to compress with 8 bits it accepts the parameter and sends its
-//! messages uncompressed, which RFC 7692 §6 allows (compression is per
-//! message and optional); it still inflates what the peer compresses.
+//! Window bits: like zlib, the compressor works with 9 to 15 bits, so where
+//! this end would have to compress with 8 bits it accepts the parameter and
+//! sends its messages uncompressed, which RFC 7692 §6 allows (compression is
+//! per message and optional); it still inflates what the peer compresses.
 
 mod blocks;
 mod codec;
