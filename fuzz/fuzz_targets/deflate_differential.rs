@@ -79,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
             ours.compress(piece, i + 1 == pieces.len(), &mut wire);
         }
         wire.extend_from_slice(&TRAILER);
-        assert!(zlib_inflate(&mut zlib_in, &wire) == *msg, "zlib read back something else");
+        assert!(
+            zlib_inflate(&mut zlib_in, &wire) == *msg,
+            "zlib read back something else"
+        );
     }
 
     // zlib's output to our inflater, fed in pieces.
@@ -91,9 +94,11 @@ fuzz_target!(|data: &[u8]| {
         wire.truncate(wire.len() - TRAILER.len());
         let mut back = Vec::new();
         for piece in wsbolt_fuzz::chunks(&wire, sizes) {
-            d.inflate(piece, &mut back, usize::MAX, ok).expect("we inflate what zlib compresses");
+            d.inflate(piece, &mut back, usize::MAX, ok)
+                .expect("we inflate what zlib compresses");
         }
-        d.finish_message(&mut back, usize::MAX, ok).expect("we inflate what zlib compresses");
+        d.finish_message(&mut back, usize::MAX, ok)
+            .expect("we inflate what zlib compresses");
         assert!(back == *msg, "we read back something else");
     }
 });

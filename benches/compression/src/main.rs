@@ -259,7 +259,8 @@ fn measure_inflate(msgs: &[Vec<u8>], passes: usize) -> (Duration, Duration) {
             let before = z.total_in();
             loop {
                 let done = (z.total_in() - before) as usize;
-                z.decompress_vec(&input[done..], &mut out, flate2::FlushDecompress::Sync).unwrap();
+                z.decompress_vec(&input[done..], &mut out, flate2::FlushDecompress::Sync)
+                    .unwrap();
                 if (z.total_in() - before) as usize == input.len() && out.len() < out.capacity() {
                     break;
                 }
@@ -331,7 +332,10 @@ fn main() {
     println!("\n| corpus | inflate: wsbolt ns/byte out | C zlib ns/byte out | wsbolt vs C zlib |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, input, (ours, zlib)) in inflate_rows {
-        let (a, b) = (ours.as_nanos() as f64 / input as f64, zlib.as_nanos() as f64 / input as f64);
+        let (a, b) = (
+            ours.as_nanos() as f64 / input as f64,
+            zlib.as_nanos() as f64 / input as f64,
+        );
         println!("| {name} | {a:.2} | {b:.2} | {:.2} |", a / b);
     }
     if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {

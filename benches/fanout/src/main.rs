@@ -95,7 +95,9 @@ async fn main() {
             while let Some(Ok(msg)) = rx.next().await {
                 let Message::Text(t) = msg else { continue };
                 let mut parts = t.as_str().split(' ');
-                let (Some(sent_us), Some(counted)) = (parts.next(), parts.next()) else { continue };
+                let (Some(sent_us), Some(counted)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
                 if counted == "1" {
                     let sent: u64 = sent_us.parse().unwrap();
                     let now = epoch.elapsed().as_micros() as u64;
