@@ -3,7 +3,7 @@
 //! smaller.
 
 use super::huffman::{codes_for, lengths_for, Scratch, MAX_BITS};
-use super::inflate::{DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA};
+use super::tables::{CLEN_ORDER, DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA};
 
 /// A match in the symbol buffer: this bit, the length less 3 above bit 15,
 /// the distance less 1 below.
@@ -292,8 +292,6 @@ struct DynamicHeader {
     clen_len: [u8; 19],
     clen_code: [u16; 19],
 }
-
-const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 impl DynamicHeader {
     fn new(lit_len: &[u8], dist_len: &[u8], scratch: &mut Scratch) -> Self {

@@ -10,7 +10,12 @@
 
 use std::sync::OnceLock;
 
-use super::huffman::{Decoded, Decoder};
+use super::huffman::Decoder;
+use codes::{decode_block, push, reserve};
+use header::{read_dynamic_header, DynamicHeader};
+
+mod codes;
+mod header;
 
 /// Why inflating stopped early.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,35 +70,6 @@ fn fixed() -> &'static (Decoder, Decoder) {
         )
     })
 }
-
-/// Progress through a dynamic block's header (RFC 1951 §3.2.7).
-struct DynamicHeader {
-    hlit: usize,
-    hdist: usize,
-    hclen: usize,
-    /// Entries read so far: code-length code lengths, then code lengths.
-    read: usize,
-    clens: [u8; 19],
-    code_lengths: Option<Decoder>,
-    lengths: [u8; 286 + 30],
-}
-
-/// The order code-length code lengths are sent in.
-const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-
-pub(crate) const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258,
-];
-pub(crate) const LEN_EXTRA: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
-pub(crate) const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
-    8193, 12289, 16385, 24577,
-];
-pub(crate) const DIST_EXTRA: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
-];
 
 /// Bits read ahead of the decoder, least significant first.
 struct Bits<'a> {
@@ -258,15 +234,7 @@ impl Inflater {
                             State::StoredLength
                         }
                         1 => State::Codes(Codes::Fixed),
-                        2 => State::DynamicHeader(Box::new(DynamicHeader {
-                            hlit: 0,
-                            hdist: 0,
-                            hclen: 0,
-                            read: 0,
-                            clens: [0; 19],
-                            code_lengths: None,
-                            lengths: [0; 316],
-                        })),
+                        2 => State::DynamicHeader(Box::new(DynamicHeader::new())),
                         _ => return Err(InflateError::Invalid),
                     };
                 }
@@ -340,203 +308,6 @@ impl Inflater {
             State::BlockHeader
         };
     }
-}
-
-/// Appends one byte unless that passes `max`.
-#[inline]
-fn push(out: &mut Vec<u8>, max: usize, b: u8) -> Result<(), InflateError> {
-    if out.len() >= max {
-        return Err(InflateError::TooLarge);
-    }
-    reserve(out, 1, max);
-    out.push(b);
-    Ok(())
-}
-
-/// Makes room for `n` more bytes, growing geometrically but never past
-/// `max` (the caller checked that `out.len() + n <= max`).
-#[inline]
-fn reserve(out: &mut Vec<u8>, n: usize, max: usize) {
-    if out.capacity() - out.len() < n {
-        let want = (out.capacity() * 2).max(out.len() + n).max(1024).min(max);
-        out.reserve_exact(want.max(out.len() + n) - out.len());
-    }
-}
-
-/// Reads a dynamic block's header as far as the input goes. True once the
-/// code lengths are complete.
-fn read_dynamic_header(h: &mut DynamicHeader, bits: &mut Bits<'_>) -> Result<bool, InflateError> {
-    if h.hclen == 0 {
-        let Some(v) = bits.peek(14) else { return Ok(false) };
-        bits.consume(14);
-        h.hlit = (v & 31) as usize + 257;
-        h.hdist = ((v >> 5) & 31) as usize + 1;
-        h.hclen = (v >> 10) as usize + 4;
-        if h.hlit > 286 || h.hdist > 30 {
-            return Err(InflateError::Invalid);
-        }
-    }
-    while h.code_lengths.is_none() {
-        if h.read == h.hclen {
-            h.code_lengths = Some(Decoder::new(&h.clens, false).ok_or(InflateError::Invalid)?);
-            h.read = 0;
-            break;
-        }
-        let Some(v) = bits.peek(3) else { return Ok(false) };
-        bits.consume(3);
-        h.clens[CLEN_ORDER[h.read]] = v as u8;
-        h.read += 1;
-    }
-    let total = h.hlit + h.hdist;
-    let code = h.code_lengths.as_ref().expect("built above");
-    while h.read < total {
-        bits.refill();
-        let (sym, len) = match code.decode(bits.buf, bits.count) {
-            Decoded::Symbol(s, l) => (s, l),
-            Decoded::NeedBits => return Ok(false),
-            Decoded::Invalid => return Err(InflateError::Invalid),
-        };
-        let (extra, base) = match sym {
-            0..=15 => (0, 0),
-            16 => (2, 3),
-            17 => (3, 3),
-            _ => (7, 11),
-        };
-        if len + extra > bits.count {
-            return Ok(false);
-        }
-        let repeat = base + ((bits.buf >> len) & ((1 << extra) - 1)) as usize;
-        bits.consume(len + extra);
-        if sym < 16 {
-            h.lengths[h.read] = sym as u8;
-            h.read += 1;
-            continue;
-        }
-        let value = match sym {
-            16 if h.read == 0 => return Err(InflateError::Invalid),
-            16 => h.lengths[h.read - 1],
-            _ => 0,
-        };
-        if h.read + repeat > total {
-            return Err(InflateError::Invalid);
-        }
-        h.lengths[h.read..h.read + repeat].fill(value);
-        h.read += repeat;
-    }
-    Ok(true)
-}
-
-/// Decodes literals and matches until the end of the block (true) or of the
-/// input (false).
-#[allow(clippy::too_many_arguments)]
-fn decode_block(
-    lit: &Decoder,
-    dist: &Decoder,
-    bits: &mut Bits<'_>,
-    out: &mut Vec<u8>,
-    start: usize,
-    max: usize,
-    history: &[u8],
-    history_pos: usize,
-    history_len: usize,
-) -> Result<bool, InflateError> {
-    loop {
-        bits.refill();
-        let (sym, len) = match lit.decode(bits.buf, bits.count) {
-            Decoded::Symbol(s, l) => (usize::from(s), l),
-            Decoded::NeedBits => return Ok(false),
-            Decoded::Invalid => return Err(InflateError::Invalid),
-        };
-        if sym < 256 {
-            bits.consume(len);
-            push(out, max, sym as u8)?;
-            continue;
-        }
-        if sym == 256 {
-            bits.consume(len);
-            return Ok(true);
-        }
-        let i = sym - 257;
-        if i >= 29 {
-            return Err(InflateError::Invalid);
-        }
-        // The whole match (at most 48 bits) must be there before any of it
-        // is consumed.
-        let mut used = len;
-        let extra = u32::from(LEN_EXTRA[i]);
-        if used + extra > bits.count {
-            return Ok(false);
-        }
-        let length = usize::from(LEN_BASE[i]) + ((bits.buf >> used) & ((1 << extra) - 1)) as usize;
-        used += extra;
-        let (dsym, dlen) = match dist.decode(bits.buf >> used, bits.count - used) {
-            Decoded::Symbol(s, l) => (usize::from(s), l),
-            Decoded::NeedBits => return Ok(false),
-            Decoded::Invalid => return Err(InflateError::Invalid),
-        };
-        if dsym >= 30 {
-            return Err(InflateError::Invalid);
-        }
-        used += dlen;
-        let dextra = u32::from(DIST_EXTRA[dsym]);
-        if used + dextra > bits.count {
-            return Ok(false);
-        }
-        let distance = usize::from(DIST_BASE[dsym]) + ((bits.buf >> used) & ((1 << dextra) - 1)) as usize;
-        used += dextra;
-        bits.consume(used);
-        copy_match(out, start, max, length, distance, history, history_pos, history_len)?;
-    }
-}
-
-/// Appends `length` bytes copied from `distance` back, reaching into the
-/// history ring for what came before this call's output.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn copy_match(
-    out: &mut Vec<u8>,
-    start: usize,
-    max: usize,
-    length: usize,
-    distance: usize,
-    history: &[u8],
-    history_pos: usize,
-    history_len: usize,
-) -> Result<(), InflateError> {
-    let produced = out.len() - start;
-    if distance > produced + history_len {
-        return Err(InflateError::Invalid);
-    }
-    if out.len() + length > max {
-        return Err(InflateError::TooLarge);
-    }
-    reserve(out, length, max);
-    let mut left = length;
-    if distance > produced {
-        // From the ring: `back` bytes before the end of the history, in at
-        // most two pieces (it may wrap).
-        let back = distance - produced;
-        let size = history.len();
-        let at = (history_pos + size - back) % size;
-        let n = left.min(back);
-        let first = n.min(size - at);
-        out.extend_from_slice(&history[at..at + first]);
-        out.extend_from_slice(&history[..n - first]);
-        left -= n;
-        if left == 0 {
-            return Ok(());
-        }
-    }
-    let from = out.len() - distance;
-    if left <= distance {
-        out.extend_from_within(from..from + left);
-    } else {
-        for k in 0..left {
-            let b = out[from + k];
-            out.push(b);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

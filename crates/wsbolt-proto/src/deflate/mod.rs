@@ -13,6 +13,7 @@ mod huffman;
 mod inflate;
 mod lz77;
 pub(crate) mod pool;
+mod tables;
 
 pub use codec::{compressor_memory, Compressor, Decompressor, INFLATE_CHUNK};
 pub use pool::POOL_PER_THREAD;
