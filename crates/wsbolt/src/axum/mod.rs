@@ -147,10 +147,12 @@ impl<F> std::fmt::Debug for WebSocketUpgrade<F> {
 
 /// The configuration the extractor starts from unless
 /// [`config`](WebSocketUpgrade::config) gives another: [`ServerConfig::default`]
-/// with permessage-deflate answered ([`DeflateConfig::default`]).
+/// with permessage-deflate answered with 13-bit windows
+/// ([`DeflateConfig::balanced`]: 56 KiB of codec memory per connection with
+/// the context kept, where 15-bit windows take 176 KiB).
 pub fn default_config() -> ServerConfig {
     let mut config = ServerConfig::default();
-    config.ws.deflate = Some(DeflateConfig::default());
+    config.ws.deflate = Some(DeflateConfig::balanced());
     config
 }
 
