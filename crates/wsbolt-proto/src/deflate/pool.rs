@@ -2,7 +2,7 @@
 //!
 //! Without context takeover a connection needs its compressor (or
 //! decompressor) only while one message goes through it. Making one per
-//! message costs an allocation of hundreds of KiB and its zeroing; keeping
+//! message costs an allocation of tens of KiB and its zeroing; keeping
 //! one per connection costs that memory for every idle connection. So a
 //! connection borrows one from its thread's pool for a message and gives it
 //! back, reset, when the message ends: codec memory follows the messages in
