@@ -15,6 +15,12 @@ pub(crate) fn match_symbol(len: usize, dist: usize) -> u32 {
     MATCH | ((len as u32 - 3) << 15) | (dist as u32 - 1)
 }
 
+/// The length and distance of a [`match_symbol`].
+#[inline]
+fn unpack_match(s: u32) -> (usize, usize) {
+    (((s >> 15) & 0xff) as usize + 3, (s & 0x7fff) as usize + 1)
+}
+
 /// Bits written least-significant first onto a byte vector.
 pub(crate) struct BitWriter<'a> {
     pub(crate) out: &'a mut Vec<u8>,
@@ -128,8 +134,7 @@ impl BlockCoder {
             if s & MATCH == 0 {
                 self.lit_freq[s as usize] += 1;
             } else {
-                let len = ((s >> 15) & 0xff) as usize + 3;
-                let dist = (s & 0x7fff) as usize + 1;
+                let (len, dist) = unpack_match(s);
                 self.lit_freq[257 + len_code(len)] += 1;
                 self.dist_freq[dist_code(dist)] += 1;
             }
@@ -171,19 +176,10 @@ impl BlockCoder {
     }
 
     fn coded_bits(&self, lit_len: &[u8], dist_len: &[u8]) -> u64 {
-        let lit: u64 = self
-            .lit_freq
-            .iter()
-            .zip(lit_len)
-            .map(|(&f, &l)| u64::from(f) * u64::from(l))
-            .sum();
-        let dist: u64 = self
-            .dist_freq
-            .iter()
-            .zip(dist_len)
-            .map(|(&f, &l)| u64::from(f) * u64::from(l))
-            .sum();
-        lit + dist
+        let weighted = |freq: &[u32], len: &[u8]| -> u64 {
+            freq.iter().zip(len).map(|(&f, &l)| u64::from(f) * u64::from(l)).sum()
+        };
+        weighted(&self.lit_freq, lit_len) + weighted(&self.dist_freq, dist_len)
     }
 }
 
@@ -203,8 +199,7 @@ impl Code<'_> {
                 w.put(u32::from(self.lit_code[s]), u32::from(self.lit_len[s]));
                 continue;
             }
-            let len = ((s >> 15) & 0xff) as usize + 3;
-            let dist = (s & 0x7fff) as usize + 1;
+            let (len, dist) = unpack_match(s);
             let lc = len_code(len);
             w.put(u32::from(self.lit_code[257 + lc]), u32::from(self.lit_len[257 + lc]));
             let e = u32::from(LEN_EXTRA[lc]);

@@ -109,7 +109,7 @@ impl Compressor {
                 out.truncate(out.len() - TRAILER.len());
             }
             if self.reset_after_message {
-                self.d.reset(true);
+                self.d.reset();
             }
         }
         true
@@ -149,7 +149,7 @@ impl Compressor {
     /// that references less history than the inflater holds inflates the
     /// same. Used after a message is sent uncompressed instead.
     pub fn reset(&mut self) {
-        self.d.reset(true);
+        self.d.reset();
     }
 }
 
@@ -211,7 +211,7 @@ impl Decompressor {
             self.inflate(&TRAILER, out, max, check)?;
         }
         if self.reset_after_message || ended {
-            self.i.reset(true);
+            self.i.reset();
         }
         Ok(())
     }
@@ -225,16 +225,10 @@ mod tests {
         Ok(())
     }
 
-    /// Random bytes from a small xorshift generator (no dependency).
-    fn noise(n: usize, mut seed: u64) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect()
+    /// Random bytes from the inflater tests' xorshift generator.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut rng = super::super::inflate::tests::Rng(seed);
+        (0..n).map(|_| rng.next() as u8).collect()
     }
 
     #[test]

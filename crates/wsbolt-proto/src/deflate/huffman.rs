@@ -46,11 +46,7 @@ impl Decoder {
     /// RFC 1951 allows for a distance code with a single distance (zlib
     /// accepts it for the literal/length code too; so do we).
     pub(crate) fn new(lengths: &[u8], allow_incomplete: bool) -> Option<Decoder> {
-        let mut count = [0u16; MAX_BITS + 1];
-        for &l in lengths {
-            count[usize::from(l)] += 1;
-        }
-        count[0] = 0;
+        let count = length_counts(lengths);
         let mut left: i32 = 1;
         for &c in &count[1..] {
             left = (left << 1) - i32::from(c);
@@ -62,11 +58,10 @@ impl Decoder {
         if left > 0 && !(allow_incomplete && max <= 1) {
             return None;
         }
-        // Canonical codes: the first code of each length.
-        let mut next = [0u32; MAX_BITS + 2];
+        let mut next = first_codes(&count);
+        // Where each length's symbols start in canonical order.
         let mut offsets = [0u16; MAX_BITS + 2];
         for len in 1..=MAX_BITS {
-            next[len + 1] = (next[len] + u32::from(count[len])) << 1;
             offsets[len + 1] = offsets[len] + count[len];
         }
         let mut symbols = vec![0u16; usize::from(offsets[MAX_BITS + 1])];
@@ -216,8 +211,9 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8], scrat
     let full = 1u64 << limit;
     let mut kraft: u64 = (1..=limit).map(|l| u64::from(bl_count[l]) << (limit - l)).sum();
     while kraft > full {
-        // Drop one leaf at the limit (-1) and split one at a shorter length
-        // l into two at l + 1 (+2^(limit-l-1) net): each step lowers the sum.
+        // Drop one leaf at the limit (-1), and keep the number of leaves by
+        // splitting one at a shorter length l into two at l + 1 (which
+        // leaves the sum as it was): each step lowers the sum by one.
         bl_count[limit] -= 1;
         kraft -= 1;
         let mut l = limit - 1;
@@ -226,8 +222,6 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8], scrat
         }
         bl_count[l] -= 1;
         bl_count[l + 1] += 2;
-        kraft -= 1u64 << (limit - l);
-        kraft += 2u64 << (limit - l - 1);
     }
     // The shortest codes to the most frequent symbols (`syms` ascends).
     let mut it = syms.iter().rev();
@@ -240,20 +234,32 @@ pub(crate) fn lengths_for(freqs: &[u32], limit: usize, lengths: &mut [u8], scrat
     }
 }
 
-/// Canonical codes (bit-reversed, ready to send least-significant bit
-/// first) for `lengths`.
-pub(crate) fn codes_for(lengths: &[u8], codes: &mut [u16]) {
-    let mut count = [0u32; MAX_BITS + 1];
+/// How many symbols have each code length (unused symbols not counted).
+fn length_counts(lengths: &[u8]) -> [u16; MAX_BITS + 1] {
+    let mut count = [0u16; MAX_BITS + 1];
     for &l in lengths {
         count[usize::from(l)] += 1;
     }
     count[0] = 0;
+    count
+}
+
+/// The first canonical code of each length (RFC 1951 §3.2.2, step 2),
+/// shared by the encoder's codes and the decoder's tables.
+fn first_codes(count: &[u16; MAX_BITS + 1]) -> [u32; MAX_BITS + 1] {
     let mut next = [0u32; MAX_BITS + 1];
     let mut code = 0u32;
     for len in 1..=MAX_BITS {
-        code = (code + count[len - 1]) << 1;
+        code = (code + u32::from(count[len - 1])) << 1;
         next[len] = code;
     }
+    next
+}
+
+/// Canonical codes (bit-reversed, ready to send least-significant bit
+/// first) for `lengths`.
+pub(crate) fn codes_for(lengths: &[u8], codes: &mut [u16]) {
+    let mut next = first_codes(&length_counts(lengths));
     for (sym, &l) in lengths.iter().enumerate() {
         if l > 0 {
             let len = usize::from(l);

@@ -155,12 +155,9 @@ impl Inflater {
         }
     }
 
-    /// Starts a new stream: no history, no pending bits. Keeps the history
-    /// buffer's allocation only if `keep_memory`.
-    pub(crate) fn reset(&mut self, keep_memory: bool) {
-        if !keep_memory {
-            self.history = Vec::new();
-        }
+    /// Starts a new stream: no history, no pending bits (the history
+    /// buffer's allocation stays).
+    pub(crate) fn reset(&mut self) {
         self.history_pos = 0;
         self.history_len = 0;
         self.bit_buf = 0;

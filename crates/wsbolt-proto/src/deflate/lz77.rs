@@ -100,17 +100,11 @@ impl Deflater {
         1 << self.window_bits
     }
 
-    /// Forgets the history. Keeps the buffers if `keep_memory`.
-    pub(crate) fn reset(&mut self, keep_memory: bool) {
-        if keep_memory {
-            self.window.clear();
-            self.head.fill(0);
-            self.prev.fill(0);
-        } else {
-            self.window = Vec::new();
-            self.head = Vec::new();
-            self.prev = Vec::new();
-        }
+    /// Forgets the history; keeps the buffers.
+    pub(crate) fn reset(&mut self) {
+        self.window.clear();
+        self.head.fill(0);
+        self.prev.fill(0);
         self.pos = 0;
         self.prev_len = MIN_MATCH - 1;
         self.pending = false;
@@ -120,21 +114,12 @@ impl Deflater {
     /// `00 00 ff ff` included). `symbols` and `coder` are scratch.
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>, symbols: &mut Vec<u32>, coder: &mut BlockCoder) {
         let mut w = BitWriter::new(out);
-        if self.head.is_empty() {
-            self.window.reserve_exact(2 * self.wsize());
-            self.head = vec![0; 1 << self.hash_bits];
-            self.prev = vec![0; self.wsize()];
-        }
+        self.allocate();
         symbols.clear();
         let block = 1usize << 14;
         let mut consumed = 0;
         loop {
-            if self.window.len() == 2 * self.wsize() && consumed < input.len() {
-                self.slide();
-            }
-            let take = (2 * self.wsize() - self.window.len()).min(input.len() - consumed);
-            self.window.extend_from_slice(&input[consumed..consumed + take]);
-            consumed += take;
+            consumed += self.take_in(&input[consumed..]);
             let last = consumed == input.len();
             // Keep a longest match's worth ahead unless this is all.
             let end = if last {
@@ -174,25 +159,37 @@ impl Deflater {
     /// sent: it was, by another compressor, and the peer's inflater holds
     /// it now. Hashes its positions so later messages can refer to it.
     pub(crate) fn absorb(&mut self, input: &[u8]) {
-        if self.head.is_empty() {
-            self.window.reserve_exact(2 * self.wsize());
-            self.head = vec![0; 1 << self.hash_bits];
-            self.prev = vec![0; self.wsize()];
-        }
+        self.allocate();
         debug_assert!(!self.pending, "absorb between messages only");
         let mut consumed = 0;
         while consumed < input.len() {
-            if self.window.len() == 2 * self.wsize() {
-                self.slide();
-            }
-            let take = (2 * self.wsize() - self.window.len()).min(input.len() - consumed);
-            self.window.extend_from_slice(&input[consumed..consumed + take]);
-            consumed += take;
+            consumed += self.take_in(&input[consumed..]);
             for p in self.pos..self.window.len() {
                 self.insert(p);
             }
             self.pos = self.window.len();
         }
+    }
+
+    /// The window and tables, made at first use (a connection that never
+    /// compresses holds none).
+    fn allocate(&mut self) {
+        if self.head.is_empty() {
+            self.window.reserve_exact(2 * self.wsize());
+            self.head = vec![0; 1 << self.hash_bits];
+            self.prev = vec![0; self.wsize()];
+        }
+    }
+
+    /// Appends as much of `input` as the window holds, sliding it first if
+    /// it is full and input is left; returns how much it took.
+    fn take_in(&mut self, input: &[u8]) -> usize {
+        if self.window.len() == 2 * self.wsize() && !input.is_empty() {
+            self.slide();
+        }
+        let take = (2 * self.wsize() - self.window.len()).min(input.len());
+        self.window.extend_from_slice(&input[..take]);
+        take
     }
 
     /// Drops the older window: positions move down by `wsize`.

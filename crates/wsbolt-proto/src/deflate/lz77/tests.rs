@@ -58,7 +58,7 @@ fn a_reset_compressor_needs_no_history() {
     for msg in messages(&mut rng, 20) {
         let mut wire = Vec::new();
         c.compress(&msg, &mut wire, &mut symbols, &mut coder);
-        c.reset(true);
+        c.reset();
         let mut fresh = Decompress::new_with_window_bits(false, 15);
         assert!(zlib_inflate(&mut fresh, &wire) == msg);
     }
