@@ -169,20 +169,20 @@ impl ServeConfig {
     pub fn from_toml_file(path: &std::path::Path) -> Result<ServeConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let config: ServeConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if !(1..=9).contains(&config.deflate_level) {
-            return Err(format!(
-                "{}: deflate-level must be 1 to 9, not {}",
-                path.display(),
-                config.deflate_level
-            ));
-        }
-        if !(9..=15).contains(&config.deflate_window_bits) {
-            return Err(format!(
-                "{}: deflate-window-bits must be 9 to 15, not {}",
-                path.display(),
-                config.deflate_window_bits
-            ));
-        }
+        let in_range = |key: &str, value: u32, range: std::ops::RangeInclusive<u32>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}: {key} must be {} to {}, not {value}",
+                    path.display(),
+                    range.start(),
+                    range.end()
+                ))
+            }
+        };
+        in_range("deflate-level", config.deflate_level, 1..=9)?;
+        in_range("deflate-window-bits", u32::from(config.deflate_window_bits), 9..=15)?;
         Ok(config)
     }
 
@@ -271,5 +271,12 @@ mod tests {
         let err = ServeConfig::from_toml_file(&path).unwrap_err();
         std::fs::remove_file(&path).unwrap();
         assert!(err.contains("deflate-level must be 1 to 9, not 12"), "{err}");
+        std::fs::write(&path, "deflate-window-bits = 8\n").unwrap();
+        let err = ServeConfig::from_toml_file(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("deflate-window-bits must be 9 to 15, not 8"), "{err}");
+        // The window reaches the library, both ways.
+        let d = ServeConfig::default().ws_config().ws.deflate.expect("deflate on");
+        assert_eq!((d.server_max_window_bits, d.client_max_window_bits), (13, 13));
     }
 }
