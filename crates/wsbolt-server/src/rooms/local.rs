@@ -1,33 +1,17 @@
 //! The rooms of one process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use tokio::sync::mpsc;
 use wsbolt::{Message, PreparedMessage};
 
-use super::{BoxFuture, MemberId, Membership, Out, Rooms};
+use super::{BoxFuture, Inbox, MemberId, Membership, Rooms};
 
 #[derive(Debug)]
 struct Member {
-    tx: mpsc::UnboundedSender<Out>,
-    /// Bytes handed to the member and not yet taken by its task.
-    queued: Arc<AtomicUsize>,
-    limit: usize,
+    inbox: Inbox,
     name: Option<String>,
-}
-
-impl Member {
-    fn deliver(&self, msg: PreparedMessage) {
-        let len = msg.len();
-        if self.queued.load(Ordering::Acquire) + len > self.limit {
-            let _ = self.tx.send(Out::Kick);
-        } else {
-            self.queued.fetch_add(len, Ordering::AcqRel);
-            let _ = self.tx.send(Out::Msg(msg));
-        }
-    }
 }
 
 /// The rooms of one process.
@@ -92,16 +76,10 @@ impl LocalRooms {
 impl Rooms for LocalRooms {
     fn join(&self, room: &str, queue_limit: usize) -> Membership {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let member = Member {
-            tx,
-            queued: queued.clone(),
-            limit: queue_limit,
-            name: None,
-        };
+        let (inbox, membership) = Inbox::new(id, queue_limit);
+        let member = Member { inbox, name: None };
         self.with_room(room, |m| m.insert(id, member));
-        Membership { id, rx, queued }
+        membership
     }
 
     fn leave(&self, room: &str, id: MemberId) {
@@ -114,7 +92,7 @@ impl Rooms for LocalRooms {
         };
         self.with_room(room, |members| {
             for m in members.values() {
-                m.deliver(prepared.clone());
+                m.inbox.deliver(prepared.clone());
             }
         });
     }
@@ -125,7 +103,7 @@ impl Rooms for LocalRooms {
         };
         self.with_room(room, |members| {
             if let Some(m) = members.get(&id) {
-                m.deliver(prepared);
+                m.inbox.deliver(prepared);
             }
         });
     }
@@ -164,6 +142,7 @@ impl Rooms for LocalRooms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rooms::Out;
 
     fn now<T>(f: BoxFuture<'_, T>) -> T {
         futures_util::FutureExt::now_or_never(f).expect("the local backend answers at once")

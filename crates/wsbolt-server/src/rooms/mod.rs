@@ -32,6 +32,7 @@
 //! ```
 
 mod local;
+pub mod log;
 mod redis;
 
 use std::fmt;
@@ -44,6 +45,7 @@ use tokio::sync::{broadcast, mpsc};
 use wsbolt::{Message, PreparedMessage};
 
 pub use self::local::LocalRooms;
+pub use self::log::{HistoryLimits, Position, RoomLog};
 pub use self::redis::{RedisConfig, RedisRooms, RedisStartError};
 
 /// A member's id, unique within its node.
@@ -76,6 +78,41 @@ impl Membership {
     /// Records that `msg` was taken off the queue.
     pub fn taken(&self, msg: &PreparedMessage) {
         self.queued.fetch_sub(msg.len(), Ordering::AcqRel);
+    }
+}
+
+/// A member's queue as a room sees it: bounded in bytes, a member whose
+/// queue would pass its limit is sent [`Out::Kick`] instead.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    tx: mpsc::UnboundedSender<Out>,
+    /// Bytes handed to the member and not yet taken by its task.
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Inbox {
+    /// A queue of at most `limit` bytes for member `id`, and the member's end.
+    pub(crate) fn new(id: MemberId, limit: usize) -> (Inbox, Membership) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let inbox = Inbox {
+            tx,
+            queued: queued.clone(),
+            limit,
+        };
+        (inbox, Membership { id, rx, queued })
+    }
+
+    /// Queues `msg`, or [`Out::Kick`] if it would pass the limit.
+    pub(crate) fn deliver(&self, msg: PreparedMessage) {
+        let len = msg.len();
+        if self.queued.load(Ordering::Acquire) + len > self.limit {
+            let _ = self.tx.send(Out::Kick);
+        } else {
+            self.queued.fetch_add(len, Ordering::AcqRel);
+            let _ = self.tx.send(Out::Msg(msg));
+        }
     }
 }
 

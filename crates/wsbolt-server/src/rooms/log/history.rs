@@ -1,0 +1,427 @@
+//! The rooms' histories on one node: per room an epoch, the last offset and
+//! the latest publications, bounded by count and age per room and by bytes
+//! across rooms. No I/O and no clock of its own: the caller passes `now`.
+//!
+//! A room's log lives while it has subscribers or publications; when both
+//! are gone it is forgotten, and a room that comes back gets a new epoch
+//! (its clients learn they cannot recover across the gap).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wsbolt::Utf8Bytes;
+
+/// How much history the rooms keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Publications kept per room. Default 100.
+    pub size: usize,
+    /// How long a publication is kept. Default 5 minutes.
+    pub age: Duration,
+    /// Bytes of history across all rooms (publications and their
+    /// bookkeeping); beyond it the oldest publications of any room go
+    /// first. Default 64 MiB.
+    pub memory: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            size: 100,
+            age: Duration::from_secs(300),
+            memory: 64 << 20,
+        }
+    }
+}
+
+/// Bytes a kept publication costs besides its text: its slot in the room's
+/// queue (offset, time, stamp, the text's handle) and the shared buffer's
+/// header.
+pub(crate) const ENTRY_OVERHEAD: usize = 80;
+
+/// Where a room's log stands: its epoch and the offset of its last
+/// publication (0 before the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The publication's number in its room, from 1, without gaps.
+    pub offset: u64,
+    /// Names one run of the room's log: offsets compare only within an
+    /// epoch. It changes when the log is lost (a restart, the room
+    /// forgotten, a backend that lost the stream).
+    pub epoch: Arc<str>,
+}
+
+/// What a subscriber coming back with a position gets.
+#[derive(Debug)]
+pub(crate) struct Recovery {
+    /// Where the room stands now.
+    pub now: Position,
+    /// Whether `missed` is everything published after the position given.
+    pub recovered: bool,
+    /// The publications after the position given, in order (empty unless
+    /// recovered).
+    pub missed: Vec<Utf8Bytes>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    offset: u64,
+    at: Instant,
+    /// Order of appends across rooms: the global age and memory trims take
+    /// the smallest first.
+    stamp: u64,
+    text: Utf8Bytes,
+}
+
+#[derive(Debug)]
+struct Log {
+    epoch: Arc<str>,
+    last: u64,
+    entries: VecDeque<Entry>,
+    subscribers: usize,
+}
+
+/// Every room's log on this node.
+#[derive(Debug)]
+pub(crate) struct Histories {
+    limits: HistoryLimits,
+    logs: HashMap<Arc<str>, Log>,
+    /// (stamp of the room's first kept entry, room) for every room with
+    /// entries: the oldest entry of all is the first.
+    oldest: BTreeSet<(u64, Arc<str>)>,
+    next_stamp: u64,
+    /// Bytes of kept entries, with [`ENTRY_OVERHEAD`] each.
+    bytes: usize,
+    entries: usize,
+    new_epoch: fn() -> Arc<str>,
+}
+
+impl Histories {
+    pub(crate) fn new(limits: HistoryLimits, new_epoch: fn() -> Arc<str>) -> Histories {
+        Histories {
+            limits,
+            logs: HashMap::new(),
+            oldest: BTreeSet::new(),
+            next_stamp: 0,
+            bytes: 0,
+            entries: 0,
+            new_epoch,
+        }
+    }
+
+    /// (rooms, kept publications, their bytes) for the metrics.
+    pub(crate) fn usage(&self) -> (usize, usize, usize) {
+        (self.logs.len(), self.entries, self.bytes)
+    }
+
+    fn log(&mut self, room: &str) -> &mut Log {
+        if !self.logs.contains_key(room) {
+            let log = Log {
+                epoch: (self.new_epoch)(),
+                last: 0,
+                entries: VecDeque::new(),
+                subscribers: 0,
+            };
+            self.logs.insert(room.into(), log);
+        }
+        self.logs.get_mut(room).expect("just inserted")
+    }
+
+    /// A subscriber joined `room`: its log lives at least until
+    /// [`unpin`](Self::unpin).
+    pub(crate) fn pin(&mut self, room: &str) {
+        self.log(room).subscribers += 1;
+    }
+
+    /// A subscriber left `room`; a log without subscribers and entries is
+    /// forgotten.
+    pub(crate) fn unpin(&mut self, room: &str) {
+        if let Some(log) = self.logs.get_mut(room) {
+            log.subscribers = log.subscribers.saturating_sub(1);
+            if log.subscribers == 0 && log.entries.is_empty() {
+                self.logs.remove(room);
+            }
+        }
+    }
+
+    /// Appends a publication: `render` makes its text from its position.
+    /// Returns the position and the text.
+    pub(crate) fn append(
+        &mut self,
+        room: &str,
+        now: Instant,
+        render: impl FnOnce(&Position) -> Utf8Bytes,
+    ) -> (Position, Utf8Bytes) {
+        self.trim(now);
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let log = self.log(room);
+        log.last += 1;
+        let position = Position {
+            offset: log.last,
+            epoch: log.epoch.clone(),
+        };
+        let text = render(&position);
+        let was_empty = log.entries.is_empty();
+        log.entries.push_back(Entry {
+            offset: position.offset,
+            at: now,
+            stamp,
+            text: text.clone(),
+        });
+        let over = log.entries.len() > self.limits.size;
+        self.bytes += text.len() + ENTRY_OVERHEAD;
+        self.entries += 1;
+        if was_empty {
+            self.oldest.insert((stamp, room.into()));
+        }
+        if over {
+            self.pop_front(room);
+        }
+        while self.bytes > self.limits.memory {
+            let Some((_, oldest)) = self.oldest.first().cloned() else {
+                break;
+            };
+            self.pop_front(&oldest);
+        }
+        (position, text)
+    }
+
+    /// Drops entries older than the age limit, and the logs left without
+    /// entries and subscribers.
+    pub(crate) fn trim(&mut self, now: Instant) {
+        while let Some((_, room)) = self.oldest.first().cloned() {
+            let expired = self.logs[&room]
+                .entries
+                .front()
+                .is_some_and(|e| now.saturating_duration_since(e.at) >= self.limits.age);
+            if !expired {
+                break;
+            }
+            self.pop_front(&room);
+        }
+    }
+
+    /// Removes `room`'s first entry, keeping the index and the counts.
+    fn pop_front(&mut self, room: &str) {
+        let Some(log) = self.logs.get_mut(room) else { return };
+        let Some(entry) = log.entries.pop_front() else { return };
+        self.oldest.remove(&(entry.stamp, Arc::from(room)));
+        self.bytes -= entry.text.len() + ENTRY_OVERHEAD;
+        self.entries -= 1;
+        match log.entries.front() {
+            Some(next) => {
+                self.oldest.insert((next.stamp, room.into()));
+            }
+            None if log.subscribers == 0 => {
+                self.logs.remove(room);
+            }
+            None => {}
+        }
+    }
+
+    /// Where `room` stands, and whether a subscriber at `since` can have
+    /// everything after it: the same epoch, and nothing after it trimmed.
+    pub(crate) fn recover(&mut self, room: &str, since: Option<&Position>, now: Instant) -> Recovery {
+        self.trim(now);
+        let log = self.log(room);
+        let now = Position {
+            offset: log.last,
+            epoch: log.epoch.clone(),
+        };
+        let first_kept = log.entries.front().map_or(log.last + 1, |e| e.offset);
+        let (recovered, missed) = match since {
+            None => (true, Vec::new()),
+            Some(since) if since.epoch == log.epoch && since.offset <= log.last && since.offset + 1 >= first_kept => {
+                let missed = log.entries.iter().filter(|e| e.offset > since.offset);
+                (true, missed.map(|e| e.text.clone()).collect())
+            }
+            Some(_) => (false, Vec::new()),
+        };
+        if log.subscribers == 0 && log.entries.is_empty() {
+            // Asked about, never pinned: nothing to keep.
+            self.logs.remove(room);
+        }
+        Recovery { now, recovered, missed }
+    }
+
+    /// The last `limit` publications of `room` (fewer if fewer are kept),
+    /// oldest first, and where the room stands.
+    pub(crate) fn last(&mut self, room: &str, limit: usize, now: Instant) -> (Position, Vec<Utf8Bytes>) {
+        let Recovery { now: position, .. } = self.recover(room, None, now);
+        let texts = self.logs.get(room).map_or_else(Vec::new, |log| {
+            let skip = log.entries.len().saturating_sub(limit);
+            log.entries.iter().skip(skip).map(|e| e.text.clone()).collect()
+        });
+        (position, texts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epochs() -> Arc<str> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!("e{}", N.fetch_add(1, Ordering::Relaxed)).into()
+    }
+
+    fn text(p: &Position) -> Utf8Bytes {
+        Utf8Bytes::from(format!("{}", p.offset))
+    }
+
+    fn limits(size: usize, age_s: u64, memory: usize) -> HistoryLimits {
+        HistoryLimits {
+            size,
+            age: Duration::from_secs(age_s),
+            memory,
+        }
+    }
+
+    fn offsets(texts: &[Utf8Bytes]) -> Vec<u64> {
+        texts.iter().map(|t| t.as_str().parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_subscriber_within_the_history_gets_everything_after_its_offset_in_order() {
+        let mut h = Histories::new(limits(5, 60, 1 << 20), epochs);
+        let t = Instant::now();
+        h.pin("r");
+        let start = h.recover("r", None, t).now;
+        assert_eq!(start.offset, 0);
+        for _ in 0..4 {
+            h.append("r", t, text);
+        }
+        let r = h.recover("r", Some(&start), t);
+        assert!(r.recovered);
+        assert_eq!((offsets(&r.missed), r.now.offset), (vec![1, 2, 3, 4], 4));
+        let mid = Position {
+            offset: 2,
+            ..start.clone()
+        };
+        assert_eq!(offsets(&h.recover("r", Some(&mid), t).missed), [3, 4]);
+        // Up to date: recovered, nothing missed.
+        let r = h.recover("r", Some(&r.now), t);
+        assert!(r.recovered && r.missed.is_empty());
+    }
+
+    #[test]
+    fn trimmed_history_another_epoch_or_an_offset_from_the_future_is_not_recovered() {
+        let mut h = Histories::new(limits(3, 60, 1 << 20), epochs);
+        let t = Instant::now();
+        h.pin("r");
+        let start = h.recover("r", None, t).now;
+        for _ in 0..5 {
+            h.append("r", t, text);
+        }
+        // Offsets 3..=5 kept: from 2 on is recoverable, from 1 is not.
+        assert!(
+            h.recover(
+                "r",
+                Some(&Position {
+                    offset: 2,
+                    ..start.clone()
+                }),
+                t
+            )
+            .recovered
+        );
+        let r = h.recover(
+            "r",
+            Some(&Position {
+                offset: 1,
+                ..start.clone()
+            }),
+            t,
+        );
+        assert!(!r.recovered && r.missed.is_empty());
+        assert_eq!(
+            r.now,
+            Position {
+                offset: 5,
+                ..start.clone()
+            }
+        );
+        let other = Position {
+            offset: 5,
+            epoch: "elsewhere".into(),
+        };
+        assert!(!h.recover("r", Some(&other), t).recovered);
+        assert!(!h.recover("r", Some(&Position { offset: 6, ..start }), t).recovered);
+    }
+
+    #[test]
+    fn age_trims_and_a_forgotten_room_comes_back_with_a_new_epoch() {
+        let mut h = Histories::new(limits(100, 10, 1 << 20), epochs);
+        let t = Instant::now();
+        let (first, _) = h.append("r", t, text);
+        h.append("r", t + Duration::from_secs(5), text);
+        // At 12 s the first is gone: a subscriber at 0 cannot recover, at 1 can.
+        let zero = Position {
+            offset: 0,
+            ..first.clone()
+        };
+        let later = t + Duration::from_secs(12);
+        assert!(!h.recover("r", Some(&zero), later).recovered);
+        assert_eq!(offsets(&h.recover("r", Some(&first), later).missed), [2]);
+        // At 15 s both are gone and nobody subscribes: the room is forgotten.
+        let (rooms, entries, bytes) = {
+            h.trim(t + Duration::from_secs(15));
+            h.usage()
+        };
+        assert_eq!((rooms, entries, bytes), (0, 0, 0));
+        let r = h.recover("r", Some(&first), t + Duration::from_secs(15));
+        assert!(!r.recovered);
+        assert_ne!(r.now.epoch, first.epoch);
+        assert_eq!(r.now.offset, 0);
+    }
+
+    #[test]
+    fn a_subscribed_room_keeps_its_epoch_without_publications() {
+        let mut h = Histories::new(limits(100, 10, 1 << 20), epochs);
+        let t = Instant::now();
+        h.pin("r");
+        let (p, _) = h.append("r", t, text);
+        let later = t + Duration::from_secs(60);
+        let r = h.recover("r", Some(&p), later);
+        assert!(r.recovered, "the entry aged out, but nothing after offset 1 was lost");
+        assert_eq!(r.now, p);
+        h.unpin("r");
+        assert_eq!(h.usage().0, 0);
+    }
+
+    #[test]
+    fn memory_is_bounded_across_rooms_oldest_first() {
+        let entry = 10 + ENTRY_OVERHEAD;
+        let mut h = Histories::new(limits(100, 60, 3 * entry), epochs);
+        let t = Instant::now();
+        let ten = |_: &Position| Utf8Bytes::from("0123456789");
+        h.append("a", t, ten);
+        h.append("b", t, ten);
+        h.append("a", t, ten);
+        assert_eq!(h.usage(), (2, 3, 3 * entry));
+        // A fourth goes over: the oldest of all (a's first) is dropped.
+        let (p, _) = h.append("c", t, ten);
+        assert_eq!(h.usage(), (3, 3, 3 * entry));
+        assert_eq!(h.last("a", 10, t).1.len(), 1);
+        h.append("c", t, ten);
+        // Then b's only entry: b is forgotten.
+        assert_eq!(h.usage(), (2, 3, 3 * entry));
+        assert_eq!(h.last("c", 10, t).0, Position { offset: 2, ..p });
+    }
+
+    #[test]
+    fn last_gives_at_most_the_limit_oldest_first() {
+        let mut h = Histories::new(limits(4, 60, 1 << 20), epochs);
+        let t = Instant::now();
+        for _ in 0..6 {
+            h.append("r", t, text);
+        }
+        assert_eq!(offsets(&h.last("r", 2, t).1), [5, 6]);
+        assert_eq!(offsets(&h.last("r", 100, t).1), [3, 4, 5, 6]);
+        assert!(h.last("nowhere", 5, t).1.is_empty());
+        assert_eq!(h.usage().0, 1, "asking about a room does not keep it");
+    }
+}
