@@ -4,7 +4,7 @@
 use wsbolt::{HandshakeError, Request};
 
 use crate::endpoints::handler::Handlers;
-use crate::endpoints::{broadcast, chat, echo, Ctx, Done, Env, ServeFn, Shutdown, StartFn, Ws};
+use crate::endpoints::{broadcast, chat, echo, rooms, Ctx, Done, Env, ServeFn, Shutdown, StartFn, Ws};
 
 /// One built-in WebSocket route.
 pub(crate) struct Route {
@@ -36,6 +36,12 @@ pub(crate) const ROUTES: &[Route] = &[
         path: "/broadcast",
         protocol: None,
         serve: broadcast::serve,
+        start: None,
+    },
+    Route {
+        path: "/rooms",
+        protocol: Some(crate::rooms::log::wire::PROTOCOL),
+        serve: rooms::serve,
         start: None,
     },
 ];

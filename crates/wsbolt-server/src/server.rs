@@ -24,7 +24,7 @@ use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
 use crate::endpoints::{Env, Limits, Shutdown};
 use crate::metrics::Metrics;
-use crate::rooms::{LocalRooms, RedisRooms, Rooms};
+use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
 use crate::state::State;
 use crate::tls::TlsReloader;
 use crate::web::Web;
@@ -134,10 +134,17 @@ impl Server {
             None => Arc::new(LocalRooms::default()),
         };
         let metrics = Arc::new(Metrics::default());
+        if config.redis.is_some() {
+            tracing::warn!(
+                "/rooms keeps its rooms and their history on this node: they are not shared through Redis yet"
+            );
+        }
         let env = Arc::new(Env {
             limits,
             metrics: metrics.clone(),
             rooms,
+            room_log: Arc::new(RoomLog::new(config.history_limits())),
+            max_subscriptions: config.rooms_max_subscriptions,
         });
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {

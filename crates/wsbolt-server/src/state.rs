@@ -45,10 +45,12 @@ impl std::fmt::Debug for State {
 }
 
 impl State {
-    /// The text of `/metrics`: the server's counters and its rooms'.
+    /// The text of `/metrics`: the server's counters, its rooms' and the
+    /// rooms log's.
     pub(crate) fn metrics_text(&self) -> String {
         let mut text = self.metrics.render();
         self.env.rooms.write_metrics(&mut text);
+        self.env.room_log.write_metrics(&mut text);
         text
     }
 }

@@ -122,6 +122,18 @@ pub struct ServeArgs {
     /// Bytes of messages kept for Redis while it is unreachable; beyond it they reach this node only [default: 16 MiB].
     #[arg(long, value_name = "BYTES")]
     redis_outbox_limit: Option<usize>,
+    /// /rooms: publications kept per room for clients that come back [default: 100].
+    #[arg(long, value_name = "N")]
+    rooms_history_size: Option<usize>,
+    /// /rooms: seconds a publication is kept [default: 300].
+    #[arg(long, value_name = "SECS")]
+    rooms_history_age: Option<u64>,
+    /// /rooms: bytes of history across all rooms (JSON plus 80 bytes each); the oldest go first beyond it [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    rooms_history_memory: Option<usize>,
+    /// /rooms: rooms one connection may subscribe to [default: 128].
+    #[arg(long, value_name = "N")]
+    rooms_max_subscriptions: Option<usize>,
     /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
@@ -210,6 +222,10 @@ impl ServeArgs {
             redis_presence_timeout: self.redis_presence_timeout.or(file.redis_presence_timeout),
             redis_stream_length: self.redis_stream_length.or(file.redis_stream_length),
             redis_outbox_limit: self.redis_outbox_limit.or(file.redis_outbox_limit),
+            rooms_history_size: self.rooms_history_size.or(file.rooms_history_size),
+            rooms_history_age: self.rooms_history_age.or(file.rooms_history_age),
+            rooms_history_memory: self.rooms_history_memory.or(file.rooms_history_memory),
+            rooms_max_subscriptions: self.rooms_max_subscriptions.or(file.rooms_max_subscriptions),
             log: self.log.or(file.log),
             log_format: self.log_format.or(file.log_format),
             access_log: self.access_log || file.access_log,
@@ -245,6 +261,12 @@ impl ServeArgs {
             redis_presence_timeout,
             redis_stream_length,
             redis_outbox_limit
+        );
+        set!(
+            rooms_history_size,
+            rooms_history_age,
+            rooms_history_memory,
+            rooms_max_subscriptions
         );
         c.redis = self.redis;
         c.redis_required = self.redis_required;

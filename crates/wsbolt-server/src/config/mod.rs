@@ -120,6 +120,16 @@ pub struct ServeConfig {
     /// Bytes of messages one node keeps for Redis while it is unreachable;
     /// beyond it they reach this node's clients only. Default 16 MiB.
     pub redis_outbox_limit: usize,
+    /// `/rooms`: publications kept per room for clients that come back.
+    /// Default 100.
+    pub rooms_history_size: usize,
+    /// `/rooms`: seconds a publication is kept. Default 300.
+    pub rooms_history_age: u64,
+    /// `/rooms`: bytes of history across all rooms (each publication costs
+    /// its JSON plus 80 bytes); beyond it the oldest go first. Default 64 MiB.
+    pub rooms_history_memory: usize,
+    /// `/rooms`: rooms one connection may subscribe to. Default 128.
+    pub rooms_max_subscriptions: usize,
     /// Log one line per WebSocket when it ends (target `wsbolt::access`, at
     /// `info`): peer, path, subprotocol, HTTP version, duration, messages and
     /// bytes each way, close code. Default off.
@@ -159,6 +169,10 @@ impl Default for ServeConfig {
             redis_presence_timeout: 15,
             redis_stream_length: 10_000,
             redis_outbox_limit: 16 << 20,
+            rooms_history_size: 100,
+            rooms_history_age: 300,
+            rooms_history_memory: 64 << 20,
+            rooms_max_subscriptions: 128,
             access_log: false,
         }
     }
@@ -220,6 +234,15 @@ impl ServeConfig {
         c.stream_length = self.redis_stream_length.max(1);
         c.outbox_limit = self.redis_outbox_limit;
         Some(c)
+    }
+
+    /// The history `/rooms` keeps.
+    pub fn history_limits(&self) -> crate::rooms::HistoryLimits {
+        crate::rooms::HistoryLimits {
+            size: self.rooms_history_size,
+            age: Duration::from_secs(self.rooms_history_age),
+            memory: self.rooms_history_memory,
+        }
     }
 
     /// The scheme pages are served with.

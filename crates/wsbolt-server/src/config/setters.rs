@@ -219,6 +219,34 @@ impl ServeConfig {
         self
     }
 
+    /// Sets [`rooms_history_size`](ServeConfig::rooms_history_size).
+    #[must_use]
+    pub fn rooms_history_size(mut self, rooms_history_size: usize) -> Self {
+        self.rooms_history_size = rooms_history_size;
+        self
+    }
+
+    /// Sets [`rooms_history_age`](ServeConfig::rooms_history_age).
+    #[must_use]
+    pub fn rooms_history_age(mut self, rooms_history_age: u64) -> Self {
+        self.rooms_history_age = rooms_history_age;
+        self
+    }
+
+    /// Sets [`rooms_history_memory`](ServeConfig::rooms_history_memory).
+    #[must_use]
+    pub fn rooms_history_memory(mut self, rooms_history_memory: usize) -> Self {
+        self.rooms_history_memory = rooms_history_memory;
+        self
+    }
+
+    /// Sets [`rooms_max_subscriptions`](ServeConfig::rooms_max_subscriptions).
+    #[must_use]
+    pub fn rooms_max_subscriptions(mut self, rooms_max_subscriptions: usize) -> Self {
+        self.rooms_max_subscriptions = rooms_max_subscriptions;
+        self
+    }
+
     /// Sets [`access_log`](ServeConfig::access_log).
     #[must_use]
     pub fn access_log(mut self, access_log: bool) -> Self {

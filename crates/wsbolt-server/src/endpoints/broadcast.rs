@@ -13,7 +13,7 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
     let publish = rooms.clone();
     let on_message = move |msg| {
         publish.publish(ROOM, &msg);
-        std::future::ready(())
+        std::future::ready(Vec::new())
     };
     let on_leave = move || {
         rooms.leave(ROOM, id);

@@ -38,7 +38,14 @@ pub(crate) fn serve(mut ws: Ws, mut ctx: Ctx, done: Done) {
     done.spawn(member_loop(ws, ctx, me, on_message, on_leave));
 }
 
-async fn handle(rooms: Arc<dyn Rooms>, id: MemberId, msg: Message) {
+/// Acts on one message; the answers go through the room (chat answers
+/// nothing directly).
+async fn handle(rooms: Arc<dyn Rooms>, id: MemberId, msg: Message) -> Vec<Message> {
+    act(rooms, id, msg).await;
+    Vec::new()
+}
+
+async fn act(rooms: Arc<dyn Rooms>, id: MemberId, msg: Message) {
     let Message::Text(text) = msg else { return };
     let Ok(Value::Object(mut msg)) = serde_json::from_str::<Value>(text.as_str()) else {
         return;

@@ -10,6 +10,7 @@ pub(crate) mod chat;
 pub(crate) mod echo;
 pub(crate) mod handler;
 pub(crate) mod programs;
+pub(crate) mod rooms;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -104,6 +105,10 @@ pub(crate) struct Env {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub rooms: Arc<dyn Rooms>,
+    /// The rooms of `/rooms`, with their history.
+    pub room_log: Arc<crate::rooms::RoomLog>,
+    /// Rooms one `/rooms` connection may subscribe to.
+    pub max_subscriptions: usize,
 }
 
 /// Resolves when the server starts shutting down. One future for the whole
@@ -205,11 +210,21 @@ pub(crate) async fn drain(ws: &mut Ws, ctx: &Env) -> bool {
     )
 }
 
+/// Why a member stops receiving.
+enum Exit {
+    Stopping,
+    SlowConsumer,
+    Close(Option<CloseFrame>),
+    Ended,
+}
+
 /// Runs one room member's connection until it ends: messages the room sends
 /// are queued to the client (the slow-consumer policy closes it if they
-/// pile up), messages from the client go to `on_message`, and on shutdown
-/// what is already queued is written before Close 1001. `on_leave` runs as
-/// soon as the member stops receiving (before the closing handshake).
+/// pile up), messages from the client go to `on_message`, whose answers are
+/// queued to the client at once (a Close among them closes the connection
+/// with its frame, after the answers before it), and on shutdown what is
+/// already queued is written before Close 1001. `on_leave` runs as soon as
+/// the member stops receiving (before the closing handshake).
 #[allow(clippy::manual_async_fn)] // async fn would store the WebSocket twice
 pub(crate) fn member_loop<M, MF, L, LF>(
     mut ws: Ws,
@@ -220,7 +235,7 @@ pub(crate) fn member_loop<M, MF, L, LF>(
 ) -> impl Future<Output = u16> + Send
 where
     M: FnMut(Message) -> MF + Send,
-    MF: Future<Output = ()> + Send,
+    MF: Future<Output = Vec<Message>> + Send,
     L: FnOnce() -> LF + Send,
     LF: Future<Output = ()> + Send,
 {
@@ -232,12 +247,6 @@ where
             mut stop,
             mut access,
         } = ctx;
-        /// Why the member stops receiving.
-        enum Exit {
-            Stopping,
-            SlowConsumer,
-            Ended,
-        }
         let exit = loop {
             tokio::select! {
                 _ = &mut stop => break Exit::Stopping,
@@ -258,7 +267,10 @@ where
                     if msg.is_data() {
                         ctx.metrics.received(msg.len());
                         access::received(&mut access, msg.len());
-                        on_message(msg).await;
+                        let answers = on_message(msg).await;
+                        if let Some(exit) = answer(&mut ws, answers, &ctx, &mut access) {
+                            break exit;
+                        }
                     }
                 }
             }
@@ -281,8 +293,25 @@ where
                 let close = Box::pin(slow_consumer(&mut ws, ctx.limits.slow_consumer_code));
                 close.await;
             }
+            Exit::Close(frame) => {
+                let close = Box::pin(ws.close(frame));
+                let _ = close.await;
+            }
             Exit::Ended => {}
         }
         ended(&ws, access)
     }
+}
+
+/// Queues a member's answers; why it must stop, if it must.
+fn answer(ws: &mut Ws, answers: Vec<Message>, ctx: &Env, access: &mut AccessRecord) -> Option<Exit> {
+    for msg in answers {
+        if let Message::Close(frame) = msg {
+            return Some(Exit::Close(frame));
+        }
+        if !queue_out(ws, msg, ctx, access) {
+            return Some(Exit::SlowConsumer);
+        }
+    }
+    None
 }

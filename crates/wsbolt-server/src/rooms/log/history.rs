@@ -80,6 +80,17 @@ struct Log {
     last: u64,
     entries: VecDeque<Entry>,
     subscribers: usize,
+    /// Without subscribers and entries since (this time, this stamp): the
+    /// log is kept for the age limit, so that a client coming back to a
+    /// quiet room recovers, and then forgotten.
+    idle: Option<(Instant, u64)>,
+}
+
+impl Log {
+    /// When the log's oldest thing (its first entry, or its idleness) began.
+    fn oldest_time(&self) -> Option<Instant> {
+        self.entries.front().map(|e| e.at).or(self.idle.map(|(at, _)| at))
+    }
 }
 
 /// Every room's log on this node.
@@ -87,15 +98,19 @@ struct Log {
 pub(crate) struct Histories {
     limits: HistoryLimits,
     logs: HashMap<Arc<str>, Log>,
-    /// (stamp of the room's first kept entry, room) for every room with
-    /// entries: the oldest entry of all is the first.
+    /// (stamp of the room's first kept entry, or of its idleness, room) for
+    /// every room with entries or idle: the first is the oldest of all.
     oldest: BTreeSet<(u64, Arc<str>)>,
     next_stamp: u64,
-    /// Bytes of kept entries, with [`ENTRY_OVERHEAD`] each.
+    /// Bytes of kept entries ([`ENTRY_OVERHEAD`] each besides the text) and
+    /// idle logs ([`IDLE_OVERHEAD`] each besides the name).
     bytes: usize,
     entries: usize,
     new_epoch: fn() -> Arc<str>,
 }
+
+/// Bytes an idle log costs besides its room's name.
+pub(crate) const IDLE_OVERHEAD: usize = 96;
 
 impl Histories {
     pub(crate) fn new(limits: HistoryLimits, new_epoch: fn() -> Arc<str>) -> Histories {
@@ -110,38 +125,66 @@ impl Histories {
         }
     }
 
-    /// (rooms, kept publications, their bytes) for the metrics.
+    /// (rooms, kept publications, bytes) for the metrics.
     pub(crate) fn usage(&self) -> (usize, usize, usize) {
         (self.logs.len(), self.entries, self.bytes)
     }
 
-    fn log(&mut self, room: &str) -> &mut Log {
-        if !self.logs.contains_key(room) {
+    fn stamp(&mut self) -> u64 {
+        self.next_stamp += 1;
+        self.next_stamp
+    }
+
+    /// `room`'s log, made (with a new epoch) if it has none; true if made.
+    fn log(&mut self, room: &str) -> (&mut Log, bool) {
+        let made = !self.logs.contains_key(room);
+        if made {
             let log = Log {
                 epoch: (self.new_epoch)(),
                 last: 0,
                 entries: VecDeque::new(),
                 subscribers: 0,
+                idle: None,
             };
             self.logs.insert(room.into(), log);
         }
-        self.logs.get_mut(room).expect("just inserted")
+        (self.logs.get_mut(room).expect("just inserted"), made)
+    }
+
+    /// `room` is in use again: it is no longer idle.
+    fn wake(&mut self, room: &str) {
+        let Some(log) = self.logs.get_mut(room) else { return };
+        if let Some((_, stamp)) = log.idle.take() {
+            self.oldest.remove(&(stamp, Arc::from(room)));
+            self.bytes -= IDLE_OVERHEAD + room.len();
+        }
+    }
+
+    /// Marks `room` idle if nothing uses it any more.
+    fn settle(&mut self, room: &str, now: Instant) {
+        let stamp = self.next_stamp + 1;
+        let Some(log) = self.logs.get_mut(room) else { return };
+        if log.subscribers == 0 && log.entries.is_empty() && log.idle.is_none() {
+            self.next_stamp = stamp;
+            log.idle = Some((now, stamp));
+            self.oldest.insert((stamp, room.into()));
+            self.bytes += IDLE_OVERHEAD + room.len();
+        }
     }
 
     /// A subscriber joined `room`: its log lives at least until
     /// [`unpin`](Self::unpin).
     pub(crate) fn pin(&mut self, room: &str) {
-        self.log(room).subscribers += 1;
+        self.log(room).0.subscribers += 1;
+        self.wake(room);
     }
 
-    /// A subscriber left `room`; a log without subscribers and entries is
-    /// forgotten.
-    pub(crate) fn unpin(&mut self, room: &str) {
+    /// A subscriber left `room`; a log left without subscribers and entries
+    /// is kept for the age limit.
+    pub(crate) fn unpin(&mut self, room: &str, now: Instant) {
         if let Some(log) = self.logs.get_mut(room) {
             log.subscribers = log.subscribers.saturating_sub(1);
-            if log.subscribers == 0 && log.entries.is_empty() {
-                self.logs.remove(room);
-            }
+            self.settle(room, now);
         }
     }
 
@@ -154,9 +197,9 @@ impl Histories {
         render: impl FnOnce(&Position) -> Utf8Bytes,
     ) -> (Position, Utf8Bytes) {
         self.trim(now);
-        let stamp = self.next_stamp;
-        self.next_stamp += 1;
-        let log = self.log(room);
+        self.wake(room);
+        let stamp = self.stamp();
+        let (log, _) = self.log(room);
         log.last += 1;
         let position = Position {
             offset: log.last,
@@ -177,36 +220,44 @@ impl Histories {
             self.oldest.insert((stamp, room.into()));
         }
         if over {
-            self.pop_front(room);
+            self.drop_oldest(room, now, true);
         }
         while self.bytes > self.limits.memory {
             let Some((_, oldest)) = self.oldest.first().cloned() else {
                 break;
             };
-            self.pop_front(&oldest);
+            // Short of memory, a log left empty is forgotten at once
+            // rather than kept idle (which costs memory too).
+            self.drop_oldest(&oldest, now, false);
         }
         (position, text)
     }
 
-    /// Drops entries older than the age limit, and the logs left without
-    /// entries and subscribers.
+    /// Drops entries and idle logs older than the age limit.
     pub(crate) fn trim(&mut self, now: Instant) {
         while let Some((_, room)) = self.oldest.first().cloned() {
             let expired = self.logs[&room]
-                .entries
-                .front()
-                .is_some_and(|e| now.saturating_duration_since(e.at) >= self.limits.age);
+                .oldest_time()
+                .is_some_and(|at| now.saturating_duration_since(at) >= self.limits.age);
             if !expired {
                 break;
             }
-            self.pop_front(&room);
+            self.drop_oldest(&room, now, true);
         }
     }
 
-    /// Removes `room`'s first entry, keeping the index and the counts.
-    fn pop_front(&mut self, room: &str) {
+    /// Removes `room`'s first entry, or the room if it is idle, keeping the
+    /// index and the counts. A log left without entries and subscribers
+    /// becomes idle with `idle_ok`, else it is forgotten.
+    fn drop_oldest(&mut self, room: &str, now: Instant, idle_ok: bool) {
         let Some(log) = self.logs.get_mut(room) else { return };
-        let Some(entry) = log.entries.pop_front() else { return };
+        let Some(entry) = log.entries.pop_front() else {
+            if log.idle.is_some() {
+                self.wake(room);
+                self.logs.remove(room);
+            }
+            return;
+        };
         self.oldest.remove(&(entry.stamp, Arc::from(room)));
         self.bytes -= entry.text.len() + ENTRY_OVERHEAD;
         self.entries -= 1;
@@ -214,6 +265,7 @@ impl Histories {
             Some(next) => {
                 self.oldest.insert((next.stamp, room.into()));
             }
+            None if idle_ok => self.settle(room, now),
             None if log.subscribers == 0 => {
                 self.logs.remove(room);
             }
@@ -225,7 +277,7 @@ impl Histories {
     /// everything after it: the same epoch, and nothing after it trimmed.
     pub(crate) fn recover(&mut self, room: &str, since: Option<&Position>, now: Instant) -> Recovery {
         self.trim(now);
-        let log = self.log(room);
+        let (log, made) = self.log(room);
         let now = Position {
             offset: log.last,
             epoch: log.epoch.clone(),
@@ -239,8 +291,8 @@ impl Histories {
             }
             Some(_) => (false, Vec::new()),
         };
-        if log.subscribers == 0 && log.entries.is_empty() {
-            // Asked about, never pinned: nothing to keep.
+        if made && log.subscribers == 0 {
+            // A room nobody uses, only asked about: nothing to keep.
             self.logs.remove(room);
         }
         Recovery { now, recovered, missed }
@@ -366,13 +418,25 @@ mod tests {
         let later = t + Duration::from_secs(12);
         assert!(!h.recover("r", Some(&zero), later).recovered);
         assert_eq!(offsets(&h.recover("r", Some(&first), later).missed), [2]);
-        // At 15 s both are gone and nobody subscribes: the room is forgotten.
-        let (rooms, entries, bytes) = {
-            h.trim(t + Duration::from_secs(15));
-            h.usage()
+        // At 15 s both are gone; nobody subscribes: the room is idle, kept
+        // for the age limit so that a client that saw everything recovers.
+        let at_15 = t + Duration::from_secs(15);
+        h.trim(at_15);
+        assert_eq!(h.usage(), (1, 0, IDLE_OVERHEAD + 1));
+        assert!(
+            !h.recover("r", Some(&first), at_15).recovered,
+            "2 was missed and is gone"
+        );
+        let second = Position {
+            offset: 2,
+            ..first.clone()
         };
-        assert_eq!((rooms, entries, bytes), (0, 0, 0));
-        let r = h.recover("r", Some(&first), t + Duration::from_secs(15));
+        assert!(h.recover("r", Some(&second), at_15).recovered);
+        // Idle for the age limit: forgotten; it comes back with a new epoch.
+        let at_25 = t + Duration::from_secs(25);
+        h.trim(at_25);
+        assert_eq!(h.usage(), (0, 0, 0));
+        let r = h.recover("r", Some(&second), at_25);
         assert!(!r.recovered);
         assert_ne!(r.now.epoch, first.epoch);
         assert_eq!(r.now.offset, 0);
@@ -388,8 +452,13 @@ mod tests {
         let r = h.recover("r", Some(&p), later);
         assert!(r.recovered, "the entry aged out, but nothing after offset 1 was lost");
         assert_eq!(r.now, p);
-        h.unpin("r");
-        assert_eq!(h.usage().0, 0);
+        h.unpin("r", later);
+        assert_eq!(h.usage().0, 1, "idle: kept for the age limit");
+        h.pin("r");
+        h.unpin("r", later);
+        assert_eq!(h.usage(), (1, 0, IDLE_OVERHEAD + 1), "counted once");
+        h.trim(later + Duration::from_secs(10));
+        assert_eq!(h.usage(), (0, 0, 0));
     }
 
     #[test]

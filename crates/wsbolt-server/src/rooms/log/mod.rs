@@ -183,7 +183,7 @@ impl RoomLog {
         if members.is_empty() {
             state.members.remove(room);
         }
-        state.histories.unpin(room);
+        state.histories.unpin(room, Instant::now());
         state.subscriptions -= 1;
         true
     }
@@ -231,7 +231,11 @@ impl RoomLog {
             (rooms, entries, bytes, state.subscriptions)
         };
         let gauges = [
-            ("wsbolt_rooms_log_rooms", "Rooms with subscribers or history.", rooms),
+            (
+                "wsbolt_rooms_log_rooms",
+                "Rooms kept: with subscribers, history, or idle for less than the history age.",
+                rooms,
+            ),
             (
                 "wsbolt_rooms_log_subscriptions",
                 "Subscriptions to rooms.",
@@ -345,7 +349,7 @@ mod tests {
         assert!(log.unsubscribe(&a, "r"));
         let mut metrics = String::new();
         log.write_metrics(&mut metrics);
-        assert!(metrics.contains("wsbolt_rooms_log_rooms 0\n"), "{metrics}");
+        assert!(metrics.contains("wsbolt_rooms_log_rooms 1\n"), "kept idle: {metrics}");
         assert!(metrics.contains("wsbolt_rooms_log_subscriptions 0\n"), "{metrics}");
     }
 }

@@ -32,7 +32,6 @@ pub(crate) struct Raw<'a> {
     pub limit: Option<u64>,
     #[serde(default)]
     pub presence: bool,
-    pub token: Option<String>,
 }
 
 /// A position as a client sends it back.
