@@ -196,6 +196,8 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
         "rooms-history-age" => n(c.rooms_history_age),
         "rooms-history-memory" => n(c.rooms_history_memory as u64),
         "rooms-max-subscriptions" => n(c.rooms_max_subscriptions as u64),
+        "rooms-token-key" => path(&c.rooms_token_key),
+        "rooms-token-grace" => n(c.rooms_token_grace),
         "log" => s(&log.filter),
         "log-format" => s(if log.json { "json" } else { "text" }),
         "access-log" => Some(c.access_log.to_string()),

@@ -15,6 +15,7 @@ use crate::endpoints::{ended, going_away, Ctx, Done, Shutdown, Ws};
 use crate::origin;
 use crate::routes::{resolve, Routed};
 use crate::state::State;
+use crate::tokens::{self, Grant, Tokens};
 
 /// Starts the endpoint of an accepted WebSocket in a task of its own; the
 /// connection's places are given back when it ends.
@@ -70,7 +71,29 @@ pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> R
             return Err(HandshakeError::Forbidden);
         }
     }
+    // After the Origin check: a page from a foreign origin gets 403 whatever
+    // its token.
+    if let (Some(granted), Some(tokens)) = (routed.granted, &state.env.tokens) {
+        let grant = authenticate(tokens, req)?;
+        routed.serve = Box::new(move |ws, ctx, done| granted(ws, ctx, done, grant));
+    }
     Ok(routed)
+}
+
+/// The grant of a request's token; 401 with the reason if it has none or
+/// it is not valid.
+fn authenticate(tokens: &Tokens, req: &wsbolt::Request) -> Result<Grant, HandshakeError> {
+    let (token, via) = tokens::carried(req).ok_or_else(|| {
+        HandshakeError::Unauthorized(format!(
+            "a token is required: Authorization: Bearer, a {}TOKEN subprotocol, the {} cookie or ?token=",
+            tokens::PROTOCOL_PREFIX,
+            tokens::COOKIE
+        ))
+    })?;
+    tokens.verify(&token).map_err(|why| {
+        tracing::debug!(?via, "401: {why}");
+        HandshakeError::Unauthorized(why)
+    })
 }
 
 /// The server's handshake policy with a route's subprotocol selected.

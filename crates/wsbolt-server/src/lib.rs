@@ -36,6 +36,7 @@ mod server;
 mod server_pages;
 mod state;
 mod tls;
+pub mod tokens;
 mod web;
 
 pub use config::{ServeConfig, SlowConsumer};

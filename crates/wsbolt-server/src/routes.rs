@@ -3,6 +3,8 @@
 
 use wsbolt::{HandshakeError, Request};
 
+use crate::tokens::Grant;
+
 use crate::endpoints::handler::Handlers;
 use crate::endpoints::{broadcast, chat, echo, rooms, Ctx, Done, Env, ServeFn, Shutdown, StartFn, Ws};
 
@@ -15,7 +17,13 @@ pub(crate) struct Route {
     /// Background work the route needs while the server runs (chat's user
     /// lists), started once by [`start_background`].
     pub start: Option<StartFn>,
+    /// The entry point for a client whose token was verified, for a route
+    /// that takes tokens when they are on (`rooms-token-key`).
+    pub granted: Option<GrantedFn>,
 }
+
+/// An endpoint's entry point for a client with a verified token.
+pub(crate) type GrantedFn = fn(Ws, Ctx, Done, Grant);
 
 /// The built-in WebSocket routes. They win over handler programs of the same
 /// name (which are reported at start).
@@ -25,24 +33,28 @@ pub(crate) const ROUTES: &[Route] = &[
         protocol: None,
         serve: echo::serve,
         start: None,
+        granted: None,
     },
     Route {
         path: "/chat",
         protocol: Some("json"),
         serve: chat::serve,
         start: Some(chat::start),
+        granted: None,
     },
     Route {
         path: "/broadcast",
         protocol: None,
         serve: broadcast::serve,
         start: None,
+        granted: None,
     },
     Route {
         path: "/rooms",
         protocol: Some(crate::rooms::log::wire::PROTOCOL),
         serve: rooms::serve,
         start: None,
+        granted: Some(rooms::serve_granted),
     },
 ];
 
@@ -68,6 +80,8 @@ pub(crate) struct Routed {
     pub serve: Box<dyn FnOnce(Ws, Ctx, Done) + Send>,
     /// A handler program's process slot, held while it runs.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The route's entry point for a client with a verified token.
+    pub granted: Option<GrantedFn>,
     /// The peer and the path, for the access log when it is on.
     pub access: Option<(std::net::SocketAddr, Box<str>)>,
 }
@@ -86,6 +100,7 @@ pub(crate) fn resolve(
             protocol: route.protocol,
             serve: Box::new(serve),
             permit: None,
+            granted: route.granted,
             access: None,
         });
     }
@@ -104,6 +119,7 @@ pub(crate) fn resolve(
         protocol: None,
         serve: Box::new(handlers.serve(program, req.clone(), peer)),
         permit: Some(permit),
+        granted: None,
         access: None,
     })
 }

@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
 use crate::state::State;
 use crate::tls::TlsReloader;
+use crate::tokens::Tokens;
 use crate::web::Web;
 
 /// A bound server, ready to run.
@@ -134,6 +135,15 @@ impl Server {
             None => Arc::new(LocalRooms::default()),
         };
         let metrics = Arc::new(Metrics::default());
+        let tokens = match &config.rooms_token_key {
+            Some(path) => {
+                let tokens = Tokens::from_key_file(path)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("rooms-token-key {e}")))?;
+                tracing::info!(algorithm = tokens.algorithm(), "/rooms takes clients with a token");
+                Some(tokens)
+            }
+            None => None,
+        };
         if config.redis.is_some() {
             tracing::warn!(
                 "/rooms keeps its rooms and their history on this node: they are not shared through Redis yet"
@@ -145,6 +155,8 @@ impl Server {
             rooms,
             room_log: Arc::new(RoomLog::new(config.history_limits())),
             max_subscriptions: config.rooms_max_subscriptions,
+            tokens,
+            token_grace: Duration::from_secs(config.rooms_token_grace),
         });
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {

@@ -134,6 +134,13 @@ pub struct ServeArgs {
     /// /rooms: rooms one connection may subscribe to [default: 128].
     #[arg(long, value_name = "N")]
     rooms_max_subscriptions: Option<usize>,
+    /// /rooms takes only clients with a JSON Web Token verified with this key: a PEM public key
+    /// (RS256, ES256) or a file holding an HS256 secret of 32 bytes or more [default: none, no tokens].
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    rooms_token_key: Option<PathBuf>,
+    /// /rooms with tokens: seconds to send a new token once one expired, then Close 4001 [default: 10].
+    #[arg(long, value_name = "SECS")]
+    rooms_token_grace: Option<u64>,
     /// Log filter (RUST_LOG overrides), e.g. info, debug, wsbolt_server=trace [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
@@ -226,6 +233,8 @@ impl ServeArgs {
             rooms_history_age: self.rooms_history_age.or(file.rooms_history_age),
             rooms_history_memory: self.rooms_history_memory.or(file.rooms_history_memory),
             rooms_max_subscriptions: self.rooms_max_subscriptions.or(file.rooms_max_subscriptions),
+            rooms_token_key: self.rooms_token_key.or(file.rooms_token_key),
+            rooms_token_grace: self.rooms_token_grace.or(file.rooms_token_grace),
             log: self.log.or(file.log),
             log_format: self.log_format.or(file.log_format),
             access_log: self.access_log || file.access_log,
@@ -266,7 +275,8 @@ impl ServeArgs {
             rooms_history_size,
             rooms_history_age,
             rooms_history_memory,
-            rooms_max_subscriptions
+            rooms_max_subscriptions,
+            rooms_token_grace
         );
         c.redis = self.redis;
         c.redis_required = self.redis_required;
@@ -275,6 +285,7 @@ impl ServeArgs {
         c.handlers = self.handlers;
         c.tls_cert = self.tls_cert;
         c.tls_key = self.tls_key;
+        c.rooms_token_key = self.rooms_token_key;
         c.allow_origin = self.allow_origin;
         c.deflate = !self.no_deflate;
         c.deflate_no_context_takeover = self.deflate_no_context_takeover;

@@ -39,6 +39,8 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("rooms-history-age", Some("17"), "17"),
     ("rooms-history-memory", Some("18"), "18"),
     ("rooms-max-subscriptions", Some("19"), "19"),
+    ("rooms-token-key", Some("/srv/jwt.pem"), "\"/srv/jwt.pem\""),
+    ("rooms-token-grace", Some("20"), "20"),
     ("log", Some("debug"), "\"debug\""),
     ("log-format", Some("json"), "\"json\""),
     ("access-log", None, "true"),

@@ -36,6 +36,9 @@ pub enum HandshakeError {
     Forbidden,
     /// Nothing is served at the path (404).
     NotFound,
+    /// The request lacks valid credentials, for the reason given (401, with
+    /// `WWW-Authenticate: Bearer`).
+    Unauthorized(String),
     /// The server is shutting down or full (503).
     Unavailable,
     /// The server answered with a status other than 101 (client side).
@@ -61,6 +64,7 @@ impl HandshakeError {
             HandshakeError::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::Forbidden => StatusCode::FORBIDDEN,
             HandshakeError::NotFound => StatusCode::NOT_FOUND,
+            HandshakeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             HandshakeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -83,6 +87,7 @@ impl HandshakeError {
         match self {
             HandshakeError::MethodNotAllowed => b = b.header(header::ALLOW, "GET"),
             HandshakeError::UnsupportedVersion => b = b.header(header::SEC_WEBSOCKET_VERSION, "13"),
+            HandshakeError::Unauthorized(_) => b = b.header(header::WWW_AUTHENTICATE, "Bearer"),
             _ => {}
         }
         b.body(Bytes::from(format!("{self}\n")))
@@ -113,6 +118,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::DuplicateHeader(h) => write!(f, "header {h} appears more than once"),
             HandshakeError::Forbidden => f.write_str("origin not allowed"),
             HandshakeError::NotFound => f.write_str("no WebSocket endpoint at this path"),
+            HandshakeError::Unauthorized(why) => write!(f, "unauthorized: {why}"),
             HandshakeError::Unavailable => f.write_str("server unavailable"),
             HandshakeError::UnexpectedStatus(s) => {
                 write!(f, "server answered HTTP {s} instead of 101")

@@ -130,6 +130,14 @@ pub struct ServeConfig {
     pub rooms_history_memory: usize,
     /// `/rooms`: rooms one connection may subscribe to. Default 128.
     pub rooms_max_subscriptions: usize,
+    /// `/rooms` takes only clients with a JSON Web Token verified with this
+    /// key: a PEM public key (RS256 or ES256) or a file holding an HS256
+    /// secret of at least 32 bytes. Default: none (no tokens, anyone may use
+    /// any room).
+    pub rooms_token_key: Option<PathBuf>,
+    /// `/rooms` with tokens: seconds a client whose token expired has to send
+    /// a new one before Close 4001. Default 10.
+    pub rooms_token_grace: u64,
     /// Log one line per WebSocket when it ends (target `wsbolt::access`, at
     /// `info`): peer, path, subprotocol, HTTP version, duration, messages and
     /// bytes each way, close code. Default off.
@@ -173,6 +181,8 @@ impl Default for ServeConfig {
             rooms_history_age: 300,
             rooms_history_memory: 64 << 20,
             rooms_max_subscriptions: 128,
+            rooms_token_key: None,
+            rooms_token_grace: 10,
             access_log: false,
         }
     }

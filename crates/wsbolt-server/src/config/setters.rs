@@ -247,6 +247,20 @@ impl ServeConfig {
         self
     }
 
+    /// Sets [`rooms_token_key`](ServeConfig::rooms_token_key).
+    #[must_use]
+    pub fn rooms_token_key(mut self, rooms_token_key: Option<PathBuf>) -> Self {
+        self.rooms_token_key = rooms_token_key;
+        self
+    }
+
+    /// Sets [`rooms_token_grace`](ServeConfig::rooms_token_grace).
+    #[must_use]
+    pub fn rooms_token_grace(mut self, rooms_token_grace: u64) -> Self {
+        self.rooms_token_grace = rooms_token_grace;
+        self
+    }
+
     /// Sets [`access_log`](ServeConfig::access_log).
     #[must_use]
     pub fn access_log(mut self, access_log: bool) -> Self {

@@ -1,7 +1,7 @@
 //! `/broadcast`: every message goes to every client on the endpoint (the
 //! sender included), on every node that shares the rooms.
 
-use super::{member_loop, Ctx, Done, Ws};
+use super::{member_loop, Ctx, Done, NoAlarm, Ws};
 
 const ROOM: &str = "broadcast";
 
@@ -19,5 +19,5 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
         rooms.leave(ROOM, id);
         std::future::ready(())
     };
-    done.spawn(member_loop(ws, ctx, me, on_message, on_leave));
+    done.spawn(member_loop(ws, ctx, me, on_message, on_leave, NoAlarm));
 }

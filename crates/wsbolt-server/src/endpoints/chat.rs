@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use wsbolt::Message;
 
-use super::{member_loop, queue_out, Ctx, Done, Ws};
+use super::{member_loop, queue_out, Ctx, Done, NoAlarm, Ws};
 use crate::rooms::{MemberId, Rooms};
 
 const ROOM: &str = "chat";
@@ -35,7 +35,7 @@ pub(crate) fn serve(mut ws: Ws, mut ctx: Ctx, done: Done) {
         move |msg: Message| handle(rooms.clone(), id, msg)
     };
     let on_leave = move || leave(rooms, id);
-    done.spawn(member_loop(ws, ctx, me, on_message, on_leave));
+    done.spawn(member_loop(ws, ctx, me, on_message, on_leave, NoAlarm));
 }
 
 /// Acts on one message; the answers go through the room (chat answers

@@ -109,6 +109,10 @@ pub(crate) struct Env {
     pub room_log: Arc<crate::rooms::RoomLog>,
     /// Rooms one `/rooms` connection may subscribe to.
     pub max_subscriptions: usize,
+    /// `/rooms`' token verifier, when tokens are on.
+    pub tokens: Option<crate::tokens::Tokens>,
+    /// How long a `/rooms` client whose token expired has to send another.
+    pub token_grace: Duration,
 }
 
 /// Resolves when the server starts shutting down. One future for the whole
@@ -210,6 +214,27 @@ pub(crate) async fn drain(ws: &mut Ws, ctx: &Env) -> bool {
     )
 }
 
+/// A deadline an endpoint keeps in its member loop (a token's expiry).
+pub(crate) trait Alarm: Send {
+    /// When to ring next, if ever; asked before each wait.
+    fn next(&mut self) -> Option<tokio::time::Instant>;
+    /// The deadline passed: answers for the client, as `on_message`'s.
+    fn ring(&mut self) -> Vec<Message>;
+}
+
+/// No alarm: the endpoint has no deadline of its own.
+pub(crate) struct NoAlarm;
+
+impl Alarm for NoAlarm {
+    fn next(&mut self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    fn ring(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
+}
+
 /// Why a member stops receiving.
 enum Exit {
     Stopping,
@@ -226,14 +251,16 @@ enum Exit {
 /// already queued is written before Close 1001. `on_leave` runs as soon as
 /// the member stops receiving (before the closing handshake).
 #[allow(clippy::manual_async_fn)] // async fn would store the WebSocket twice
-pub(crate) fn member_loop<M, MF, L, LF>(
+pub(crate) fn member_loop<M, MF, L, LF, A>(
     mut ws: Ws,
     ctx: Ctx,
     mut me: Membership,
     mut on_message: M,
     on_leave: L,
+    mut alarm: A,
 ) -> impl Future<Output = u16> + Send
 where
+    A: Alarm,
     M: FnMut(Message) -> MF + Send,
     MF: Future<Output = Vec<Message>> + Send,
     L: FnOnce() -> LF + Send,
@@ -247,9 +274,24 @@ where
             mut stop,
             mut access,
         } = ctx;
+        // Only for an endpoint that sets an alarm.
+        let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
         let exit = loop {
+            match (alarm.next(), &mut sleep) {
+                (Some(due), Some(s)) if s.deadline() != due => s.as_mut().reset(due),
+                (Some(_), Some(_)) => {}
+                (Some(due), None) => sleep = Some(Box::pin(tokio::time::sleep_until(due))),
+                (None, _) => sleep = None,
+            }
+            let armed = sleep.is_some();
+            let ringing = futures_util::future::OptionFuture::from(sleep.as_mut().map(|s| s.as_mut()));
             tokio::select! {
                 _ = &mut stop => break Exit::Stopping,
+                _ = ringing, if armed => {
+                    if let Some(exit) = answer(&mut ws, alarm.ring(), &ctx, &mut access) {
+                        break exit;
+                    }
+                }
                 out = me.rx.recv() => {
                     let kept_up = match out {
                         Some(Out::Msg(m)) => {

@@ -1,47 +1,126 @@
 //! `/rooms`: the `wsbolt.rooms.v1` protocol (docs/rooms-protocol.md) on
 //! this node's [`RoomLog`]: subscribe with recovery, publish, history,
-//! presence.
+//! presence, and with `rooms-token-key` the token's rooms and expiry.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::time::Instant;
 use wsbolt::{CloseFrame, Message, Utf8Bytes};
 
-use super::{member_loop, queue_out, Ctx, Done, Ws};
+use super::{member_loop, queue_out, Alarm, Ctx, Done, Env, Ws};
 use crate::rooms::log::wire::{self, Refusal};
 use crate::rooms::log::Client;
-use crate::rooms::{Position, RoomLog};
+use crate::rooms::Position;
+use crate::tokens::{Grant, TOKEN_EXPIRED};
 
-/// The route's entry point: serves the protocol until the connection ends.
-pub(crate) fn serve(mut ws: Ws, mut ctx: Ctx, done: Done) {
-    let log = ctx.env.room_log.clone();
-    let (client, inbox) = log.connect(None, ctx.env.limits.max_outbound_queue);
-    let welcome = wire::welcome(client.id(), client.user(), ctx.env.max_subscriptions, log.limits().size);
-    queue_out(&mut ws, Message::Text(welcome), &ctx.env, &mut ctx.access);
-    let session = Arc::new(Mutex::new(Session {
-        log,
+/// The route's entry point without tokens.
+pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
+    start(ws, ctx, done, None);
+}
+
+/// The route's entry point for a client whose token was verified.
+pub(crate) fn serve_granted(ws: Ws, ctx: Ctx, done: Done, grant: Grant) {
+    start(ws, ctx, done, Some(grant));
+}
+
+fn start(mut ws: Ws, mut ctx: Ctx, done: Done, grant: Option<Grant>) {
+    let env = ctx.env.clone();
+    let user = grant.as_ref().map(|g| g.user.as_str());
+    let (client, inbox) = env.room_log.connect(user, env.limits.max_outbound_queue);
+    let welcome = wire::welcome(
+        client.id(),
+        client.user(),
+        env.max_subscriptions,
+        env.room_log.limits().size,
+    );
+    queue_out(&mut ws, Message::Text(welcome), &env, &mut ctx.access);
+    let session = Shared(Arc::new(Mutex::new(Session {
+        env,
         client,
         rooms: HashSet::new(),
-        max_subscriptions: ctx.env.max_subscriptions,
-    }));
+        token: grant.map(Token::new),
+    })));
     let on_message = {
         let session = session.clone();
-        move |msg: Message| std::future::ready(session.lock().expect("session lock").answer(msg))
+        move |msg: Message| std::future::ready(session.lock().answer(msg))
     };
-    let on_leave = move || {
-        session.lock().expect("session lock").leave_all();
-        std::future::ready(())
+    let on_leave = {
+        let session = session.clone();
+        move || {
+            session.lock().leave_all();
+            std::future::ready(())
+        }
     };
-    done.spawn(member_loop(ws, ctx, inbox, on_message, on_leave));
+    done.spawn(member_loop(ws, ctx, inbox, on_message, on_leave, session));
 }
 
 /// One connection's side of the protocol.
 struct Session {
-    log: Arc<RoomLog>,
+    env: Arc<Env>,
     client: Client,
     /// The rooms it is subscribed to.
     rooms: HashSet<Box<str>>,
-    max_subscriptions: usize,
+    /// With tokens on: what the client's token allows, and until when.
+    token: Option<Token>,
+}
+
+struct Token {
+    grant: Grant,
+    /// When the token expires, on this process's clock.
+    expires_at: Instant,
+    /// When the client was told its token expired.
+    told: Option<Instant>,
+}
+
+impl Token {
+    fn new(grant: Grant) -> Token {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let left = Duration::from_millis(grant.expires.saturating_mul(1000).saturating_sub(now_ms));
+        Token {
+            grant,
+            expires_at: Instant::now() + left,
+            told: None,
+        }
+    }
+}
+
+/// The session as the connection's callbacks and its alarm share it.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<Session>>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Session> {
+        self.0.lock().expect("session lock")
+    }
+}
+
+/// A token's expiry: at it the client is told, a grace period later (with
+/// no new token) closed with [`TOKEN_EXPIRED`].
+impl Alarm for Shared {
+    fn next(&mut self) -> Option<Instant> {
+        let s = self.lock();
+        let grace = s.env.token_grace;
+        s.token
+            .as_ref()
+            .map(|t| t.told.map_or(t.expires_at, |told| told + grace))
+    }
+
+    fn ring(&mut self) -> Vec<Message> {
+        let mut s = self.lock();
+        let grace = s.env.token_grace;
+        let Some(token) = s.token.as_mut() else {
+            return Vec::new();
+        };
+        if token.told.is_none() {
+            token.told = Some(Instant::now());
+            return vec![Message::Text(wire::expired(grace.as_secs()))];
+        }
+        vec![Message::Close(CloseFrame::new(TOKEN_EXPIRED, "token expired").ok())]
+    }
 }
 
 impl Session {
@@ -63,6 +142,13 @@ impl Session {
 
     /// Carries out request `id`: its answers (the reply first), or why not.
     fn act(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+        if r.kind == "refresh" {
+            return self.refresh(r, id);
+        }
+        if self.token.as_ref().is_some_and(|t| t.told.is_some()) {
+            return Err(Refusal::new("token_expired", "the token expired: send a refresh"));
+        }
+        let log = &self.env.room_log;
         match r.kind.as_str() {
             "subscribe" => self.subscribe(r, id),
             "unsubscribe" => {
@@ -70,57 +156,74 @@ impl Session {
                 if !self.rooms.remove(room) {
                     return Err(Refusal::new("not_subscribed", format!("not subscribed to {room:?}")));
                 }
-                self.log.unsubscribe(&self.client, room);
+                log.unsubscribe(&self.client, room);
                 Ok(vec![wire::done("unsubscribed", id, room)])
             }
             "publish" => {
-                let room = wire::room(r.room.as_deref())?;
+                let room = self.allowed(r, Grant::may_publish, "publishing to")?;
                 let data = r
                     .data
                     .ok_or_else(|| Refusal::new("bad_request", "publish needs data (any JSON value)"))?;
-                let at = self.log.publish(&self.client, room, data);
+                let at = log.publish(&self.client, room, data);
                 Ok(vec![wire::published(id, room, &at)])
             }
             "history" => {
-                let room = wire::room(r.room.as_deref())?;
-                let size = self.log.limits().size;
+                let room = self.allowed(r, Grant::may_subscribe, "reading")?;
+                let size = log.limits().size;
                 let limit = r.limit.map_or(size, |l| l.min(size as u64) as usize);
-                let (now, publications) = self.log.history(room, limit);
+                let (now, publications) = log.history(room, limit);
                 Ok(vec![wire::history(id, room, &now, &publications)])
             }
             "presence" => {
-                let room = wire::room(r.room.as_deref())?;
-                Ok(vec![wire::presence(id, room, &self.log.presence(room))])
+                let room = self.allowed(r, Grant::may_subscribe, "reading")?;
+                Ok(vec![wire::presence(id, room, &log.presence(room))])
             }
             other => Err(Refusal::new(
                 "unknown_type",
                 format!(
-                    "unknown request type {:?}: subscribe, unsubscribe, publish, history or presence",
+                    "unknown request type {:?}: subscribe, unsubscribe, publish, history, presence or refresh",
                     other.chars().take(64).collect::<String>()
                 ),
             )),
         }
     }
 
-    fn subscribe(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+    /// The request's room, if it is a valid name the token allows (`may`;
+    /// `what` says what for the refusal).
+    fn allowed<'r>(&self, r: &'r wire::Raw<'_>, may: fn(&Grant, &str) -> bool, what: &str) -> Result<&'r str, Refusal> {
         let room = wire::room(r.room.as_deref())?;
+        match &self.token {
+            Some(t) if !may(&t.grant, room) => Err(Refusal::new(
+                "forbidden",
+                format!("the token does not allow {what} {room:?}"),
+            )),
+            _ => Ok(room),
+        }
+    }
+
+    fn subscribe(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+        let room = self.allowed(r, Grant::may_subscribe, "subscribing to")?;
         if self.rooms.contains(room) {
             return Err(Refusal::new(
                 "already_subscribed",
                 format!("already subscribed to {room:?}"),
             ));
         }
-        if self.rooms.len() >= self.max_subscriptions {
+        let max = self.env.max_subscriptions;
+        if self.rooms.len() >= max {
             return Err(Refusal::new(
                 "too_many_subscriptions",
-                format!("at most {} rooms per connection", self.max_subscriptions),
+                format!("at most {max} rooms per connection"),
             ));
         }
         let since = r.since.as_ref().map(|s| Position {
             offset: s.offset,
             epoch: s.epoch.as_str().into(),
         });
-        let s = self.log.subscribe(&self.client, room, since.as_ref(), r.presence);
+        let s = self
+            .env
+            .room_log
+            .subscribe(&self.client, room, since.as_ref(), r.presence);
         self.rooms.insert(room.into());
         let mut answers = Vec::with_capacity(1 + s.missed.len());
         answers.push(wire::subscribed(id, room, &s.now, s.recovered, s.missed.len()));
@@ -128,10 +231,36 @@ impl Session {
         Ok(answers)
     }
 
+    /// Replaces the token (same user): its rooms and expiry apply from now
+    /// on; subscriptions it no longer allows end.
+    fn refresh(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+        let (Some(tokens), Some(old)) = (&self.env.tokens, &self.token) else {
+            return Err(Refusal::new("bad_request", "this server takes no tokens"));
+        };
+        let token = r
+            .token
+            .as_deref()
+            .ok_or_else(|| Refusal::new("bad_request", "refresh needs a token"))?;
+        let grant = tokens.verify(token).map_err(|why| Refusal::new("bad_token", why))?;
+        if grant.user != old.grant.user {
+            return Err(Refusal::new("bad_token", "the new token is for another user"));
+        }
+        let expires = grant.expires;
+        let mut answers = vec![wire::refreshed(id, expires)];
+        let ended: Vec<Box<str>> = self.rooms.iter().filter(|r| !grant.may_subscribe(r)).cloned().collect();
+        for room in ended {
+            self.rooms.remove(&room);
+            self.env.room_log.unsubscribe(&self.client, &room);
+            answers.push(wire::dropped(&room, "the new token does not allow it"));
+        }
+        self.token = Some(Token::new(grant));
+        Ok(answers)
+    }
+
     /// Leaves every room (the connection ended).
     fn leave_all(&mut self) {
         for room in self.rooms.drain() {
-            self.log.unsubscribe(&self.client, &room);
+            self.env.room_log.unsubscribe(&self.client, &room);
         }
     }
 }

@@ -32,6 +32,7 @@ pub(crate) struct Raw<'a> {
     pub limit: Option<u64>,
     #[serde(default)]
     pub presence: bool,
+    pub token: Option<String>,
 }
 
 /// A position as a client sends it back.
@@ -199,6 +200,22 @@ pub(crate) fn presence(id: Option<u64>, room: &str, clients: &[(MemberId, Option
         .map(|(c, u)| json!({"client": c.to_string(), "user": u}))
         .collect();
     with_id(json!({"type": "presence", "room": room, "clients": list}), id)
+}
+
+/// `expired`: the client's token expired; a `refresh` must come within
+/// `grace` seconds.
+pub(crate) fn expired(grace: u64) -> Utf8Bytes {
+    Utf8Bytes::from(json!({"type": "expired", "grace": grace}).to_string())
+}
+
+/// `refreshed`: the new token is in force until `expires`.
+pub(crate) fn refreshed(id: Option<u64>, expires: u64) -> Utf8Bytes {
+    with_id(json!({"type": "refreshed", "expires": expires}), id)
+}
+
+/// `unsubscribed` without a request: the server ended the subscription.
+pub(crate) fn dropped(room: &str, reason: &str) -> Utf8Bytes {
+    Utf8Bytes::from(json!({"type": "unsubscribed", "room": room, "reason": reason}).to_string())
 }
 
 /// `join` or `leave`: a client subscribed to or left a room.
