@@ -10,57 +10,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launch, out, portInUse, root, serve, servers, bin, stopAll, waitForPort } from "./harness.mjs";
 
-const root = path.resolve(import.meta.dirname, "../..");
-const bin = process.env.WSBOLT_BIN || path.join(root, "target/release/wsbolt");
-const out = path.join(root, "target/browser");
 const MAIN = 9998; // the port the tutorial pages hard-code
 const FOREIGN = 9997;
 const SHUTDOWN = 9996;
 
-const servers = [];
 let browser;
-
-function waitForPort(port) {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 15000;
-    const attempt = () => {
-      const s = net.connect(port, "127.0.0.1");
-      s.on("connect", () => { s.destroy(); resolve(); });
-      s.on("error", () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nothing listens on ${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
-function portInUse(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.on("connect", () => { s.destroy(); resolve(true); });
-    s.on("error", () => { s.destroy(); resolve(false); });
-  });
-}
-
-async function serve(port, args) {
-  // Something else on the port would be tested instead of this build.
-  if (await portInUse(port)) throw new Error(`127.0.0.1:${port} is already in use`);
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--log", "warn", ...args], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  servers.push(child);
-  let exited = false;
-  child.on("exit", () => { exited = true; });
-  await waitForPort(port);
-  if (exited) throw new Error(`wsbolt serve on ${port} exited at start`);
-  return child;
-}
 
 async function metric(port, line) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -79,17 +36,12 @@ before(async () => {
   // browsers send as `Origin: null`; the default refuses them.
   await serve(MAIN, ["--web-root", www, "--handlers", path.join(import.meta.dirname, "handlers"), "--allow-origin", "null"]);
   await serve(FOREIGN, ["--web-root", path.join(import.meta.dirname, "foreign")]);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  for (const s of servers) s.kill("SIGTERM");
+  stopAll();
 });
 
 async function page(url) {
@@ -324,12 +276,7 @@ test("chat pages on two nodes of a Redis cluster talk to each other", async () =
 // open the WebSockets from it. The server's own counter says which HTTP
 // version each WebSocket used; `--disable-http2` is the control.
 async function wssFromPage(port, extraArgs) {
-  const b = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--ignore-certificate-errors", ...extraArgs],
-  });
+  const b = await launch(["--ignore-certificate-errors", ...extraArgs]);
   try {
     const p = await b.newPage();
     const resp = await p.goto(`https://localhost:${port}/echo.html`);
@@ -386,12 +333,7 @@ test("the axum example app: Chromium's WebSocket goes over HTTP/2 with permessag
   });
   servers.push(app);
   await waitForPort(port);
-  const b = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--ignore-certificate-errors"],
-  });
+  const b = await launch(["--ignore-certificate-errors"]);
   try {
     const p = await b.newPage();
     await p.goto(`https://localhost:${port}/`);

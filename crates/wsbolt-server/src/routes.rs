@@ -60,7 +60,13 @@ pub(crate) const ROUTES: &[Route] = &[
 
 /// Paths the server answers itself as plain HTTP (`server_pages`); handler
 /// programs cannot take them either.
-pub(crate) const HTTP_ROUTES: &[&str] = &["/metrics", "/healthz", "/readyz"];
+pub(crate) const HTTP_ROUTES: &[&str] = &[
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/wsbolt-rooms.js",
+    "/wsbolt-rooms.d.ts",
+];
 
 /// Every path a handler program cannot take.
 pub(crate) fn reserved() -> impl Iterator<Item = &'static str> {

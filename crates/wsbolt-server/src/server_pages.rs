@@ -2,7 +2,9 @@
 //! `/metrics` (Prometheus text), `/healthz` (the process answers) and
 //! `/readyz` (it takes new connections: 503 once shutdown has started, so an
 //! orchestrator stops sending clients to a draining server, and, with
-//! `redis-required`, while a link to Redis is down).
+//! `redis-required`, while a link to Redis is down), and the browser client
+//! of `/rooms` (`/wsbolt-rooms.js` with its TypeScript declarations), which
+//! every server serves whatever its web root.
 
 use std::sync::atomic::Ordering;
 
@@ -25,9 +27,15 @@ pub(crate) fn answer(path: &str, state: &State) -> Option<Page> {
             state.stopping.load(Ordering::Acquire),
             state.config.redis_required && !state.env.rooms.connected(),
         )),
+        "/wsbolt-rooms.js" => Some((200, "text/javascript; charset=utf-8", Bytes::from_static(ROOMS_JS))),
+        "/wsbolt-rooms.d.ts" => Some((200, "text/plain; charset=utf-8", Bytes::from_static(ROOMS_DTS))),
         _ => None,
     }
 }
+
+/// The browser client of `wsbolt.rooms.v1`, compiled in.
+const ROOMS_JS: &[u8] = include_bytes!("../client/wsbolt-rooms.js");
+const ROOMS_DTS: &[u8] = include_bytes!("../client/wsbolt-rooms.d.ts");
 
 /// `/readyz`: ready unless the server is draining or a required Redis is
 /// out of reach.
