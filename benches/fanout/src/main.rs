@@ -10,6 +10,9 @@
 //!
 //! `--deflate`: the clients offer permessage-deflate (as browsers do).
 //! `--chat`: messages padded with chat-like JSON instead of `x`s.
+//! `--rooms`: the URLs are `/rooms` endpoints (`wsbolt.rooms.v1`): every
+//! client subscribes to one room and the payload travels as a publication's
+//! `data` (a JSON string), so the figures include the protocol's JSON.
 //!
 //! Messages of the first second are a warm-up and not counted. Prints
 //! published, expected and delivered deliveries, delivered/s, and latency
@@ -32,6 +35,7 @@ struct Args {
     json: bool,
     deflate: bool,
     chat: bool,
+    rooms: bool,
 }
 
 fn args() -> Args {
@@ -44,6 +48,7 @@ fn args() -> Args {
         json: false,
         deflate: false,
         chat: false,
+        rooms: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +62,7 @@ fn args() -> Args {
             "--json" => a.json = true,
             "--deflate" => a.deflate = true,
             "--chat" => a.chat = true,
+            "--rooms" => a.rooms = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -65,6 +71,35 @@ fn args() -> Args {
 }
 
 const WARM_UP: Duration = Duration::from_secs(1);
+const ROOMS_PROTOCOL: &str = "wsbolt.rooms.v1";
+const ROOM: &str = "fanout";
+
+type Ws = wsbolt::WebSocketStream<wsbolt::MaybeTlsStream>;
+
+/// `--rooms`: waits for the welcome, subscribes to [`ROOM`] and waits for
+/// the answer.
+async fn join_room(ws: &mut Ws) {
+    use futures_util::SinkExt;
+    let subscribe = serde_json::json!({"type": "subscribe", "room": ROOM, "id": 1}).to_string();
+    ws.send(Message::text(subscribe)).await.expect("subscribe");
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg.expect("rooms answer") {
+            let v: serde_json::Value = serde_json::from_str(&t).expect("rooms JSON");
+            match v["type"].as_str() {
+                Some("subscribed") => return,
+                Some("error") => panic!("subscribe refused: {t}"),
+                _ => {}
+            }
+        }
+    }
+    panic!("closed before subscribed");
+}
+
+/// The `data` string of a rooms publication (`None` for other messages).
+fn publication_data(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    (v["type"] == "pub").then(|| v["data"].as_str().map(str::to_owned))?
+}
 
 #[tokio::main]
 async fn main() {
@@ -72,6 +107,9 @@ async fn main() {
     let mut config = ClientConfig::default().proxy(wsbolt::proxy::ProxySetting::Direct);
     if a.deflate {
         config.ws.deflate = Some(wsbolt::DeflateConfig::default());
+    }
+    if a.rooms {
+        config = config.protocols(vec![ROOMS_PROTOCOL.into()]);
     }
     let epoch = Instant::now();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
@@ -81,8 +119,12 @@ async fn main() {
     let mut readers = Vec::new();
     for i in 0..a.clients {
         let url = &a.urls[i % a.urls.len()];
-        let (ws, _) = wsbolt::connect_with_config(url, &config).await.expect("connect");
+        let (mut ws, _) = wsbolt::connect_with_config(url, &config).await.expect("connect");
+        if a.rooms {
+            join_room(&mut ws).await;
+        }
         let (mut rx, tx) = ws.split();
+        let rooms = a.rooms;
         if i < a.urls.len() {
             publishers.push(tx);
         } else {
@@ -94,7 +136,9 @@ async fn main() {
             let mut n = 0u64;
             while let Some(Ok(msg)) = rx.next().await {
                 let Message::Text(t) = msg else { continue };
-                let mut parts = t.as_str().split(' ');
+                let t = if rooms { publication_data(&t) } else { Some(t.as_str().to_owned()) };
+                let Some(t) = t else { continue };
+                let mut parts = t.split(' ');
                 let (Some(sent_us), Some(counted)) = (parts.next(), parts.next()) else {
                     continue;
                 };
@@ -136,7 +180,12 @@ async fn main() {
         let n = publishers.len();
         let p = &mut publishers[k % n];
         k += 1;
-        p.send(Message::text(text)).await.expect("publish");
+        let msg = if a.rooms {
+            serde_json::json!({"type": "publish", "room": ROOM, "data": text}).to_string()
+        } else {
+            text
+        };
+        p.send(Message::text(msg)).await.expect("publish");
         published += u64::from(counted);
         published_total += 1;
     }
@@ -144,7 +193,12 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     for p in &mut publishers {
-        let _ = p.send(Message::text("0 0")).await;
+        let last = if a.rooms {
+            serde_json::json!({"type": "publish", "room": ROOM, "data": "0 0"}).to_string()
+        } else {
+            "0 0".to_owned()
+        };
+        let _ = p.send(Message::text(last)).await;
     }
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
