@@ -23,10 +23,14 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// Writes a key file of its own (tests run at once: one must not truncate
+/// a file another is reading).
 fn key_file(name: &str, bytes: &[u8]) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("wsbolt-tokens-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = dir.join(format!("{n}-{name}"));
     std::fs::write(&path, bytes).unwrap();
     path
 }
@@ -331,4 +335,37 @@ async fn refresh_keeps_the_connection_and_no_refresh_closes_4001() {
     };
     assert_eq!(close.code().as_u16(), 4001);
     assert!(told.elapsed() >= Duration::from_millis(900), "{:?}", told.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_client_sends_its_token_and_refreshes_it() {
+    use wsbolt::rooms::{Event, RoomsClient};
+    let s = hs_server(10).await;
+    let first = hs256(&claims("ann", 2, &["team.*"], &["team.*"]));
+    let mut c = RoomsClient::with_token(s.url("/rooms"), ClientConfig::default(), &first);
+    async fn next(c: &mut RoomsClient) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+    match next(&mut c).await {
+        Event::Connected { user, .. } => assert_eq!(user.as_deref(), Some("ann")),
+        other => panic!("{other:?}"),
+    }
+    c.subscribe("team.a", false).await.unwrap();
+    assert_eq!(c.subscribe("secret", false).await.unwrap_err().code(), "forbidden");
+    assert_eq!(c.publish("secret", &json!(1)).await.unwrap_err().code(), "forbidden");
+    // The token runs out; a new one keeps the connection.
+    match next(&mut c).await {
+        Event::Expired { grace } => assert_eq!(grace, 10),
+        other => panic!("{other:?}"),
+    }
+    let second = hs256(&claims("ann", 3600, &["team.*"], &["team.*"]));
+    assert!(c.refresh(&second).await.unwrap() > now() + 3000);
+    c.publish("team.a", &json!("after")).await.unwrap();
+    match next(&mut c).await {
+        Event::Publication(p) => assert_eq!((p.data, p.user.as_deref()), (json!("after"), Some("ann"))),
+        other => panic!("{other:?}"),
+    }
 }

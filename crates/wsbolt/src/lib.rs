@@ -42,6 +42,7 @@
 //! | --- | --- |
 //! | connect as a client | [`connect`], [`connect_with_config`] with a [`ClientConfig`]; [`client_handshake`] on a transport of your own |
 //! | stay connected | [`Reconnect`] with a [`Backoff`] |
+//! | follow rooms of `wsbolt serve`, recovering what was missed | `wsbolt::rooms::RoomsClient` (cargo feature `rooms`) |
 //! | accept on a socket | [`accept`], [`accept_with_config`] with a [`ServerConfig`]; [`ServerHandshake`] to route or refuse by hand |
 //! | accept in axum | `wsbolt::axum` (cargo feature `axum`): axum's `ws` API, item for item |
 //! | accept in hyper | `wsbolt::upgrade` (cargo feature `hyper`) |
@@ -60,8 +61,10 @@
 //!
 //! - `hyper`: `wsbolt::upgrade`, WebSockets on requests hyper 1.x served.
 //! - `axum`: `wsbolt::axum` (implies `hyper`).
+//! - `rooms`: `wsbolt::rooms`, a client of `wsbolt serve`'s `/rooms`
+//!   protocol (adds `serde_json`).
 //!
-//! Both are off by default.
+//! All are off by default.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -84,6 +87,9 @@ pub mod proxy;
 mod read_loop;
 mod reconnect;
 mod redirect;
+#[cfg(feature = "rooms")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rooms")))]
+pub mod rooms;
 mod server;
 mod split;
 mod stream;

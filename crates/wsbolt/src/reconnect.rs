@@ -159,6 +159,18 @@ impl Reconnect {
         self
     }
 
+    /// The settings of the coming attempts: change them between calls to
+    /// [`next`](Reconnect::next), for example to send a new token in a
+    /// header.
+    ///
+    /// ```
+    /// let mut r = wsbolt::Reconnect::new("ws://127.0.0.1:9998/rooms", Default::default());
+    /// r.config_mut().headers = vec![("Authorization".into(), "Bearer NEW".into())];
+    /// ```
+    pub fn config_mut(&mut self) -> &mut ClientConfig {
+        &mut self.config
+    }
+
     /// Calls `f` before each wait, to log or count retries.
     pub fn on_retry(mut self, f: impl FnMut(&Retry<'_>) + Send + 'static) -> Reconnect {
         self.on_retry = Some(Box::new(f));
