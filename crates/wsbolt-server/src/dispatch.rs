@@ -64,13 +64,7 @@ pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> R
     if state.config.access_log {
         routed.access = Some((peer, req.path().into()));
     }
-    if let Ok(origin) = req.headers.single("Origin") {
-        // As the handshake reads it: a value that is not UTF-8 counts as none.
-        let origin = origin.and_then(|o| std::str::from_utf8(o).ok());
-        if !origin::allowed(origin, req.headers.get("Host"), &state.config.allow_origin) {
-            return Err(HandshakeError::Forbidden);
-        }
-    }
+    check_origin(req, &state.config.allow_origin)?;
     // After the Origin check: a page from a foreign origin gets 403 whatever
     // its token.
     if let (Some(granted), Some(tokens)) = (routed.granted, &state.env.tokens) {
@@ -80,9 +74,21 @@ pub(crate) fn route(state: &State, req: &wsbolt::Request, peer: SocketAddr) -> R
     Ok(routed)
 }
 
+/// 403 for a page of an origin `allow` does not admit.
+pub(crate) fn check_origin(req: &wsbolt::Request, allow: &[String]) -> Result<(), HandshakeError> {
+    if let Ok(origin) = req.headers.single("Origin") {
+        // As the handshake reads it: a value that is not UTF-8 counts as none.
+        let origin = origin.and_then(|o| std::str::from_utf8(o).ok());
+        if !origin::allowed(origin, req.headers.get("Host"), allow) {
+            return Err(HandshakeError::Forbidden);
+        }
+    }
+    Ok(())
+}
+
 /// The grant of a request's token; 401 with the reason if it has none or
 /// it is not valid.
-fn authenticate(tokens: &Tokens, req: &wsbolt::Request) -> Result<Grant, HandshakeError> {
+pub(crate) fn authenticate(tokens: &Tokens, req: &wsbolt::Request) -> Result<Grant, HandshakeError> {
     let (token, via) = tokens::carried(req).ok_or_else(|| {
         HandshakeError::Unauthorized(format!(
             "a token is required: Authorization: Bearer, a {}TOKEN subprotocol, the {} cookie or ?token=",
@@ -100,12 +106,14 @@ fn authenticate(tokens: &Tokens, req: &wsbolt::Request) -> Result<Grant, Handsha
 pub(crate) fn routed_config<'a>(state: &'a State, protocol: Option<&'static str>) -> Cow<'a, ServerConfig> {
     match protocol {
         None => Cow::Borrowed(&state.ws),
-        Some(p) => {
-            let mut cfg = state.ws.clone();
-            cfg.select_protocol = Some(Arc::new(move |offered: &[String]| {
-                offered.iter().find(|o| *o == p).cloned()
-            }));
-            Cow::Owned(cfg)
-        }
+        Some(p) => Cow::Owned(with_protocol(state.ws.clone(), p)),
     }
+}
+
+/// `cfg` selecting subprotocol `p` when the client offers it.
+pub(crate) fn with_protocol(mut cfg: ServerConfig, p: &'static str) -> ServerConfig {
+    cfg.select_protocol = Some(Arc::new(move |offered: &[String]| {
+        offered.iter().find(|o| *o == p).cloned()
+    }));
+    cfg
 }

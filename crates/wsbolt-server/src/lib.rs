@@ -31,6 +31,7 @@ mod metrics;
 mod origin;
 mod replay;
 pub mod rooms;
+mod rooms_service;
 mod routes;
 mod server;
 mod server_pages;
@@ -42,5 +43,14 @@ mod web;
 pub use config::{ServeConfig, SlowConsumer};
 pub use http::{H2_CONNECTION_WINDOW, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_SIZE, H2_STREAM_WINDOW};
 pub use metrics::Metrics;
+pub use rooms_service::RoomsService;
+
+/// The browser client of `/rooms` (an ES module, no dependencies), as
+/// `wsbolt serve` serves it at `/wsbolt-rooms.js`: serve it from an app of
+/// your own beside [`RoomsService`].
+pub const ROOMS_CLIENT_JS: &str = include_str!("../client/wsbolt-rooms.js");
+
+/// The TypeScript declarations of [`ROOMS_CLIENT_JS`] (`/wsbolt-rooms.d.ts`).
+pub const ROOMS_CLIENT_DTS: &str = include_str!("../client/wsbolt-rooms.d.ts");
 pub use server::Server;
 pub use tls::TlsReloader;

@@ -22,12 +22,11 @@ use crate::admission::Admission;
 use crate::config::ServeConfig;
 use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
-use crate::endpoints::{Env, Limits, Shutdown};
+use crate::endpoints::{Env, Shutdown};
 use crate::metrics::Metrics;
-use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
+use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::state::State;
 use crate::tls::TlsReloader;
-use crate::tokens::Tokens;
 use crate::web::Web;
 
 /// A bound server, ready to run.
@@ -121,11 +120,6 @@ impl Server {
                 config.max_handler_processes,
             )
         });
-        let limits = Limits {
-            max_outbound_queue: config.max_outbound_queue,
-            write_timeout: Duration::from_secs(config.write_timeout.max(1)),
-            slow_consumer_code: config.slow_consumer.code(),
-        };
         let rooms: Arc<dyn Rooms> = match config.redis_config() {
             Some(redis) => Arc::new(
                 RedisRooms::start(redis)
@@ -135,29 +129,12 @@ impl Server {
             None => Arc::new(LocalRooms::default()),
         };
         let metrics = Arc::new(Metrics::default());
-        let tokens = match &config.rooms_token_key {
-            Some(path) => {
-                let tokens = Tokens::from_key_file(path)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("rooms-token-key {e}")))?;
-                tracing::info!(algorithm = tokens.algorithm(), "/rooms takes clients with a token");
-                Some(tokens)
-            }
-            None => None,
-        };
         if config.redis.is_some() {
             tracing::warn!(
                 "/rooms keeps its rooms and their history on this node: they are not shared through Redis yet"
             );
         }
-        let env = Arc::new(Env {
-            limits,
-            metrics: metrics.clone(),
-            rooms,
-            room_log: Arc::new(RoomLog::new(config.history_limits())),
-            max_subscriptions: config.rooms_max_subscriptions,
-            tokens,
-            token_grace: Duration::from_secs(config.rooms_token_grace),
-        });
+        let env = Arc::new(Env::new(&config, rooms, metrics.clone())?);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {
             admission,

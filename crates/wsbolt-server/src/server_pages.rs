@@ -34,8 +34,8 @@ pub(crate) fn answer(path: &str, state: &State) -> Option<Page> {
 }
 
 /// The browser client of `wsbolt.rooms.v1`, compiled in.
-const ROOMS_JS: &[u8] = include_bytes!("../client/wsbolt-rooms.js");
-const ROOMS_DTS: &[u8] = include_bytes!("../client/wsbolt-rooms.d.ts");
+const ROOMS_JS: &[u8] = crate::ROOMS_CLIENT_JS.as_bytes();
+const ROOMS_DTS: &[u8] = crate::ROOMS_CLIENT_DTS.as_bytes();
 
 /// `/readyz`: ready unless the server is draining or a required Redis is
 /// out of reach.

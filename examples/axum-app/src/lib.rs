@@ -8,6 +8,9 @@
 //! - `/rooms/{room}` — chat rooms for signed-in users (token auth refusing
 //!   with 401 and a JSON body, keepalive, graceful shutdown with 1001): see
 //!   [`rooms`].
+//! - `/live` — the `wsbolt.rooms.v1` protocol of `wsbolt serve`'s `/rooms`
+//!   (history, recovery, presence) from `wsbolt_server::RoomsService`, and
+//!   `GET /wsbolt-rooms.js`, its browser client.
 //!
 //! `cargo run -p wsbolt-axum-example` serves it on 127.0.0.1:3000; Ctrl-C
 //! closes every room WebSocket with 1001 and waits for them before exiting.
@@ -39,6 +42,13 @@ pub struct Stats {
 struct AppState {
     stats: Arc<Stats>,
     rooms: rooms::Rooms,
+    live: wsbolt_server::RoomsService,
+}
+
+impl FromRef<AppState> for wsbolt_server::RoomsService {
+    fn from_ref(state: &AppState) -> Self {
+        state.live.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Stats> {
@@ -61,16 +71,33 @@ pub fn app() -> Router {
 
 /// The app's routes; `shutdown` closes the room WebSockets.
 pub fn app_with(settings: Settings, shutdown: Shutdown) -> Router {
+    let live = wsbolt_server::RoomsService::new(&wsbolt_server::ServeConfig::default())
+        .expect("the default settings need no key file");
     let state = AppState {
         stats: Arc::default(),
         rooms: rooms::Rooms::new(settings, shutdown),
+        live,
     };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/ws", any(ws))
         .route("/stats", get(stats))
         .route("/rooms/{room}", any(rooms::handler))
+        .route("/live", any(live_rooms))
+        .route("/wsbolt-rooms.js", get(live_client))
         .with_state(state)
+}
+
+/// `/live`: the rooms protocol, answered by the service.
+async fn live_rooms(State(service): State<wsbolt_server::RoomsService>, mut req: axum::extract::Request) -> Response {
+    service.upgrade(&mut req).map(axum::body::Body::new)
+}
+
+async fn live_client() -> ([(http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        wsbolt_server::ROOMS_CLIENT_JS,
+    )
 }
 
 async fn ws(State(stats): State<Arc<Stats>>, upgrade: WebSocketUpgrade) -> Response {

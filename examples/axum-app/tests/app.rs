@@ -281,3 +281,43 @@ async fn axum_serve_speaks_rfc8441_over_cleartext_http2() {
     let (_, stats) = get(addr, "/stats").await;
     assert_eq!(stats, r#"{"http1":0,"http2":1}"#);
 }
+
+/// `/live`: `wsbolt serve`'s rooms protocol inside the axum app, from the
+/// library's client over HTTP/1.1 and over TLS with HTTP/2 offered; the
+/// browser client beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_rooms_in_axum_plain_and_over_tls() {
+    use wsbolt::rooms::{Event, RoomsClient};
+    let plain = plain_app().await;
+    let (tls, _) = tls_app().await;
+    let h1 = RoomsClient::new(format!("ws://{plain}/live"), ClientConfig::default());
+    let tls_config = ClientConfig::default()
+        .http2(true)
+        .tls(Some(wsbolt::tls::insecure_client_config()));
+    let mut h2 = RoomsClient::new(format!("wss://127.0.0.1:{}/live", tls.port()), tls_config);
+    // Two apps, two services: each client publishes to its own.
+    for c in [&h1, &h2] {
+        c.subscribe("news", false).await.unwrap();
+        c.publish("news", &serde_json::json!("hello")).await.unwrap();
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), h2.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Publication(p) => {
+                assert_eq!(
+                    (p.room.as_str(), p.position.offset, p.data),
+                    ("news", 1, serde_json::json!("hello"))
+                );
+                break;
+            }
+            Event::Connected { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let (status, body) = get(plain, "/wsbolt-rooms.js").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("export class RoomsClient"));
+}

@@ -115,6 +115,43 @@ pub(crate) struct Env {
     pub token_grace: Duration,
 }
 
+impl Env {
+    /// The endpoints' settings from `config`, sharing `rooms` and `metrics`.
+    ///
+    /// # Errors
+    ///
+    /// `rooms-token-key` cannot be read or is not a usable key.
+    pub(crate) fn new(
+        config: &crate::ServeConfig,
+        rooms: Arc<dyn Rooms>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Env> {
+        let tokens = match &config.rooms_token_key {
+            Some(path) => {
+                let tokens = crate::tokens::Tokens::from_key_file(path).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("rooms-token-key {e}"))
+                })?;
+                tracing::info!(algorithm = tokens.algorithm(), "/rooms takes clients with a token");
+                Some(tokens)
+            }
+            None => None,
+        };
+        Ok(Env {
+            limits: Limits {
+                max_outbound_queue: config.max_outbound_queue,
+                write_timeout: Duration::from_secs(config.write_timeout.max(1)),
+                slow_consumer_code: config.slow_consumer.code(),
+            },
+            metrics,
+            rooms,
+            room_log: Arc::new(crate::rooms::RoomLog::new(config.history_limits())),
+            max_subscriptions: config.rooms_max_subscriptions,
+            tokens,
+            token_grace: Duration::from_secs(config.rooms_token_grace),
+        })
+    }
+}
+
 /// Resolves when the server starts shutting down. One future for the whole
 /// server: each connection holds a clone (16 bytes, and a waker slot while
 /// it waits) instead of a watch receiver and its 144-byte wait future. A

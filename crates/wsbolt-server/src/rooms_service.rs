@@ -1,0 +1,142 @@
+//! `/rooms` as a service of your own HTTP server: [`RoomsService`] answers
+//! WebSocket requests that hyper or axum received with the
+//! `wsbolt.rooms.v1` protocol, as `wsbolt serve` does at `/rooms`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body_util::Full;
+use tokio_util::task::TaskTracker;
+use wsbolt::ServerConfig;
+
+use crate::dispatch::{authenticate, check_origin, with_protocol};
+use crate::endpoints::{rooms, Ctx, Done, Env, Shutdown};
+use crate::metrics::Metrics;
+use crate::rooms::log::wire::PROTOCOL;
+use crate::rooms::{LocalRooms, RoomLog};
+use crate::ServeConfig;
+
+/// The rooms protocol (docs/rooms-protocol.md) for WebSocket requests an
+/// application's own hyper or axum server received: history, presence,
+/// recovery and tokens as `wsbolt serve` has them, with the settings of a
+/// [`ServeConfig`] (`rooms-*`, `allow-origin`, `max-message-size`,
+/// keepalive, deflate, `max-outbound-queue` …). Clones share the rooms.
+///
+/// In axum (with `wsbolt-server` and `http-body-util` as dependencies):
+///
+/// ```no_run
+/// # #[cfg(any())] mod axum_only {
+/// use axum::{extract::{Request, State}, response::IntoResponse, routing::any, Router};
+/// use wsbolt_server::{RoomsService, ServeConfig};
+///
+/// async fn rooms(State(service): State<RoomsService>, mut req: Request) -> impl IntoResponse {
+///     service.upgrade(&mut req).map(axum::body::Body::new)
+/// }
+///
+/// let service = RoomsService::new(&ServeConfig::default())?;
+/// let app: Router = Router::new().route("/rooms", any(rooms)).with_state(service);
+/// # }
+/// ```
+///
+/// In hyper, call [`upgrade`](RoomsService::upgrade) from the service
+/// function and serve the connection `with_upgrades()`.
+#[derive(Clone)]
+pub struct RoomsService {
+    env: Arc<Env>,
+    ws: Arc<ServerConfig>,
+    allow_origin: Arc<[String]>,
+    stop: Shutdown,
+    tasks: TaskTracker,
+}
+
+impl RoomsService {
+    /// A service with `config`'s settings and rooms of its own.
+    ///
+    /// # Errors
+    ///
+    /// `rooms-token-key` cannot be read or is not a usable key.
+    pub fn new(config: &ServeConfig) -> std::io::Result<RoomsService> {
+        let env = Env::new(config, Arc::new(LocalRooms::default()), Arc::new(Metrics::default()))?;
+        let never: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
+        Ok(RoomsService {
+            env: Arc::new(env),
+            ws: Arc::new(with_protocol(config.ws_config(), PROTOCOL)),
+            allow_origin: config.allow_origin.clone().into(),
+            stop: never.shared(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// The rooms and their history: [`RoomLog::write_metrics`] gives their
+    /// gauges for a `/metrics` of your own.
+    pub fn room_log(&self) -> &Arc<RoomLog> {
+        &self.env.room_log
+    }
+
+    /// How many connections it serves now.
+    pub fn connections(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Answers WebSocket request `req`: the response to send (101 for
+    /// HTTP/1.1, 200 for HTTP/2, or a refusal: 400, 403 for an origin
+    /// `allow-origin` does not admit, 401 without a valid token when
+    /// `rooms-token-key` is set, …), and, once accepted, the connection is
+    /// served in a task of its own until it ends.
+    ///
+    /// The request must come from a hyper connection served with upgrades
+    /// (axum's `serve` does), so that the transport can be taken over.
+    pub fn upgrade<B>(&self, req: &mut http::Request<B>) -> http::Response<Full<Bytes>> {
+        let head = wsbolt::upgrade::request_head(req);
+        let grant = match self.admit(&head) {
+            Ok(grant) => grant,
+            Err(refusal) => return refusal.response().map(Full::new),
+        };
+        let (response, pending) = match wsbolt::upgrade::upgrade(req, &self.ws) {
+            Ok(accepted) => accepted,
+            Err(rejected) => return rejected.into_response(),
+        };
+        let service = self.clone();
+        self.tasks.spawn(async move {
+            let Ok(ws) = pending.into_maybe_tls().await else { return };
+            service
+                .env
+                .metrics
+                .open
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let done = Done {
+                _slot: None,
+                _permit: None,
+                metrics: service.env.metrics.clone(),
+                tasks: service.tasks.clone(),
+            };
+            let ctx = Ctx {
+                env: service.env.clone(),
+                stop: service.stop.clone(),
+                access: None,
+            };
+            match grant {
+                Some(grant) => rooms::serve_granted(ws, ctx, done, grant),
+                None => rooms::serve(ws, ctx, done),
+            }
+        });
+        response
+    }
+
+    /// The Origin policy, then the token when tokens are on.
+    fn admit(&self, head: &wsbolt::Request) -> Result<Option<crate::tokens::Grant>, wsbolt::HandshakeError> {
+        check_origin(head, &self.allow_origin)?;
+        self.env.tokens.as_ref().map(|t| authenticate(t, head)).transpose()
+    }
+}
+
+impl std::fmt::Debug for RoomsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomsService")
+            .field("connections", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
