@@ -25,24 +25,39 @@ use crate::ServeConfig;
 /// [`ServeConfig`] (`rooms-*`, `allow-origin`, `max-message-size`,
 /// keepalive, deflate, `max-outbound-queue` …). Clones share the rooms.
 ///
-/// In axum (with `wsbolt-server` and `http-body-util` as dependencies):
+/// In hyper, answer with [`upgrade`](RoomsService::upgrade) and serve the
+/// connection `with_upgrades()`:
 ///
 /// ```no_run
-/// # #[cfg(any())] mod axum_only {
-/// use axum::{extract::{Request, State}, response::IntoResponse, routing::any, Router};
+/// use hyper_util::rt::TokioIo;
 /// use wsbolt_server::{RoomsService, ServeConfig};
 ///
-/// async fn rooms(State(service): State<RoomsService>, mut req: Request) -> impl IntoResponse {
-///     service.upgrade(&mut req).map(axum::body::Body::new)
-/// }
-///
+/// # async fn run() -> std::io::Result<()> {
 /// let service = RoomsService::new(&ServeConfig::default())?;
-/// let app: Router = Router::new().route("/rooms", any(rooms)).with_state(service);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// loop {
+///     let (tcp, _) = listener.accept().await?;
+///     let service = service.clone();
+///     tokio::spawn(async move {
+///         let handle = hyper::service::service_fn(move |mut req| {
+///             let answer = service.upgrade(&mut req);
+///             async move { Ok::<_, std::convert::Infallible>(answer) }
+///         });
+///         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), handle);
+///         let _ = conn.with_upgrades().await;
+///     });
+/// }
 /// # }
 /// ```
 ///
-/// In hyper, call [`upgrade`](RoomsService::upgrade) from the service
-/// function and serve the connection `with_upgrades()`.
+/// In axum, a handler of one line (`examples/axum-app` mounts it at
+/// `/live`):
+///
+/// ```text
+/// async fn rooms(State(service): State<RoomsService>, mut req: Request) -> Response {
+///     service.upgrade(&mut req).map(axum::body::Body::new)
+/// }
+/// ```
 #[derive(Clone)]
 pub struct RoomsService {
     env: Arc<Env>,

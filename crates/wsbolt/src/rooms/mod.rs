@@ -225,9 +225,9 @@ enum Command {
 /// flight when a connection ends fails with `disconnected` (it may or may
 /// not have been carried out).
 pub struct RoomsClient {
+    /// Its end is the task's signal to close the connection and stop.
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Receiver<Event>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl RoomsClient {
@@ -245,8 +245,8 @@ impl RoomsClient {
         let reconnect = Reconnect::new(url, config).backoff(backoff);
         let (commands, rx) = mpsc::unbounded_channel();
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
-        let task = tokio::spawn(session::run(reconnect, rx, tx));
-        RoomsClient { commands, events, task }
+        tokio::spawn(session::run(reconnect, rx, tx));
+        RoomsClient { commands, events }
     }
 
     /// A client that sends `token` as `Authorization: Bearer` (replaced by
@@ -389,14 +389,9 @@ impl RoomsClient {
         Ok(v["expires"].as_u64().unwrap_or(0))
     }
 
-    /// Closes the connection and stops reconnecting.
+    /// Closes the connection (a Close 1000 handshake, in the background)
+    /// and stops reconnecting; dropping the client does the same.
     pub fn close(self) {}
-}
-
-impl Drop for RoomsClient {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl fmt::Debug for RoomsClient {

@@ -179,7 +179,7 @@ impl State {
                         }
                     }
                     None => {
-                        let _ = ws.close(None).await;
+                        let _ = ws.close(crate::CloseFrame::new(1000u16, "").ok()).await;
                         return false;
                     }
                 },
