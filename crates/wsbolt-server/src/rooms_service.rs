@@ -4,11 +4,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body_util::Full;
+use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use wsbolt::ServerConfig;
 
@@ -64,6 +66,9 @@ pub struct RoomsService {
     ws: Arc<ServerConfig>,
     allow_origin: Arc<[String]>,
     stop: Shutdown,
+    /// Fires `stop`; taken by the first [`shutdown`](RoomsService::shutdown).
+    stopper: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    stopping: Arc<AtomicBool>,
     tasks: TaskTracker,
 }
 
@@ -75,12 +80,17 @@ impl RoomsService {
     /// `rooms-token-key` cannot be read or is not a usable key.
     pub fn new(config: &ServeConfig) -> std::io::Result<RoomsService> {
         let env = Env::new(config, Arc::new(LocalRooms::default()), Arc::new(Metrics::default()))?;
-        let never: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
+        let (stopper, stopped) = oneshot::channel::<()>();
+        let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            let _ = stopped.await;
+        });
         Ok(RoomsService {
             env: Arc::new(env),
             ws: Arc::new(with_protocol(config.ws_config(), PROTOCOL)),
             allow_origin: config.allow_origin.clone().into(),
-            stop: never.shared(),
+            stop: stop.shared(),
+            stopper: Arc::new(Mutex::new(Some(stopper))),
+            stopping: Arc::new(AtomicBool::new(false)),
             tasks: TaskTracker::new(),
         })
     }
@@ -96,10 +106,30 @@ impl RoomsService {
         self.tasks.len()
     }
 
+    /// Stops gracefully, as `wsbolt serve` does: new requests get 503, every
+    /// open connection gets its queued messages then Close 1001 (clients
+    /// reconnect elsewhere and recover), and this waits up to `grace` for
+    /// them to end. Returns how many were still open then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the connections are told at the first poll; dropping
+    /// the future only stops the wait.
+    pub async fn shutdown(&self, grace: std::time::Duration) -> usize {
+        self.stopping.store(true, Ordering::Release);
+        if let Some(stopper) = self.stopper.lock().expect("stopper lock").take() {
+            let _ = stopper.send(());
+        }
+        self.tasks.close();
+        let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
+        self.tasks.len()
+    }
+
     /// Answers WebSocket request `req`: the response to send (101 for
     /// HTTP/1.1, 200 for HTTP/2, or a refusal: 400, 403 for an origin
     /// `allow-origin` does not admit, 401 without a valid token when
-    /// `rooms-token-key` is set, …), and, once accepted, the connection is
+    /// `rooms-token-key` is set, 503 after [`shutdown`](RoomsService::shutdown),
+    /// …), and, once accepted, the connection is
     /// served in a task of its own until it ends.
     ///
     /// The request must come from a hyper connection served with upgrades
@@ -141,8 +171,11 @@ impl RoomsService {
         response
     }
 
-    /// The Origin policy, then the token when tokens are on.
+    /// Not stopping, the Origin policy, then the token when tokens are on.
     fn admit(&self, head: &wsbolt::Request) -> Result<Option<crate::tokens::Grant>, wsbolt::HandshakeError> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(wsbolt::HandshakeError::Unavailable);
+        }
         check_origin(head, &self.allow_origin)?;
         self.env.tokens.as_ref().map(|t| authenticate(t, head)).transpose()
     }

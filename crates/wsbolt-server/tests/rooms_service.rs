@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -103,4 +104,34 @@ async fn with_a_token_key_it_answers_401_without_a_token() {
         "HTTP/1.1 401 Unauthorized"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_with_1001_and_refuses_new_requests() {
+    let service = RoomsService::new(&ServeConfig::default()).unwrap();
+    let addr = hyper_app(service.clone()).await;
+    let cfg = ClientConfig::default().protocols(vec!["wsbolt.rooms.v1".into()]);
+    let (mut ws, _) = wsbolt::connect_with_config(&format!("ws://{addr}/rooms"), &cfg)
+        .await
+        .unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        wsbolt::Message::Text(t) => assert!(t.as_str().contains(r#""type":"welcome""#), "{t}"),
+        other => panic!("{other:?}"),
+    }
+    // The client reads on, so that it answers the server's Close.
+    let client = tokio::spawn(async move {
+        while let Some(Ok(_)) = ws.next().await {}
+        ws.close_status().map(|c| c.code().as_u16())
+    });
+    assert_eq!(
+        service.shutdown(Duration::from_secs(5)).await,
+        0,
+        "every connection ended"
+    );
+    let code = tokio::time::timeout(Duration::from_secs(5), client)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, Some(1001));
+    assert_eq!(status(&addr, "").await, "HTTP/1.1 503 Service Unavailable");
 }
