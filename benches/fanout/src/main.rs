@@ -95,6 +95,16 @@ async fn join_room(ws: &mut Ws) {
     panic!("closed before subscribed");
 }
 
+/// What a publisher sends for payload `text`: the text itself, or with
+/// `--rooms` a `publish` request carrying it as `data`.
+fn framed(rooms: bool, text: String) -> String {
+    if rooms {
+        serde_json::json!({"type": "publish", "room": ROOM, "data": text}).to_string()
+    } else {
+        text
+    }
+}
+
 /// The `data` string of a rooms publication (`None` for other messages).
 fn publication_data(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -136,8 +146,15 @@ async fn main() {
             let mut n = 0u64;
             while let Some(Ok(msg)) = rx.next().await {
                 let Message::Text(t) = msg else { continue };
-                let t = if rooms { publication_data(&t) } else { Some(t.as_str().to_owned()) };
-                let Some(t) = t else { continue };
+                // Only --rooms pays for parsing: /broadcast reads the text as is.
+                let t = if rooms {
+                    match publication_data(&t) {
+                        Some(data) => std::borrow::Cow::Owned(data),
+                        None => continue,
+                    }
+                } else {
+                    std::borrow::Cow::Borrowed(t.as_str())
+                };
                 let mut parts = t.split(' ');
                 let (Some(sent_us), Some(counted)) = (parts.next(), parts.next()) else {
                     continue;
@@ -180,12 +197,7 @@ async fn main() {
         let n = publishers.len();
         let p = &mut publishers[k % n];
         k += 1;
-        let msg = if a.rooms {
-            serde_json::json!({"type": "publish", "room": ROOM, "data": text}).to_string()
-        } else {
-            text
-        };
-        p.send(Message::text(msg)).await.expect("publish");
+        p.send(Message::text(framed(a.rooms, text))).await.expect("publish");
         published += u64::from(counted);
         published_total += 1;
     }
@@ -193,12 +205,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     for p in &mut publishers {
-        let last = if a.rooms {
-            serde_json::json!({"type": "publish", "room": ROOM, "data": "0 0"}).to_string()
-        } else {
-            "0 0".to_owned()
-        };
-        let _ = p.send(Message::text(last)).await;
+        let _ = p.send(Message::text(framed(a.rooms, "0 0".to_owned()))).await;
     }
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), r).await;

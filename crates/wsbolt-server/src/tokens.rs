@@ -3,7 +3,7 @@
 //! See [`Tokens`] and docs/rooms-protocol.md.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -79,9 +79,11 @@ impl Grant {
         self.publish.iter().any(|p| matches(p, room))
     }
 
-    /// Seconds until the token expires (0 once it has).
-    pub fn seconds_left(&self) -> u64 {
-        self.expires.saturating_sub(unix_now())
+    /// How long until the token expires, to the millisecond (zero once it
+    /// has), by this machine's clock.
+    pub fn time_left(&self) -> Duration {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Duration::from_secs(self.expires).saturating_sub(now)
     }
 }
 
@@ -234,10 +236,6 @@ pub fn carried(req: &Request) -> Option<(String, Carrier)> {
         .filter(|(t, _)| !t.is_empty())
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,32 +275,31 @@ mod tests {
                 extended_connect: None,
             }
         }
-        let t = |r: &Request| carried(r);
         assert_eq!(
-            t(&req("/rooms", &[("Authorization", "Bearer a.b.c")])),
+            carried(&req("/rooms", &[("Authorization", "Bearer a.b.c")])),
             Some(("a.b.c".into(), Carrier::Authorization))
         );
         assert_eq!(
-            t(&req(
+            carried(&req(
                 "/rooms",
                 &[("Sec-WebSocket-Protocol", "wsbolt.rooms.v1, bearer.x.y.z")]
             )),
             Some(("x.y.z".into(), Carrier::Subprotocol))
         );
         assert_eq!(
-            t(&req("/rooms", &[("Cookie", "a=1; wsbolt_token=c.o.k; b=2")])),
+            carried(&req("/rooms", &[("Cookie", "a=1; wsbolt_token=c.o.k; b=2")])),
             Some(("c.o.k".into(), Carrier::Cookie))
         );
         assert_eq!(
-            t(&req("/rooms?x=1&token=q.u.e", &[])),
+            carried(&req("/rooms?x=1&token=q.u.e", &[])),
             Some(("q.u.e".into(), Carrier::Query))
         );
         assert_eq!(
-            t(&req("/rooms?token=q", &[("Authorization", "Bearer h")])),
+            carried(&req("/rooms?token=q", &[("Authorization", "Bearer h")])),
             Some(("h".into(), Carrier::Authorization)),
             "the header wins"
         );
-        assert_eq!(t(&req("/rooms", &[("Authorization", "Basic abc")])), None);
-        assert_eq!(t(&req("/rooms?token=", &[])), None);
+        assert_eq!(carried(&req("/rooms", &[("Authorization", "Basic abc")])), None);
+        assert_eq!(carried(&req("/rooms?token=", &[])), None);
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 use wsbolt::{CloseFrame, Message, Utf8Bytes};
@@ -76,13 +75,9 @@ struct Token {
 
 impl Token {
     fn new(grant: Grant) -> Token {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let left = Duration::from_millis(grant.expires.saturating_mul(1000).saturating_sub(now_ms));
         Token {
+            expires_at: Instant::now() + grant.time_left(),
             grant,
-            expires_at: Instant::now() + left,
             told: None,
         }
     }

@@ -251,8 +251,7 @@ impl RoomsClient {
 
     /// A client that sends `token` as `Authorization: Bearer` (replaced by
     /// [`refresh`](RoomsClient::refresh) for later connections).
-    pub fn with_token(url: impl Into<String>, config: ClientConfig, token: &str) -> RoomsClient {
-        let mut config = config;
+    pub fn with_token(url: impl Into<String>, mut config: ClientConfig, token: &str) -> RoomsClient {
         config.headers.push(("Authorization".into(), format!("Bearer {token}")));
         RoomsClient::new(url, config)
     }
