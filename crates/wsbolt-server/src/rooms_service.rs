@@ -79,7 +79,12 @@ impl RoomsService {
     ///
     /// `rooms-token-key` cannot be read or is not a usable key.
     pub fn new(config: &ServeConfig) -> std::io::Result<RoomsService> {
-        let env = Env::new(config, Arc::new(LocalRooms::default()), Arc::new(Metrics::default()))?;
+        let env = Env::new(
+            config,
+            Arc::new(LocalRooms::default()),
+            Arc::new(RoomLog::new(config.history_limits())),
+            Arc::new(Metrics::default()),
+        )?;
         let (stopper, stopped) = oneshot::channel::<()>();
         let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = stopped.await;

@@ -24,7 +24,7 @@ use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
 use crate::endpoints::{Env, Shutdown};
 use crate::metrics::Metrics;
-use crate::rooms::{LocalRooms, RedisRooms, Rooms};
+use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
 use crate::state::State;
 use crate::tls::TlsReloader;
 use crate::web::Web;
@@ -120,21 +120,20 @@ impl Server {
                 config.max_handler_processes,
             )
         });
-        let rooms: Arc<dyn Rooms> = match config.redis_config() {
-            Some(redis) => Arc::new(
-                RedisRooms::start(redis)
+        let limits = config.history_limits();
+        let (rooms, room_log): (Arc<dyn Rooms>, Arc<RoomLog>) = match config.redis_config() {
+            Some(redis) => {
+                let rooms = RedisRooms::start(redis)
                     .await
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
-            ),
-            None => Arc::new(LocalRooms::default()),
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                // `/rooms`' history lives in the same Redis.
+                let log = RoomLog::with_store(limits, rooms.history_store(limits));
+                (Arc::new(rooms), log)
+            }
+            None => (Arc::new(LocalRooms::default()), Arc::new(RoomLog::new(limits))),
         };
         let metrics = Arc::new(Metrics::default());
-        if config.redis.is_some() {
-            tracing::warn!(
-                "/rooms keeps its rooms and their history on this node: they are not shared through Redis yet"
-            );
-        }
-        let env = Arc::new(Env::new(&config, rooms, metrics.clone())?);
+        let env = Arc::new(Env::new(&config, rooms, room_log, metrics.clone())?);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {
             admission,

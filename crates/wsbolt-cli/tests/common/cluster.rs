@@ -243,8 +243,13 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
+        Client::connect_as(url, "json").await
+    }
+
+    /// Connects offering subprotocol `protocol`.
+    pub async fn connect_as(url: &str, protocol: &str) -> Client {
         let config = ClientConfig::default()
-            .protocols(vec!["json".into()])
+            .protocols(vec![protocol.into()])
             .proxy(wsbolt::proxy::ProxySetting::Direct);
         let (ws, _) = wsbolt::connect_with_config(url, &config).await.unwrap();
         Client { ws }

@@ -116,7 +116,8 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// The endpoints' settings from `config`, sharing `rooms` and `metrics`.
+    /// The endpoints' settings from `config`, sharing `rooms`, `room_log`
+    /// and `metrics`.
     ///
     /// # Errors
     ///
@@ -124,6 +125,7 @@ impl Env {
     pub(crate) fn new(
         config: &crate::ServeConfig,
         rooms: Arc<dyn Rooms>,
+        room_log: Arc<crate::rooms::RoomLog>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Env> {
         let tokens = match &config.rooms_token_key {
@@ -144,7 +146,7 @@ impl Env {
             },
             metrics,
             rooms,
-            room_log: Arc::new(crate::rooms::RoomLog::new(config.history_limits())),
+            room_log,
             max_subscriptions: config.rooms_max_subscriptions,
             tokens,
             token_grace: Duration::from_secs(config.rooms_token_grace),

@@ -1,14 +1,17 @@
 //! `/rooms`: the `wsbolt.rooms.v1` protocol (docs/rooms-protocol.md) on
-//! this node's [`RoomLog`]: subscribe with recovery, publish, history,
+//! the server's [`RoomLog`] (this node's, or a copy of Redis' with
+//! `--redis`): subscribe with recovery, publish, history,
 //! presence, and with `rooms-token-key` the token's rooms and expiry.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 use wsbolt::{CloseFrame, Message, Utf8Bytes};
 
 use super::{member_loop, queue_out, Alarm, Ctx, Done, Env, Ws};
+use crate::rooms::log::store::Unavailable;
 use crate::rooms::log::wire::{self, Refusal};
 use crate::rooms::log::Client;
 use crate::rooms::Position;
@@ -43,7 +46,10 @@ fn start(mut ws: Ws, mut ctx: Ctx, done: Done, grant: Option<Grant>) {
     })));
     let on_message = {
         let session = session.clone();
-        move |msg: Message| std::future::ready(session.lock().answer(msg))
+        move |msg: Message| {
+            let session = session.clone();
+            async move { session.answer(msg).await }
+        }
     };
     let on_leave = {
         let session = session.clone();
@@ -91,6 +97,103 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Session> {
         self.0.lock().expect("session lock")
     }
+
+    /// The answers to one message from the client: at once, or after the
+    /// history's store answered (with `--redis`).
+    async fn answer(&self, msg: Message) -> Vec<Message> {
+        let later = match self.lock().answer(msg) {
+            Step::Now(answers) => return answers,
+            Step::Later(later) => later,
+        };
+        let id = later.id();
+        match self.finish(later).await {
+            Ok(answers) => answers.into_iter().map(Message::Text).collect(),
+            Err(refusal) => vec![Message::Text(wire::error(id, &refusal))],
+        }
+    }
+
+    /// Carries out a request that may wait for the store, with the
+    /// session unlocked meanwhile.
+    async fn finish(&self, later: Later) -> Result<Vec<Utf8Bytes>, Refusal> {
+        let (log, user) = {
+            let s = self.lock();
+            (s.env.room_log.clone(), s.client.user().map(str::to_string))
+        };
+        match later {
+            Later::Publish { id, room, data } => {
+                let at = log
+                    .publish_shared(user.as_deref(), &room, &data)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(vec![wire::published(id, &room, &at)])
+            }
+            Later::History { id, room, limit } => {
+                let (now, publications) = log.history_shared(&room, limit).await.map_err(unavailable)?;
+                Ok(vec![wire::history(id, &room, &now, &publications)])
+            }
+            Later::Subscribe {
+                id,
+                room,
+                since,
+                presence,
+            } => {
+                // A room whose copy is dropped between being made ready and
+                // the subscription (its last subscriber here left) is made
+                // ready again.
+                for _ in 0..3 {
+                    log.ready(&room).await.map_err(unavailable)?;
+                    let mut s = self.lock();
+                    if let Some(sub) = log.subscribe_ready(&s.client, &room, since.as_ref(), presence) {
+                        s.rooms.insert(room.as_str().into());
+                        let mut answers = Vec::with_capacity(1 + sub.missed.len());
+                        answers.push(wire::subscribed(id, &room, &sub.now, sub.recovered, sub.missed.len()));
+                        answers.extend(sub.missed);
+                        return Ok(answers);
+                    }
+                }
+                Err(Refusal::new("unavailable", "the room's history is changing: try again"))
+            }
+        }
+    }
+}
+
+/// What [`Session::answer`] gives: the answers, or a request to finish
+/// once the history's store answers.
+enum Step {
+    Now(Vec<Message>),
+    Later(Later),
+}
+
+/// A request that may wait for the history's store.
+enum Later {
+    Subscribe {
+        id: Option<u64>,
+        room: String,
+        since: Option<Position>,
+        presence: bool,
+    },
+    Publish {
+        id: Option<u64>,
+        room: String,
+        data: Box<RawValue>,
+    },
+    History {
+        id: Option<u64>,
+        room: String,
+        limit: usize,
+    },
+}
+
+impl Later {
+    fn id(&self) -> Option<u64> {
+        match self {
+            Later::Subscribe { id, .. } | Later::Publish { id, .. } | Later::History { id, .. } => *id,
+        }
+    }
+}
+
+fn unavailable(why: Unavailable) -> Refusal {
+    Refusal::new("unavailable", why.to_string())
 }
 
 /// A token's expiry: at it the client is told, a grace period later (with
@@ -119,26 +222,30 @@ impl Alarm for Shared {
 }
 
 impl Session {
-    /// The answers to one message from the client.
-    fn answer(&mut self, msg: Message) -> Vec<Message> {
+    /// The answers to one message from the client, or what is left to do
+    /// once the history's store answers.
+    fn answer(&mut self, msg: Message) -> Step {
         let Message::Text(text) = msg else {
             let why = "wsbolt.rooms.v1 messages are JSON text";
-            return vec![Message::Close(CloseFrame::new(1003u16, why).ok())];
+            return Step::Now(vec![Message::Close(CloseFrame::new(1003u16, why).ok())]);
         };
         let (request, id) = match wire::parse(&text) {
             Ok(parsed) => parsed,
-            Err((refusal, id)) => return vec![Message::Text(wire::error(id, &refusal))],
+            Err((refusal, id)) => return Step::Now(vec![Message::Text(wire::error(id, &refusal))]),
         };
         match self.act(&request, id) {
-            Ok(answers) => answers.into_iter().map(Message::Text).collect(),
-            Err(refusal) => vec![Message::Text(wire::error(id, &refusal))],
+            Ok(Step::Now(answers)) => Step::Now(answers),
+            Ok(later) => later,
+            Err(refusal) => Step::Now(vec![Message::Text(wire::error(id, &refusal))]),
         }
     }
 
-    /// Carries out request `id`: its answers (the reply first), or why not.
-    fn act(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+    /// Carries out request `id`: its answers (the reply first), what is
+    /// left to do, or why not.
+    fn act(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Step, Refusal> {
+        let now = |answers: Vec<Utf8Bytes>| Step::Now(answers.into_iter().map(Message::Text).collect());
         if r.kind == "refresh" {
-            return self.refresh(r, id);
+            return self.refresh(r, id).map(now);
         }
         if self.token.as_ref().is_some_and(|t| t.told.is_some()) {
             return Err(Refusal::new("token_expired", "the token expired: send a refresh"));
@@ -152,26 +259,32 @@ impl Session {
                     return Err(Refusal::new("not_subscribed", format!("not subscribed to {room:?}")));
                 }
                 log.unsubscribe(&self.client, room);
-                Ok(vec![wire::done("unsubscribed", id, room)])
+                Ok(now(vec![wire::done("unsubscribed", id, room)]))
             }
             "publish" => {
                 let room = self.allowed(r, Grant::may_publish, "publishing to")?;
                 let data = r
                     .data
                     .ok_or_else(|| Refusal::new("bad_request", "publish needs data (any JSON value)"))?;
-                let at = log.publish(&self.client, room, data);
-                Ok(vec![wire::published(id, room, &at)])
+                Ok(Step::Later(Later::Publish {
+                    id,
+                    room: room.to_string(),
+                    data: data.to_owned(),
+                }))
             }
             "history" => {
                 let room = self.allowed(r, Grant::may_subscribe, "reading")?;
                 let size = log.limits().size;
                 let limit = r.limit.map_or(size, |l| l.min(size as u64) as usize);
-                let (now, publications) = log.history(room, limit);
-                Ok(vec![wire::history(id, room, &now, &publications)])
+                Ok(Step::Later(Later::History {
+                    id,
+                    room: room.to_string(),
+                    limit,
+                }))
             }
             "presence" => {
                 let room = self.allowed(r, Grant::may_subscribe, "reading")?;
-                Ok(vec![wire::presence(id, room, &log.presence(room))])
+                Ok(now(vec![wire::presence(id, room, &log.presence(room))]))
             }
             other => Err(Refusal::new(
                 "unknown_type",
@@ -196,7 +309,7 @@ impl Session {
         }
     }
 
-    fn subscribe(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Vec<Utf8Bytes>, Refusal> {
+    fn subscribe(&mut self, r: &wire::Raw<'_>, id: Option<u64>) -> Result<Step, Refusal> {
         let room = self.allowed(r, Grant::may_subscribe, "subscribing to")?;
         if self.rooms.contains(room) {
             return Err(Refusal::new(
@@ -215,15 +328,12 @@ impl Session {
             offset: s.offset,
             epoch: s.epoch.as_str().into(),
         });
-        let s = self
-            .env
-            .room_log
-            .subscribe(&self.client, room, since.as_ref(), r.presence);
-        self.rooms.insert(room.into());
-        let mut answers = Vec::with_capacity(1 + s.missed.len());
-        answers.push(wire::subscribed(id, room, &s.now, s.recovered, s.missed.len()));
-        answers.extend(s.missed);
-        Ok(answers)
+        Ok(Step::Later(Later::Subscribe {
+            id,
+            room: room.to_string(),
+            since,
+            presence: r.presence,
+        }))
     }
 
     /// Replaces the token (same user): its rooms and expiry apply from now

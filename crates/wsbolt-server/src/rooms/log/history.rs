@@ -197,24 +197,103 @@ impl Histories {
         render: impl FnOnce(&Position) -> Utf8Bytes,
     ) -> (Position, Utf8Bytes) {
         self.trim(now);
-        self.wake(room);
-        let stamp = self.stamp();
         let (log, _) = self.log(room);
-        log.last += 1;
         let position = Position {
-            offset: log.last,
+            offset: log.last + 1,
             epoch: log.epoch.clone(),
         };
         let text = render(&position);
+        self.push(room, position.offset, now, now, text.clone());
+        (position, text)
+    }
+
+    /// Whether `room` has a log on this node.
+    pub(crate) fn has(&self, room: &str) -> bool {
+        self.logs.contains_key(room)
+    }
+
+    /// The epoch of `room`'s log, if it has one.
+    pub(crate) fn epoch(&self, room: &str) -> Option<Arc<str>> {
+        self.logs.get(room).map(|log| log.epoch.clone())
+    }
+
+    /// The offset of `room`'s last publication (0 without a log).
+    pub(crate) fn last_offset(&self, room: &str) -> u64 {
+        self.logs.get(room).map_or(0, |log| log.last)
+    }
+
+    /// Empties `room`'s log (made if missing, keeping its subscribers) and
+    /// starts it over at `epoch`, `last`: a copy of a shared store's log
+    /// that lost track of it.
+    pub(crate) fn reset(&mut self, room: &str, epoch: Arc<str>, last: u64) {
+        self.wake(room);
+        if let Some(log) = self.logs.get_mut(room) {
+            if let Some(first) = log.entries.front() {
+                self.oldest.remove(&(first.stamp, Arc::from(room)));
+            }
+            for e in log.entries.drain(..) {
+                self.bytes -= e.text.len() + ENTRY_OVERHEAD;
+                self.entries -= 1;
+            }
+        }
+        let (log, _) = self.log(room);
+        log.epoch = epoch;
+        log.last = last;
+    }
+
+    /// Forgets `room`'s log if nobody here subscribes to it (a copy of a
+    /// shared store's log is not kept without subscribers: nothing keeps it
+    /// up to date).
+    pub(crate) fn forget_unused(&mut self, room: &str) -> bool {
+        if self.logs.get(room).is_none_or(|log| log.subscribers > 0) {
+            return false;
+        }
+        self.reset(room, Arc::from(""), 0);
+        self.logs.remove(room);
+        true
+    }
+
+    /// Adds the publication at `at` (read from a shared store, published
+    /// `age` before `now`) to `room`'s log, if the log exists and it is
+    /// new: false for one already kept (same epoch, offset not after the
+    /// last). Another epoch, or a gap in the offsets, starts the log over
+    /// from it: subscribers from before cannot recover across it.
+    pub(crate) fn insert(&mut self, room: &str, at: &Position, time: Instant, now: Instant, text: Utf8Bytes) -> bool {
+        let Some(log) = self.logs.get(room) else {
+            return false;
+        };
+        if at.epoch == log.epoch && at.offset <= log.last {
+            return false;
+        }
+        if at.epoch != log.epoch || at.offset != log.last + 1 {
+            self.reset(room, at.epoch.clone(), at.offset.saturating_sub(1));
+        }
+        self.trim(now);
+        if !self.has(room) {
+            // Only possible for a room without subscribers.
+            return false;
+        }
+        self.push(room, at.offset, time, now, text);
+        true
+    }
+
+    /// Keeps `text` as `room`'s publication `offset` (its log's new last),
+    /// published at `at`, within the count and memory limits.
+    fn push(&mut self, room: &str, offset: u64, at: Instant, now: Instant, text: Utf8Bytes) {
+        self.wake(room);
+        let stamp = self.stamp();
+        let (log, _) = self.log(room);
+        log.last = offset;
         let was_empty = log.entries.is_empty();
+        let len = text.len();
         log.entries.push_back(Entry {
-            offset: position.offset,
-            at: now,
+            offset,
+            at,
             stamp,
-            text: text.clone(),
+            text,
         });
         let over = log.entries.len() > self.limits.size;
-        self.bytes += text.len() + ENTRY_OVERHEAD;
+        self.bytes += len + ENTRY_OVERHEAD;
         self.entries += 1;
         if was_empty {
             self.oldest.insert((stamp, room.into()));
@@ -230,7 +309,6 @@ impl Histories {
             // rather than kept idle (which costs memory too).
             self.drop_oldest(&oldest, now, false);
         }
-        (position, text)
     }
 
     /// Drops entries and idle logs older than the age limit.
@@ -479,6 +557,45 @@ mod tests {
         // Then b's only entry: b is forgotten.
         assert_eq!(h.usage(), (2, 3, 3 * entry));
         assert_eq!(h.last("c", 10, t).0, Position { offset: 2, ..p });
+    }
+
+    #[test]
+    fn a_copy_takes_the_next_publication_skips_repeats_and_restarts_at_a_gap_or_new_epoch() {
+        let mut h = Histories::new(limits(10, 60, 1 << 20), epochs);
+        let t = Instant::now();
+        let at = |offset, epoch: &str| Position {
+            offset,
+            epoch: epoch.into(),
+        };
+        let txt = |p: &Position| text(p);
+        assert!(
+            !h.insert("r", &at(1, "E"), t, t, txt(&at(1, "E"))),
+            "no copy of the room"
+        );
+        h.pin("r");
+        h.reset("r", "E".into(), 4);
+        assert!(h.insert("r", &at(5, "E"), t, t, txt(&at(5, "E"))));
+        assert!(!h.insert("r", &at(5, "E"), t, t, txt(&at(5, "E"))), "a repeat");
+        assert!(h.insert("r", &at(6, "E"), t, t, txt(&at(6, "E"))));
+        let from_4 = at(4, "E");
+        assert_eq!(offsets(&h.recover("r", Some(&from_4), t).missed), [5, 6]);
+        // A gap: what was before it cannot be recovered any more.
+        assert!(h.insert("r", &at(9, "E"), t, t, txt(&at(9, "E"))));
+        assert!(!h.recover("r", Some(&from_4), t).recovered);
+        assert_eq!(offsets(&h.recover("r", Some(&at(8, "E")), t).missed), [9]);
+        // Another epoch (the store lost the room): starts over from it.
+        assert!(h.insert("r", &at(1, "F"), t, t, txt(&at(1, "F"))));
+        assert!(!h.recover("r", Some(&at(9, "E")), t).recovered);
+        let r = h.recover("r", Some(&at(0, "F")), t);
+        assert_eq!((offsets(&r.missed), r.now), (vec![1], at(1, "F")));
+        assert_eq!(
+            h.usage(),
+            (1, 1, 1 + ENTRY_OVERHEAD),
+            "the old epoch's entries are gone"
+        );
+        h.unpin("r", t);
+        assert!(h.forget_unused("r"));
+        assert_eq!(h.usage(), (0, 0, 0));
     }
 
     #[test]

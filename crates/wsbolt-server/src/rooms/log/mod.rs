@@ -2,6 +2,7 @@
 //! (docs/rooms-protocol.md). See [`RoomLog`].
 
 mod history;
+pub(crate) mod store;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use wsbolt::{Message, PreparedMessage, Utf8Bytes};
 
 use self::history::{Histories, ENTRY_OVERHEAD};
 pub use self::history::{HistoryLimits, Position};
+use self::store::{HistoryStore, Snapshot, Stored, Unavailable};
 use super::{Inbox, MemberId, Membership};
 
 /// Rooms whose publications are numbered and kept for a while, so that a
@@ -30,8 +32,11 @@ use super::{Inbox, MemberId, Membership};
 /// those kept in history first, then live ones, with nothing lost or
 /// repeated at the seam.
 ///
-/// This backend keeps its history in this process: a restart (a new epoch)
-/// loses it. Clients then learn `recovered: false`.
+/// Made with [`RoomLog::new`], it keeps its history in this process: a
+/// restart (a new epoch) loses it, and clients then learn `recovered:
+/// false`. `wsbolt serve --redis` makes it a copy of a history kept in
+/// Redis instead (numbered there, so a client may come back on any node);
+/// see docs/rooms-protocol.md.
 ///
 /// # Example
 ///
@@ -55,6 +60,9 @@ pub struct RoomLog {
     state: Mutex<State>,
     next_client: AtomicU64,
     limits: HistoryLimits,
+    /// Where the history lives when several nodes share it: this log is
+    /// then a copy of the rooms subscribed to here.
+    store: Option<Arc<dyn HistoryStore>>,
 }
 
 #[derive(Debug)]
@@ -118,7 +126,18 @@ impl RoomLog {
             }),
             next_client: AtomicU64::new(0),
             limits,
+            store: None,
         }
+    }
+
+    /// A log whose history lives in `store`, shared with other nodes.
+    pub(crate) fn with_store(limits: HistoryLimits, store: Arc<dyn HistoryStore>) -> Arc<RoomLog> {
+        let log = Arc::new(RoomLog {
+            store: Some(store.clone()),
+            ..RoomLog::new(limits)
+        });
+        store.attach(Arc::downgrade(&log));
+        log
     }
 
     /// The limits it keeps history within.
@@ -147,7 +166,23 @@ impl RoomLog {
     /// the last publication it saw); with `presence` it also gets `join` and
     /// `leave` events. Subscribing again replaces the subscription.
     pub fn subscribe(&self, client: &Client, room: &str, since: Option<&Position>, presence: bool) -> Subscribed {
+        self.subscribe_ready(client, room, since, presence)
+            .expect("a log of this node alone has every room ready")
+    }
+
+    /// [`subscribe`](Self::subscribe), or `None` if the history is shared and
+    /// `room` is not [`ready`](Self::ready) (any more) on this node.
+    pub(crate) fn subscribe_ready(
+        &self,
+        client: &Client,
+        room: &str,
+        since: Option<&Position>,
+        presence: bool,
+    ) -> Option<Subscribed> {
         let mut state = self.state();
+        if self.store.is_some() && !state.histories.has(room) {
+            return None;
+        }
         let members = state.members.entry(room.into()).or_default();
         let member = Member {
             inbox: client.inbox.clone(),
@@ -162,10 +197,100 @@ impl RoomLog {
         }
         // Pinned first: a log nobody subscribes to is not kept.
         let recovery = state.histories.recover(room, since, Instant::now());
-        Subscribed {
+        Some(Subscribed {
             now: recovery.now,
             recovered: recovery.recovered,
             missed: recovery.missed,
+        })
+    }
+
+    /// Makes `room` ready for [`subscribe_ready`](Self::subscribe_ready):
+    /// with a shared history, copies the room's last publications from the
+    /// store first (once, while the room has subscribers here). Immediate
+    /// for a log of this node alone.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a copy is installed only once the store answered.
+    pub(crate) async fn ready(&self, room: &str) -> Result<(), Unavailable> {
+        let Some(store) = &self.store else { return Ok(()) };
+        if self.state().histories.has(room) {
+            return Ok(());
+        }
+        let snapshot = store.snapshot(room, self.limits.size, true).await?;
+        self.install(room, snapshot, false);
+        Ok(())
+    }
+
+    /// Makes `snapshot` this node's copy of `room`: without `replace` if it
+    /// has none, with `replace` if it has one of another epoch; then follows
+    /// the room from it.
+    /// Returns whether it did.
+    pub(crate) fn install(&self, room: &str, snapshot: Snapshot, replace: bool) -> bool {
+        let (Some(store), Some(now)) = (&self.store, snapshot.now) else {
+            return false;
+        };
+        let mut state = self.state();
+        let keep = match (state.histories.epoch(room), replace) {
+            (None, false) => false,
+            (Some(epoch), true) => epoch == now.epoch,
+            // Replacing: only a copy this node still keeps.
+            (None, true) | (Some(_), false) => true,
+        };
+        if keep {
+            return false;
+        }
+        let at = Instant::now();
+        let recent: Vec<Stored> = snapshot
+            .publications
+            .into_iter()
+            .filter(|p| p.age < self.limits.age && p.offset <= now.offset)
+            .collect();
+        let first = recent.first().map_or(now.offset, |p| p.offset - 1);
+        state.histories.reset(room, now.epoch.clone(), first);
+        for p in recent {
+            let position = Position {
+                offset: p.offset,
+                epoch: now.epoch.clone(),
+            };
+            let text = wire::publication(room, &position, p.user.as_deref(), &p.data);
+            state
+                .histories
+                .insert(room, &position, at.checked_sub(p.age).unwrap_or(at), at, text);
+        }
+        if state.histories.epoch(room).is_some_and(|e| e == now.epoch)
+            && state.histories.last_offset(room) != now.offset
+        {
+            // Its newest publications did not come with it: start after them.
+            state.histories.reset(room, now.epoch.clone(), now.offset);
+        }
+        store.follow(room, &snapshot.cursor);
+        true
+    }
+
+    /// Adds a publication the store's reader read to the copy of `room`
+    /// and sends it to its subscribers here, unless it has it already (or
+    /// no copy of the room).
+    pub(crate) fn apply(&self, room: &str, epoch: &Arc<str>, p: Stored) {
+        let at = Position {
+            offset: p.offset,
+            epoch: epoch.clone(),
+        };
+        let text = wire::publication(room, &at, p.user.as_deref(), &p.data);
+        let now = Instant::now();
+        let time = now.checked_sub(p.age).unwrap_or(now);
+        let mut state = self.state();
+        if !state.members.contains_key(room) {
+            // Copied for a subscription that did not happen (its
+            // connection ended first, or it will copy the room again).
+            if state.histories.forget_unused(room) {
+                if let Some(store) = &self.store {
+                    store.unfollow(room);
+                }
+            }
+            return;
+        }
+        if state.histories.insert(room, &at, time, now, text.clone()) {
+            deliver(state.members.get(room), text);
         }
     }
 
@@ -185,6 +310,11 @@ impl RoomLog {
         }
         state.histories.unpin(room, Instant::now());
         state.subscriptions -= 1;
+        if let Some(store) = &self.store {
+            if state.histories.forget_unused(room) {
+                store.unfollow(room);
+            }
+        }
         true
     }
 
@@ -192,16 +322,73 @@ impl RoomLog {
     /// history and sent to every subscriber (the publisher too if it is
     /// one). Returns its position.
     pub fn publish(&self, client: &Client, room: &str, data: &RawValue) -> Position {
+        self.publish_as(client.user(), room, data)
+    }
+
+    fn publish_as(&self, user: Option<&str>, room: &str, data: &RawValue) -> Position {
         let mut state = self.state();
-        let user = client.user();
         let render = |at: &Position| wire::publication(room, at, user, data);
         let (at, text) = state.histories.append(room, Instant::now(), render);
-        if let (Some(members), Some(msg)) = (state.members.get(room), PreparedMessage::new(&Message::Text(text))) {
-            for m in members.values() {
-                m.inbox.deliver(msg.clone());
-            }
-        }
+        deliver(state.members.get(room), text);
         at
+    }
+
+    /// Publishes `data` to `room` as `user`: with a shared history through
+    /// the store (every node's subscribers get it from there), else as
+    /// [`publish`](Self::publish) does. Returns its position.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe: cancelled after the store took it, it is published
+    /// without its position being known.
+    pub(crate) async fn publish_shared(
+        &self,
+        user: Option<&str>,
+        room: &str,
+        data: &RawValue,
+    ) -> Result<Position, Unavailable> {
+        match &self.store {
+            Some(store) => store.append(room, user, data).await,
+            None => Ok(self.publish_as(user, room, data)),
+        }
+    }
+
+    /// [`history`](Self::history), read from the shared store when there is
+    /// one (a room nobody here subscribes to has no copy on this node).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    pub(crate) async fn history_shared(
+        &self,
+        room: &str,
+        limit: usize,
+    ) -> Result<(Position, Vec<Utf8Bytes>), Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(self.history(room, limit));
+        };
+        let snapshot = store.snapshot(room, limit, false).await?;
+        let Some(now) = snapshot.now else {
+            // A room never published to: an epoch nobody else will see.
+            return Ok((
+                Position {
+                    offset: 0,
+                    epoch: new_epoch(),
+                },
+                Vec::new(),
+            ));
+        };
+        let texts = snapshot
+            .publications
+            .iter()
+            .filter(|p| p.age < self.limits.age)
+            .map(|p| {
+                let at = Position {
+                    offset: p.offset,
+                    epoch: now.epoch.clone(),
+                };
+                wire::publication(room, &at, p.user.as_deref(), &p.data)
+            })
+            .collect();
+        Ok((now, texts))
     }
 
     /// The last `limit` publications of `room` (at most the history's size),
@@ -258,6 +445,15 @@ impl RoomLog {
     }
 }
 
+/// Sends a publication to every member of a room.
+fn deliver(members: Option<&BTreeMap<MemberId, Member>>, text: Utf8Bytes) {
+    if let (Some(members), Some(msg)) = (members, PreparedMessage::new(&Message::Text(text))) {
+        for m in members.values() {
+            m.inbox.deliver(msg.clone());
+        }
+    }
+}
+
 /// Sends a `join` or `leave` to the members of a room that asked for them,
 /// except the client it is about.
 fn announce(members: &BTreeMap<MemberId, Member>, about: MemberId, text: Utf8Bytes) {
@@ -274,7 +470,7 @@ fn announce(members: &BTreeMap<MemberId, Member>, about: MemberId, text: Utf8Byt
 
 /// A new epoch: 64 random bits in hex (std's hasher keys are random per
 /// process, and the clock and a counter vary them within one).
-fn new_epoch() -> Arc<str> {
+pub(crate) fn new_epoch() -> Arc<str> {
     use std::hash::BuildHasher;
     static N: AtomicU64 = AtomicU64::new(0);
     let seed = (Instant::now(), N.fetch_add(1, Ordering::Relaxed), std::process::id());

@@ -2,6 +2,8 @@
 
 mod catch_up;
 mod config;
+mod history;
+mod history_reader;
 mod link;
 mod outbox;
 mod presence;
@@ -197,6 +199,18 @@ impl RedisRooms {
             seqs: Mutex::new(HashMap::new()),
             tasks,
         })
+    }
+
+    /// `/rooms`' history kept in this Redis, with `limits` (the size and age
+    /// of each room's stream), and its reader, started on the current tokio
+    /// runtime; the reader stops when the store is dropped.
+    pub(crate) fn history_store(
+        &self,
+        limits: crate::rooms::HistoryLimits,
+    ) -> Arc<dyn crate::rooms::log::store::HistoryStore> {
+        let store = Arc::new(history::RedisHistory::new(self.shared.clone(), limits));
+        tokio::spawn(history_reader::run(Arc::downgrade(&store)));
+        store
     }
 
     /// Asks the presence task, answering with `fallback` if Redis is away,

@@ -14,11 +14,13 @@ pub(super) enum Link {
     Reader = 1,
     /// Names, user lists and the presence heartbeat.
     Presence = 2,
+    /// Reads `/rooms`' streams (connected once a room is subscribed to).
+    History = 3,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Stats {
-    up: [AtomicBool; 3],
+    up: [AtomicBool; 4],
     pub(super) reconnects: AtomicU64,
     pub(super) published: AtomicU64,
     pub(super) received: AtomicU64,
@@ -47,7 +49,9 @@ impl Stats {
     }
 
     pub(super) fn render(&self, out: &mut String) {
-        let all_up = self.up.iter().all(|u| u.load(Ordering::Acquire));
+        let all_up = [Link::Publisher, Link::Reader, Link::Presence]
+            .into_iter()
+            .all(|link| self.is_up(link));
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
         };

@@ -1,0 +1,75 @@
+//! The seam between a [`RoomLog`](super::RoomLog) and a history shared by
+//! several nodes (the Redis backend): the store numbers publications and
+//! keeps them; each node's log is a copy of the rooms its clients subscribe
+//! to, seeded from a snapshot and kept up to date by the store's reader.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use super::{Position, RoomLog};
+use crate::rooms::BoxFuture;
+
+/// A history shared by several nodes.
+pub(crate) trait HistoryStore: Send + Sync + fmt::Debug + 'static {
+    /// Appends a publication to `room`; the store gives it its position.
+    fn append<'a>(
+        &'a self,
+        room: &'a str,
+        user: Option<&'a str>,
+        data: &'a RawValue,
+    ) -> BoxFuture<'a, Result<Position, Unavailable>>;
+
+    /// Where `room` stands and its last `limit` publications (oldest
+    /// first). With `create`, a room the store has no epoch for gets one;
+    /// without, [`Snapshot::now`] is `None` for it.
+    fn snapshot<'a>(
+        &'a self,
+        room: &'a str,
+        limit: usize,
+        create: bool,
+    ) -> BoxFuture<'a, Result<Snapshot, Unavailable>>;
+
+    /// From now on, hands `room`'s publications after `cursor` (a
+    /// snapshot's) to [`RoomLog::apply`], in order, until [`unfollow`](Self::unfollow).
+    fn follow(&self, room: &str, cursor: &str);
+
+    /// Stops following `room`.
+    fn unfollow(&self, room: &str);
+
+    /// Called once, with the log the store's reader feeds.
+    fn attach(&self, log: Weak<RoomLog>);
+}
+
+/// A room as the store has it.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// Where the room stands (`None`: no epoch yet, and none made).
+    pub now: Option<Position>,
+    /// The last publications, oldest first.
+    pub publications: Vec<Stored>,
+    /// Where to follow the room from, right after these.
+    pub cursor: String,
+}
+
+/// One publication as the store keeps it.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub offset: u64,
+    pub user: Option<String>,
+    pub data: Box<RawValue>,
+    /// How long ago it was published.
+    pub age: Duration,
+}
+
+/// The shared store cannot be reached: the request can be tried again later.
+#[derive(Debug, Clone)]
+pub(crate) struct Unavailable(pub Arc<str>);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,311 @@
+//! `/rooms`' history in Redis: per room a hash `{PREFIX:ROOM}:meta` (its
+//! epoch `e` and last offset `o`) and a stream `{PREFIX:ROOM}:log` of its
+//! publications (fields `e` epoch, `o` offset, `t` time in ms on the
+//! publishing node's clock, `u` user if any, `d` the JSON data), trimmed to
+//! about the history size and expiring after the history age; the epoch is
+//! kept for [`EPOCH_TTL`] after the last publication. Offsets and epochs are
+//! assigned by one Lua script per publication, so every node numbers the
+//! same way; a Redis that lost its data starts every room at a new epoch.
+//!
+//! Each node copies the rooms its clients subscribe to ([`RoomLog`]) and
+//! follows their streams (`history_reader`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{Script, Value};
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+use super::refusals::refusal_code;
+use super::{now_ms, Shared};
+use crate::rooms::log::store::{HistoryStore, Snapshot, Stored, Unavailable};
+use crate::rooms::log::{new_epoch, HistoryLimits, Position, RoomLog};
+use crate::rooms::BoxFuture;
+
+/// How long a room's epoch and last offset outlive its last publication (its
+/// publications themselves go after the history age): a client that saw
+/// everything and comes back within it recovers without a reload.
+pub(crate) const EPOCH_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// After a failed connection, requests fail at once for this long instead
+/// of each waiting for Redis.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// KEYS: meta, log. ARGV: new epoch, size, epoch TTL ms, age ms, time ms,
+/// data, user, has user. Returns {epoch, offset}.
+const APPEND: &str = r"
+local e = redis.call('HGET', KEYS[1], 'e')
+if not e then
+  e = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', e, 'o', 0)
+  redis.call('DEL', KEYS[2])
+end
+local o = redis.call('HINCRBY', KEYS[1], 'o', 1)
+if ARGV[8] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', e, 'o', o, 't', ARGV[5], 'd', ARGV[6], 'u', ARGV[7])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', e, 'o', o, 't', ARGV[5], 'd', ARGV[6])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {e, o}
+";
+
+/// KEYS: meta, log. ARGV: new epoch, count, create, epoch TTL ms. Returns
+/// {epoch or '', offset, cursor, entries newest first}.
+const SNAPSHOT: &str = r"
+local e = redis.call('HGET', KEYS[1], 'e')
+local o = redis.call('HGET', KEYS[1], 'o')
+if not e then
+  if ARGV[3] ~= '1' then
+    return {'', '0', '0-0', {}}
+  end
+  e = ARGV[1]
+  o = '0'
+  redis.call('HSET', KEYS[1], 'e', e, 'o', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('DEL', KEYS[2])
+end
+local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])
+local cursor = '0-0'
+if #entries > 0 then
+  cursor = entries[1][1]
+end
+return {e, o, cursor, entries}
+";
+
+/// The Redis side of [`RoomLog`]'s history ([`HistoryStore`]).
+pub(crate) struct RedisHistory {
+    pub(super) shared: Arc<Shared>,
+    limits: HistoryLimits,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    failed_at: Mutex<Option<Instant>>,
+    /// Rooms to follow -> where from, until the reader took it.
+    follow: Mutex<HashMap<String, Option<String>>>,
+    pub(super) follow_changed: Notify,
+    log: OnceLock<Weak<RoomLog>>,
+    append: Script,
+    snapshot: Script,
+}
+
+impl std::fmt::Debug for RedisHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHistory")
+            .field("redis", &self.shared.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHistory {
+    pub(super) fn new(shared: Arc<Shared>, limits: HistoryLimits) -> RedisHistory {
+        RedisHistory {
+            shared,
+            limits,
+            conn: Mutex::new(None),
+            failed_at: Mutex::new(None),
+            follow: Mutex::new(HashMap::new()),
+            follow_changed: Notify::new(),
+            log: OnceLock::new(),
+            append: Script::new(APPEND),
+            snapshot: Script::new(SNAPSHOT),
+        }
+    }
+
+    /// The log the reader feeds, while it lives.
+    pub(super) fn log(&self) -> Option<Arc<RoomLog>> {
+        self.log.get().and_then(Weak::upgrade)
+    }
+
+    /// The rooms followed, each with the cursor to restart it from if it
+    /// was (re)installed since the last call.
+    pub(super) fn take_follows(&self) -> Vec<(String, Option<String>)> {
+        let mut follow = self.follow.lock().expect("follow lock");
+        follow
+            .iter_mut()
+            .map(|(room, from)| (room.clone(), from.take()))
+            .collect()
+    }
+
+    pub(super) fn stream_key(&self, room: &str) -> String {
+        self.shared.key(room, "log")
+    }
+
+    /// The connection for requests, made if there is none (at most once per
+    /// [`RETRY_AFTER`] while Redis is away).
+    async fn conn(&self) -> Result<MultiplexedConnection, Unavailable> {
+        if let Some(c) = self.conn.lock().expect("conn lock").clone() {
+            return Ok(c);
+        }
+        if self
+            .failed_at
+            .lock()
+            .expect("failed lock")
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER)
+        {
+            return Err(unreachable());
+        }
+        match self.shared.connect_once().await {
+            Ok(c) => {
+                *self.conn.lock().expect("conn lock") = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                *self.failed_at.lock().expect("failed lock") = Some(Instant::now());
+                tracing::debug!(error = %e, "/rooms: Redis unreachable");
+                Err(unreachable())
+            }
+        }
+    }
+
+    /// After a request failed: a refusal keeps the connection, anything
+    /// else drops it.
+    fn failed(&self, error: &redis::RedisError) -> Unavailable {
+        match refusal_code(error) {
+            Some(code) => {
+                self.shared
+                    .stats
+                    .refusals
+                    .record(super::stats::Link::History, code, error);
+                Unavailable(format!("Redis refused the request: {error}").into())
+            }
+            None => {
+                *self.conn.lock().expect("conn lock") = None;
+                *self.failed_at.lock().expect("failed lock") = Some(Instant::now());
+                tracing::debug!(%error, "/rooms: lost the connection to Redis");
+                unreachable()
+            }
+        }
+    }
+
+    /// Reads `room` as the store has it, on connection `c`.
+    pub(super) async fn snapshot_on(
+        &self,
+        c: &mut MultiplexedConnection,
+        room: &str,
+        limit: usize,
+        create: bool,
+    ) -> redis::RedisResult<Snapshot> {
+        let mut inv = self.snapshot.key(self.shared.key(room, "meta"));
+        inv.key(self.stream_key(room))
+            .arg(&*new_epoch())
+            .arg(limit.max(1))
+            .arg(if create { "1" } else { "0" })
+            .arg(EPOCH_TTL.as_millis() as u64);
+        let (epoch, offset, cursor, entries): (String, u64, String, Vec<Value>) = inv.invoke_async(c).await?;
+        let now = (!epoch.is_empty()).then(|| Position {
+            offset,
+            epoch: epoch.as_str().into(),
+        });
+        let mut publications: Vec<Stored> = entries.iter().filter_map(|e| parse_entry(e).map(|(_, p)| p)).collect();
+        publications.reverse();
+        if limit == 0 {
+            publications.clear();
+        }
+        Ok(Snapshot {
+            now,
+            publications,
+            cursor,
+        })
+    }
+}
+
+fn unreachable() -> Unavailable {
+    Unavailable("Redis is unreachable: try again".into())
+}
+
+/// One stream entry (`[id, [field, value, …]]` or a parsed map's fields) as
+/// (epoch, publication); `None` for an entry that is not one.
+fn parse_entry(entry: &Value) -> Option<(Arc<str>, Stored)> {
+    let Value::Array(parts) = entry else { return None };
+    let [_, Value::Array(fields)] = parts.as_slice() else {
+        return None;
+    };
+    let mut map = HashMap::new();
+    for pair in fields.chunks(2) {
+        if let [Value::BulkString(k), Value::BulkString(v)] = pair {
+            map.insert(k.as_slice(), v.as_slice());
+        }
+    }
+    entry_from(|name| map.get(name.as_bytes()).copied())
+}
+
+/// A publication from its fields.
+pub(super) fn entry_from<'a>(field: impl Fn(&str) -> Option<&'a [u8]>) -> Option<(Arc<str>, Stored)> {
+    let text = |name| field(name).and_then(|v| std::str::from_utf8(v).ok());
+    let epoch: Arc<str> = text("e")?.into();
+    let offset = text("o")?.parse().ok()?;
+    let time: i64 = text("t")?.parse().ok()?;
+    let data = serde_json::from_str::<Box<RawValue>>(text("d")?).ok()?;
+    let age = Duration::from_millis((now_ms() - time).max(0) as u64);
+    let user = text("u").map(str::to_string);
+    Some((
+        epoch,
+        Stored {
+            offset,
+            user,
+            data,
+            age,
+        },
+    ))
+}
+
+impl HistoryStore for RedisHistory {
+    fn append<'a>(
+        &'a self,
+        room: &'a str,
+        user: Option<&'a str>,
+        data: &'a RawValue,
+    ) -> BoxFuture<'a, Result<Position, Unavailable>> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            let mut inv = self.append.key(self.shared.key(room, "meta"));
+            inv.key(self.stream_key(room))
+                .arg(&*new_epoch())
+                .arg(self.limits.size.max(1))
+                .arg(EPOCH_TTL.as_millis() as u64)
+                .arg(self.limits.age.as_millis().max(1) as u64)
+                .arg(now_ms())
+                .arg(data.get())
+                .arg(user.unwrap_or(""))
+                .arg(if user.is_some() { "1" } else { "0" });
+            let (epoch, offset): (String, u64) = inv.invoke_async(&mut c).await.map_err(|e| self.failed(&e))?;
+            Ok(Position {
+                offset,
+                epoch: epoch.into(),
+            })
+        })
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        room: &'a str,
+        limit: usize,
+        create: bool,
+    ) -> BoxFuture<'a, Result<Snapshot, Unavailable>> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            self.snapshot_on(&mut c, room, limit, create)
+                .await
+                .map_err(|e| self.failed(&e))
+        })
+    }
+
+    fn follow(&self, room: &str, cursor: &str) {
+        self.follow
+            .lock()
+            .expect("follow lock")
+            .insert(room.to_string(), Some(cursor.to_string()));
+        self.follow_changed.notify_one();
+    }
+
+    fn unfollow(&self, room: &str) {
+        self.follow.lock().expect("follow lock").remove(room);
+    }
+
+    fn attach(&self, log: Weak<RoomLog>) {
+        let _ = self.log.set(log);
+    }
+}

@@ -1,0 +1,117 @@
+//! The reader of `/rooms`' streams: follows every room this node keeps a
+//! copy of, from where its copy stands, and hands each publication to
+//! [`RoomLog::apply`](crate::rooms::RoomLog::apply) in stream order (which
+//! is offset order). After a lost connection it first compares each copy
+//! with Redis: a copy of another epoch (Redis lost its data, or the room
+//! was forgotten there) is replaced and followed from its new start;
+//! otherwise reading resumes where it stopped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use redis::streams::StreamReadReply;
+use redis::Value;
+
+use super::history::{entry_from, RedisHistory};
+use super::link::Conn;
+use super::stats::Link;
+
+/// How long one read waits for new entries before looking for new rooms.
+const BLOCK: Duration = Duration::from_millis(250);
+/// Most entries taken per room in one read.
+const COUNT: usize = 512;
+
+/// Where the reader stands in one room's stream.
+struct Cursor {
+    key: String,
+    last: String,
+}
+
+/// The reader task: runs until the store is dropped.
+pub(super) async fn run(store: Weak<RedisHistory>) {
+    let mut conn = Conn::new(Link::History);
+    let mut cursors: HashMap<String, Cursor> = HashMap::new();
+    loop {
+        let Some(store) = store.upgrade() else { return };
+        let follows = store.take_follows();
+        cursors.retain(|room, _| follows.iter().any(|(r, _)| r == room));
+        for (room, from) in follows {
+            if let Some(last) = from {
+                let key = store.stream_key(&room);
+                cursors.insert(room, Cursor { key, last });
+            }
+        }
+        if cursors.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), store.follow_changed.notified()).await;
+            continue;
+        }
+        let (c, fresh) = conn.get(&store.shared).await;
+        if fresh {
+            if let Err(e) = resync(&store, c, &cursors).await {
+                conn.error(&store.shared, &e).await;
+            }
+            // Rooms replaced come back with their new cursors.
+            continue;
+        }
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(COUNT)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS");
+        // Keys, then ids, in the same order (the map is not changed between).
+        for cursor in cursors.values() {
+            cmd.arg(&cursor.key);
+        }
+        for cursor in cursors.values() {
+            cmd.arg(&cursor.last);
+        }
+        match cmd.query_async::<Option<StreamReadReply>>(c).await {
+            Ok(Some(reply)) => {
+                let Some(log) = store.log() else { return };
+                for stream in reply.keys {
+                    let Some((room, cursor)) = cursors.iter_mut().find(|(_, cur)| cur.key == stream.key) else {
+                        continue;
+                    };
+                    for entry in &stream.ids {
+                        let field = |name: &str| match entry.map.get(name) {
+                            Some(Value::BulkString(b)) => Some(b.as_slice()),
+                            _ => None,
+                        };
+                        match entry_from(field) {
+                            Some((epoch, publication)) => log.apply(room, &epoch, publication),
+                            None => tracing::debug!(room, id = entry.id, "skipping an entry that is not a publication"),
+                        }
+                    }
+                    if let Some(last) = stream.ids.last() {
+                        cursor.last.clone_from(&last.id);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => conn.error(&store.shared, &e).await,
+        }
+    }
+}
+
+/// Compares every followed room's copy with Redis after a new connection,
+/// replacing copies of another epoch (which re-follows them).
+async fn resync(
+    store: &Arc<RedisHistory>,
+    c: &mut redis::aio::MultiplexedConnection,
+    cursors: &HashMap<String, Cursor>,
+) -> redis::RedisResult<()> {
+    let Some(log) = store.log() else { return Ok(()) };
+    let size = log.limits().size;
+    for room in cursors.keys() {
+        let snapshot = store.snapshot_on(c, room, size, true).await?;
+        if log.install(room, snapshot, true) {
+            tracing::info!(
+                room,
+                "/rooms: Redis has another epoch for this room (it lost its data?): clients recover from the new one"
+            );
+        }
+    }
+    Ok(())
+}
