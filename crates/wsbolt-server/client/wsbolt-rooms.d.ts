@@ -39,7 +39,7 @@ export interface RoomEventMap {
   subscribed: CustomEvent<Position & { recovered: boolean; missed: number }>;
   /** A resubscription got everything missed while away. */
   recovered: CustomEvent<{ missed: number }>;
-  /** A resubscription could not get what was missed: reload from the application. */
+  /** What was missed cannot be had (a resubscription the history no longer covers, or a publication of a new epoch after the server lost the room): reload from the application. */
   notrecovered: CustomEvent<Position & { previous: Position }>;
   join: CustomEvent<Member>;
   leave: CustomEvent<Member>;

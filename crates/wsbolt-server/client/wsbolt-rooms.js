@@ -82,9 +82,13 @@ export class Room extends EventTarget {
     if (resumed && recovered) emit(this, "recovered", { missed: m.missed });
   }
 
-  // One publication, delivered unless already seen.
+  // One publication, delivered unless already seen. One of another epoch
+  // means the server lost the room's history (Redis restarted empty, say).
   publication(m) {
     if (m.epoch === this.epoch && m.offset <= this.offset) return;
+    if (this.epoch !== null && m.epoch !== this.epoch) {
+      emit(this, "notrecovered", { offset: m.offset - 1, epoch: m.epoch, previous: { offset: this.offset, epoch: this.epoch } });
+    }
     this.offset = m.offset;
     this.epoch = m.epoch;
     emit(this, "publication", m);

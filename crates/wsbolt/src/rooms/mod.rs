@@ -101,8 +101,10 @@ pub enum Event {
         missed: u64,
     },
     /// A room was subscribed again after a reconnect but the server could
-    /// not give what was missed (history trimmed, another epoch): reload
-    /// the room from the application; delivery goes on from `now`.
+    /// not give what was missed (history trimmed, another epoch), or a
+    /// publication came in another epoch (the server lost the room's
+    /// history: a single node restarted, Redis restarted empty): reload the
+    /// room from the application; delivery goes on after `now`.
     NotRecovered {
         /// The room.
         room: String,

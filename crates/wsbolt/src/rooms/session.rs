@@ -272,10 +272,24 @@ impl State {
                     .last
                     .as_ref()
                     .is_some_and(|l| l.epoch == p.position.epoch && p.position.offset <= l.offset);
-                if !seen {
-                    f.last = Some(p.position.clone());
-                    self.emit(Event::Publication(p)).await;
+                if seen {
+                    return;
                 }
+                // Another epoch while subscribed: the server lost the
+                // room's history (Redis restarted empty, say).
+                let lost = f
+                    .last
+                    .replace(p.position.clone())
+                    .filter(|l| l.epoch != p.position.epoch);
+                if let Some(previous) = lost {
+                    let now = Position {
+                        offset: p.position.offset.saturating_sub(1),
+                        epoch: p.position.epoch.clone(),
+                    };
+                    let room = room.to_owned();
+                    self.emit(Event::NotRecovered { room, previous, now }).await;
+                }
+                self.emit(Event::Publication(p)).await;
             }
             "join" | "leave" if self.rooms.contains_key(room) => {
                 let (room, member) = (room.to_owned(), member(&v));
