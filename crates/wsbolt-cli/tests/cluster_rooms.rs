@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::cluster::{Client, Node, Redis};
 use serde_json::{json, Value};
+use wsbolt::rooms::{Event, RoomsClient};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -58,6 +59,19 @@ async fn next_pub(r: &mut Rooms) -> Value {
     match r.pubs.pop_front() {
         Some(v) => v,
         None => r.c.until_json(WAIT, |v| v["type"] == "pub").await,
+    }
+}
+
+/// The Rust client's next event that is not a (re)connection.
+async fn rust_event(c: &mut RoomsClient) -> Option<Event> {
+    loop {
+        match tokio::time::timeout(WAIT, c.next())
+            .await
+            .expect("an event within 10 s")
+        {
+            Some(Event::Connected { .. }) => continue,
+            other => return other,
+        }
     }
 }
 
@@ -152,8 +166,15 @@ async fn redis_restarted_empty_starts_a_new_epoch_and_delivery_resumes() {
     let mut on_b = rooms_client(&b).await;
     let old = subscribe(&mut on_a, 1, "r", None).await["epoch"].clone();
     subscribe(&mut on_b, 1, "r", None).await;
+    // The Rust client too, on node A.
+    let mut rust = RoomsClient::new(a.ws("/rooms"), Default::default());
+    rust.subscribe("r", false).await.unwrap();
     publish(&mut on_b, 2, "r", json!(1)).await;
     assert_eq!(next_pub(&mut on_a).await["offset"], 1);
+    match rust_event(&mut rust).await {
+        Some(Event::Publication(p)) => assert_eq!(p.position.offset, 1),
+        other => panic!("{other:?}"),
+    }
 
     redis.kill().await;
     // While Redis is away, publishing says so.

@@ -18,7 +18,7 @@ use crate::dispatch::{authenticate, check_origin, with_protocol};
 use crate::endpoints::{rooms, Ctx, Done, Env, Shutdown};
 use crate::metrics::Metrics;
 use crate::rooms::log::wire::PROTOCOL;
-use crate::rooms::{LocalRooms, RoomLog};
+use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
 use crate::ServeConfig;
 
 /// The rooms protocol (docs/rooms-protocol.md) for WebSocket requests an
@@ -73,18 +73,44 @@ pub struct RoomsService {
 }
 
 impl RoomsService {
-    /// A service with `config`'s settings and rooms of its own.
+    /// A service with `config`'s settings and rooms of its own, their
+    /// history in this process (`config.redis` is not used: see
+    /// [`start`](RoomsService::start)).
     ///
     /// # Errors
     ///
     /// `rooms-token-key` cannot be read or is not a usable key.
     pub fn new(config: &ServeConfig) -> std::io::Result<RoomsService> {
-        let env = Env::new(
-            config,
-            Arc::new(LocalRooms::default()),
-            Arc::new(RoomLog::new(config.history_limits())),
-            Arc::new(Metrics::default()),
-        )?;
+        let log = Arc::new(RoomLog::new(config.history_limits()));
+        RoomsService::with(config, Arc::new(LocalRooms::default()), log)
+    }
+
+    /// As [`new`](RoomsService::new), and with `redis` set in `config` the
+    /// history lives in that Redis, shared with every `wsbolt serve --redis`
+    /// node and service on the same Redis and key prefix: a client may come
+    /// back on any of them and recover (docs/rooms-protocol.md, "With
+    /// `--redis`"). Starts the Redis backend's tasks on the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](RoomsService::new), and a Redis URL that is not one or
+    /// credentials Redis refuses ([`RedisRooms::start`](crate::rooms::RedisRooms::start)).
+    /// Redis being unreachable is not an error: requests that need it answer
+    /// `unavailable` until it is back.
+    pub async fn start(config: &ServeConfig) -> std::io::Result<RoomsService> {
+        let Some(redis) = config.redis_config() else {
+            return RoomsService::new(config);
+        };
+        let rooms = RedisRooms::start(redis)
+            .await
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let limits = config.history_limits();
+        let log = RoomLog::with_store(limits, rooms.history_store(limits));
+        RoomsService::with(config, Arc::new(rooms), log)
+    }
+
+    fn with(config: &ServeConfig, rooms: Arc<dyn Rooms>, log: Arc<RoomLog>) -> std::io::Result<RoomsService> {
+        let env = Env::new(config, rooms, log, Arc::new(Metrics::default()))?;
         let (stopper, stopped) = oneshot::channel::<()>();
         let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = stopped.await;

@@ -104,7 +104,7 @@ pub struct ServeArgs {
     /// Seconds open connections get to close after SIGINT/SIGTERM [default: 5].
     #[arg(long, value_name = "SECS")]
     shutdown_grace: Option<u64>,
-    /// Share /chat and /broadcast with every node on this Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
+    /// Share /chat, /broadcast and /rooms (its history) with every node on this Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
     /// With --redis: /readyz answers 503 while Redis is out of reach (a node still serves its own clients).
