@@ -227,3 +227,54 @@ async fn redis_restarted_empty_starts_a_new_epoch_and_delivery_resumes() {
         );
     }
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn presence_lists_and_announces_the_clients_of_every_node_and_drops_a_dead_nodes() {
+    let redis = Redis::start(&[]).await;
+    let fast = ["--redis-presence-timeout", "2"];
+    let a = Node::start(&redis.url(), &fast).await;
+    let mut b = Node::start(&redis.url(), &fast).await;
+    let mut watcher = rooms_client(&a).await;
+    let sub = request(
+        &mut watcher,
+        json!({"type": "subscribe", "id": 1, "room": "p", "presence": true}),
+    )
+    .await;
+    assert_eq!(sub["type"], "subscribed", "{sub}");
+    // A client of B joins: the watcher on A hears it and both are listed.
+    let mut c = Client::connect_as(&b.ws("/rooms"), "wsbolt.rooms.v1").await;
+    let welcome = c.until_json(WAIT, |v| v["type"] == "welcome").await;
+    let mut on_b = Rooms {
+        c,
+        pubs: Default::default(),
+    };
+    subscribe(&mut on_b, 1, "p", None).await;
+    let join = watcher.c.until_json(WAIT, |v| v["type"] == "join").await;
+    assert_eq!(join["client"], welcome["client"], "{join}");
+    let mut listed = Value::Null;
+    for i in 0..50 {
+        listed = request(&mut watcher, json!({"type": "presence", "id": 100 + i, "room": "p"})).await;
+        if listed["clients"].as_array().is_some_and(|c| c.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: Vec<&Value> = listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["client"])
+        .collect();
+    assert!(ids.contains(&&welcome["client"]), "{listed}");
+    assert_eq!(ids.len(), 2, "{listed}");
+    // B dies without a word: its client leaves within the presence timeout.
+    b.kill().await;
+    let leave = watcher
+        .c
+        .until_json(Duration::from_secs(8), |v| v["type"] == "leave")
+        .await;
+    assert_eq!(leave["client"], welcome["client"], "{leave}");
+    let listed = request(&mut watcher, json!({"type": "presence", "id": 200, "room": "p"})).await;
+    assert_eq!(listed["clients"].as_array().unwrap().len(), 1, "{listed}");
+}

@@ -127,6 +127,10 @@ impl Shared {
                     .map_err(unavailable)?;
                 Ok(vec![wire::published(id, &room, &at)])
             }
+            Later::Presence { id, room } => {
+                let clients = log.presence_shared(&room).await.map_err(unavailable)?;
+                Ok(vec![wire::presence(id, &room, &clients)])
+            }
             Later::History { id, room, limit } => {
                 let (now, publications) = log.history_shared(&room, limit).await.map_err(unavailable)?;
                 Ok(vec![wire::history(id, &room, &now, &publications)])
@@ -182,12 +186,19 @@ enum Later {
         room: String,
         limit: usize,
     },
+    Presence {
+        id: Option<u64>,
+        room: String,
+    },
 }
 
 impl Later {
     fn id(&self) -> Option<u64> {
         match self {
-            Later::Subscribe { id, .. } | Later::Publish { id, .. } | Later::History { id, .. } => *id,
+            Later::Subscribe { id, .. }
+            | Later::Publish { id, .. }
+            | Later::History { id, .. }
+            | Later::Presence { id, .. } => *id,
         }
     }
 }
@@ -284,7 +295,10 @@ impl Session {
             }
             "presence" => {
                 let room = self.allowed(r, Grant::may_subscribe, "reading")?;
-                Ok(now(vec![wire::presence(id, room, &log.presence(room))]))
+                Ok(Step::Later(Later::Presence {
+                    id,
+                    room: room.to_string(),
+                }))
             }
             other => Err(Refusal::new(
                 "unknown_type",

@@ -134,6 +134,7 @@ impl RoomLog {
     pub(crate) fn with_store(limits: HistoryLimits, store: Arc<dyn HistoryStore>) -> Arc<RoomLog> {
         let log = Arc::new(RoomLog {
             store: Some(store.clone()),
+            next_client: AtomicU64::new(store.id_base()),
             ..RoomLog::new(limits)
         });
         store.attach(Arc::downgrade(&log));
@@ -194,6 +195,9 @@ impl RoomLog {
             state.subscriptions += 1;
             let join = wire::join_leave("join", room, client.id, client.user());
             announce(&state.members[room], client.id, join);
+            if let Some(store) = &self.store {
+                store.present(room, client.id, client.user());
+            }
         }
         // Pinned first: a log nobody subscribes to is not kept.
         let recovery = state.histories.recover(room, since, Instant::now());
@@ -311,6 +315,7 @@ impl RoomLog {
         state.histories.unpin(room, Instant::now());
         state.subscriptions -= 1;
         if let Some(store) = &self.store {
+            store.absent(room, client.id);
             if state.histories.forget_unused(room) {
                 store.unfollow(room);
             }
@@ -331,6 +336,28 @@ impl RoomLog {
         let (at, text) = state.histories.append(room, Instant::now(), render);
         deliver(state.members.get(room), text);
         at
+    }
+
+    /// A client of another node joined (`join` true) or left `room`: tells
+    /// this node's subscribers that asked for presence events.
+    pub(crate) fn apply_presence(&self, room: &str, join: bool, client: MemberId, user: Option<&str>) {
+        let state = self.state();
+        if let Some(members) = state.members.get(room) {
+            let kind = if join { "join" } else { "leave" };
+            announce(members, client, wire::join_leave(kind, room, client, user));
+        }
+    }
+
+    /// [`presence`](Self::presence) on every node that shares the history
+    /// (this node's alone without a store).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    pub(crate) async fn presence_shared(&self, room: &str) -> Result<Vec<(MemberId, Option<String>)>, Unavailable> {
+        match &self.store {
+            Some(store) => store.presence(room).await,
+            None => Ok(self.presence(room)),
+        }
     }
 
     /// Publishes `data` to `room` as `user`: with a shared history through

@@ -33,7 +33,9 @@ pub(crate) trait HistoryStore: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Snapshot, Unavailable>>;
 
     /// From now on, hands `room`'s publications after `cursor` (a
-    /// snapshot's) to [`RoomLog::apply`], in order, until [`unfollow`](Self::unfollow).
+    /// snapshot's) to [`RoomLog::apply`], in order, and other nodes'
+    /// joins and leaves to [`RoomLog::apply_presence`], until
+    /// [`unfollow`](Self::unfollow).
     fn follow(&self, room: &str, cursor: &str);
 
     /// Stops following `room`.
@@ -41,7 +43,23 @@ pub(crate) trait HistoryStore: Send + Sync + fmt::Debug + 'static {
 
     /// Called once, with the log the store's reader feeds.
     fn attach(&self, log: Weak<RoomLog>);
+
+    /// Where this node's client ids start (unique across the nodes).
+    fn id_base(&self) -> u64;
+
+    /// Client `client` of this node (speaking for `user`) subscribed to
+    /// `room`: listed for every node, and a `join` for their subscribers.
+    fn present(&self, room: &str, client: u64, user: Option<&str>);
+
+    /// Client `client` of this node left `room`.
+    fn absent(&self, room: &str, client: u64);
+
+    /// The clients subscribed to `room` on every node, by id.
+    fn presence<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Clients, Unavailable>>;
 }
+
+/// Clients in a room by id, each with its user if it has one.
+pub(crate) type Clients = Vec<(u64, Option<String>)>;
 
 /// A room as the store has it.
 #[derive(Debug)]

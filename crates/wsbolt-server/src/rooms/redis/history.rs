@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::refusals::refusal_code;
 use super::{now_ms, Shared};
-use crate::rooms::log::store::{HistoryStore, Snapshot, Stored, Unavailable};
+use crate::rooms::log::store::{Clients, HistoryStore, Snapshot, Stored, Unavailable};
 use crate::rooms::log::{new_epoch, HistoryLimits, Position, RoomLog};
 use crate::rooms::BoxFuture;
 
@@ -54,14 +54,20 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {e, o}
 ";
 
-/// KEYS: meta, log. ARGV: new epoch, count, create, epoch TTL ms. Returns
-/// {epoch or '', offset, cursor, entries newest first}.
+/// KEYS: meta, log, presence log. ARGV: new epoch, count, create, epoch TTL
+/// ms. Returns {epoch or '', offset, cursor, entries newest first}; the
+/// cursor is the last ids of the log and of the presence log.
 const SNAPSHOT: &str = r"
+local w = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local wc = '0-0'
+if #w > 0 then
+  wc = w[1][1]
+end
 local e = redis.call('HGET', KEYS[1], 'e')
 local o = redis.call('HGET', KEYS[1], 'o')
 if not e then
   if ARGV[3] ~= '1' then
-    return {'', '0', '0-0', {}}
+    return {'', '0', '0-0 ' .. wc, {}}
   end
   e = ARGV[1]
   o = '0'
@@ -74,7 +80,7 @@ local cursor = '0-0'
 if #entries > 0 then
   cursor = entries[1][1]
 end
-return {e, o, cursor, entries}
+return {e, o, cursor .. ' ' .. wc, entries}
 ";
 
 /// The Redis side of [`RoomLog`]'s history ([`HistoryStore`]).
@@ -89,6 +95,9 @@ pub(crate) struct RedisHistory {
     log: OnceLock<Weak<RoomLog>>,
     append: Script,
     snapshot: Script,
+    /// Joins and leaves for the presence writer; when it is full (Redis
+    /// away for long), its reconciliation repairs what was dropped.
+    presence_ops: tokio::sync::mpsc::Sender<super::history_presence::Op>,
 }
 
 impl std::fmt::Debug for RedisHistory {
@@ -100,8 +109,13 @@ impl std::fmt::Debug for RedisHistory {
 }
 
 impl RedisHistory {
-    pub(super) fn new(shared: Arc<Shared>, limits: HistoryLimits) -> RedisHistory {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        limits: HistoryLimits,
+        presence_ops: tokio::sync::mpsc::Sender<super::history_presence::Op>,
+    ) -> RedisHistory {
         RedisHistory {
+            presence_ops,
             shared,
             limits,
             conn: Mutex::new(None),
@@ -129,8 +143,30 @@ impl RedisHistory {
             .collect()
     }
 
+    /// The rooms followed.
+    pub(super) fn followed_rooms(&self) -> Vec<String> {
+        self.follow.lock().expect("follow lock").keys().cloned().collect()
+    }
+
     pub(super) fn stream_key(&self, room: &str) -> String {
         self.shared.key(room, "log")
+    }
+
+    /// The hash of the room's subscribers on every node (client id → JSON
+    /// `{"n": node, "u": user}`).
+    pub(super) fn presence_key(&self, room: &str) -> String {
+        self.shared.key(room, "present")
+    }
+
+    /// The stream of the room's joins and leaves (`k` `j` or `l`, `c` the
+    /// client id, `v` as in [`presence_key`](Self::presence_key)).
+    pub(super) fn presence_log_key(&self, room: &str) -> String {
+        self.shared.key(room, "presence")
+    }
+
+    /// This node's id in presence entries.
+    pub(super) fn node(&self) -> &str {
+        &self.shared.node
     }
 
     /// The connection for requests, made if there is none (at most once per
@@ -190,6 +226,7 @@ impl RedisHistory {
     ) -> redis::RedisResult<Snapshot> {
         let mut inv = self.snapshot.key(self.shared.key(room, "meta"));
         inv.key(self.stream_key(room))
+            .key(self.presence_log_key(room))
             .arg(&*new_epoch())
             .arg(limit.max(1))
             .arg(if create { "1" } else { "0" })
@@ -307,5 +344,43 @@ impl HistoryStore for RedisHistory {
 
     fn attach(&self, log: Weak<RoomLog>) {
         let _ = self.log.set(log);
+    }
+
+    fn id_base(&self) -> u64 {
+        super::id_base(&self.shared.node)
+    }
+
+    fn present(&self, room: &str, client: u64, user: Option<&str>) {
+        let op = super::history_presence::Op::Present {
+            room: room.to_string(),
+            client,
+            user: user.map(str::to_string),
+        };
+        let _ = self.presence_ops.try_send(op);
+    }
+
+    fn absent(&self, room: &str, client: u64) {
+        let op = super::history_presence::Op::Absent {
+            room: room.to_string(),
+            client,
+        };
+        let _ = self.presence_ops.try_send(op);
+    }
+
+    fn presence<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Clients, Unavailable>> {
+        Box::pin(async move {
+            let mut c = self.conn().await?;
+            let all: HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(self.presence_key(room))
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.failed(&e))?;
+            let mut clients: Clients = all
+                .iter()
+                .filter_map(|(id, v)| Some((id.parse().ok()?, super::history_presence::parse_value(v)?.1)))
+                .collect();
+            clients.sort();
+            Ok(clients)
+        })
     }
 }

@@ -4,7 +4,8 @@
 //! is offset order). After a lost connection it first compares each copy
 //! with Redis: a copy of another epoch (Redis lost its data, or the room
 //! was forgotten there) is replaced and followed from its new start;
-//! otherwise reading resumes where it stopped.
+//! otherwise reading resumes where it stopped. It also reads each room's
+//! presence stream and hands other nodes' joins and leaves to the log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -14,32 +15,43 @@ use redis::streams::StreamReadReply;
 use redis::Value;
 
 use super::history::{entry_from, RedisHistory};
+use super::history_presence::parse_value;
 use super::link::Conn;
 use super::stats::Link;
+use crate::rooms::RoomLog;
 
 /// How long one read waits for new entries before looking for new rooms.
 const BLOCK: Duration = Duration::from_millis(250);
 /// Most entries taken per room in one read.
 const COUNT: usize = 512;
 
-/// Where the reader stands in one room's stream.
+/// Where the reader stands in one stream of a room.
 struct Cursor {
-    key: String,
+    room: String,
+    /// The presence stream (joins and leaves), not the publications.
+    presence: bool,
     last: String,
 }
 
 /// The reader task: runs until the store is dropped.
 pub(super) async fn run(store: Weak<RedisHistory>) {
     let mut conn = Conn::new(Link::History);
+    // By stream key.
     let mut cursors: HashMap<String, Cursor> = HashMap::new();
     loop {
         let Some(store) = store.upgrade() else { return };
         let follows = store.take_follows();
-        cursors.retain(|room, _| follows.iter().any(|(r, _)| r == room));
+        cursors.retain(|_, cur| follows.iter().any(|(r, _)| *r == cur.room));
         for (room, from) in follows {
-            if let Some(last) = from {
-                let key = store.stream_key(&room);
-                cursors.insert(room, Cursor { key, last });
+            let Some(from) = from else { continue };
+            let (log_from, presence_from) = from.split_once(' ').unwrap_or((from.as_str(), "0-0"));
+            for (key, presence, last) in [
+                (store.stream_key(&room), false, log_from),
+                (store.presence_log_key(&room), true, presence_from),
+            ] {
+                let room = room.clone();
+                let last = last.to_string();
+                cursors.insert(key, Cursor { room, presence, last });
             }
         }
         if cursors.is_empty() {
@@ -61,8 +73,8 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS");
         // Keys, then ids, in the same order (the map is not changed between).
-        for cursor in cursors.values() {
-            cmd.arg(&cursor.key);
+        for key in cursors.keys() {
+            cmd.arg(key);
         }
         for cursor in cursors.values() {
             cmd.arg(&cursor.last);
@@ -71,7 +83,7 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
             Ok(Some(reply)) => {
                 let Some(log) = store.log() else { return };
                 for stream in reply.keys {
-                    let Some((room, cursor)) = cursors.iter_mut().find(|(_, cur)| cur.key == stream.key) else {
+                    let Some(cursor) = cursors.get_mut(&stream.key) else {
                         continue;
                     };
                     for entry in &stream.ids {
@@ -79,9 +91,17 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
                             Some(Value::BulkString(b)) => Some(b.as_slice()),
                             _ => None,
                         };
+                        if cursor.presence {
+                            presence_event(&store, &log, &cursor.room, field);
+                            continue;
+                        }
                         match entry_from(field) {
-                            Some((epoch, publication)) => log.apply(room, &epoch, publication),
-                            None => tracing::debug!(room, id = entry.id, "skipping an entry that is not a publication"),
+                            Some((epoch, publication)) => log.apply(&cursor.room, &epoch, publication),
+                            None => tracing::debug!(
+                                room = cursor.room,
+                                id = entry.id,
+                                "skipping an entry that is not a publication"
+                            ),
                         }
                     }
                     if let Some(last) = stream.ids.last() {
@@ -95,6 +115,20 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
     }
 }
 
+/// Hands another node's join or leave to the log.
+fn presence_event<'a>(store: &RedisHistory, log: &RoomLog, room: &str, field: impl Fn(&str) -> Option<&'a [u8]>) {
+    let text = |name| field(name).and_then(|v| std::str::from_utf8(v).ok());
+    let (Some(kind), Some(client), Some(value)) = (text("k"), text("c"), text("v")) else {
+        return;
+    };
+    let (Ok(client), Some((node, user))) = (client.parse::<u64>(), parse_value(value)) else {
+        return;
+    };
+    if node != store.node() {
+        log.apply_presence(room, kind == "j", client, user.as_deref());
+    }
+}
+
 /// Compares every followed room's copy with Redis after a new connection,
 /// replacing copies of another epoch (which re-follows them).
 async fn resync(
@@ -104,7 +138,8 @@ async fn resync(
 ) -> redis::RedisResult<()> {
     let Some(log) = store.log() else { return Ok(()) };
     let size = log.limits().size;
-    for room in cursors.keys() {
+    let rooms: std::collections::HashSet<&String> = cursors.values().map(|c| &c.room).collect();
+    for room in rooms {
         let snapshot = store.snapshot_on(c, room, size, true).await?;
         if log.install(room, snapshot, true) {
             tracing::info!(

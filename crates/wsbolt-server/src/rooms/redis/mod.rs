@@ -3,6 +3,7 @@
 mod catch_up;
 mod config;
 mod history;
+mod history_presence;
 mod history_reader;
 mod link;
 mod outbox;
@@ -208,8 +209,10 @@ impl RedisRooms {
         &self,
         limits: crate::rooms::HistoryLimits,
     ) -> Arc<dyn crate::rooms::log::store::HistoryStore> {
-        let store = Arc::new(history::RedisHistory::new(self.shared.clone(), limits));
+        let (ops, ops_rx) = mpsc::channel(history_presence::QUEUE);
+        let store = Arc::new(history::RedisHistory::new(self.shared.clone(), limits, ops));
         tokio::spawn(history_reader::run(Arc::downgrade(&store)));
+        tokio::spawn(history_presence::run(Arc::downgrade(&store), ops_rx));
         store
     }
 
