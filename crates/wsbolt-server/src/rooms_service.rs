@@ -104,9 +104,19 @@ impl RoomsService {
         let rooms = RedisRooms::start(redis)
             .await
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let limits = config.history_limits();
-        let log = RoomLog::with_store(limits, rooms.history_store(limits));
-        RoomsService::with(config, Arc::new(rooms), log)
+        RoomsService::with_rooms(config, Arc::new(rooms))
+    }
+
+    /// As [`new`](RoomsService::new), on a [`Rooms`] backend of your own:
+    /// its [`history_store`](Rooms::history_store), if it has one, keeps the
+    /// history and presence.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](RoomsService::new).
+    pub fn with_rooms(config: &ServeConfig, rooms: Arc<dyn Rooms>) -> std::io::Result<RoomsService> {
+        let log = RoomLog::for_rooms(config.history_limits(), rooms.as_ref());
+        RoomsService::with(config, rooms, log)
     }
 
     fn with(config: &ServeConfig, rooms: Arc<dyn Rooms>, log: Arc<RoomLog>) -> std::io::Result<RoomsService> {

@@ -120,18 +120,15 @@ impl Server {
                 config.max_handler_processes,
             )
         });
-        let limits = config.history_limits();
-        let (rooms, room_log): (Arc<dyn Rooms>, Arc<RoomLog>) = match config.redis_config() {
-            Some(redis) => {
-                let rooms = RedisRooms::start(redis)
+        let rooms: Arc<dyn Rooms> = match config.redis_config() {
+            Some(redis) => Arc::new(
+                RedisRooms::start(redis)
                     .await
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                // `/rooms`' history lives in the same Redis.
-                let log = RoomLog::with_store(limits, rooms.history_store(limits));
-                (Arc::new(rooms), log)
-            }
-            None => (Arc::new(LocalRooms::default()), Arc::new(RoomLog::new(limits))),
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => Arc::new(LocalRooms::default()),
         };
+        let room_log = RoomLog::for_rooms(config.history_limits(), rooms.as_ref());
         let metrics = Arc::new(Metrics::default());
         let env = Arc::new(Env::new(&config, rooms, room_log, metrics.clone())?);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);

@@ -155,6 +155,15 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     fn write_metrics(&self, out: &mut String) {
         let _ = out;
     }
+    /// Where `/rooms` keeps its history (and presence) when the backend
+    /// shares it with other nodes, with `limits` (the size and age of each
+    /// room's history): [`RoomLog::with_store`] makes the server's log of
+    /// it. `None`, the default: each node keeps its own history, as the
+    /// in-process backend does. [`RedisRooms`] keeps it in Redis.
+    fn history_store(&self, limits: HistoryLimits) -> Option<Arc<dyn log::store::HistoryStore>> {
+        let _ = limits;
+        None
+    }
     /// Whether the backend reaches everything it shares rooms through (for
     /// `/readyz` with `redis-required`). The in-process backend always does.
     fn connected(&self) -> bool {

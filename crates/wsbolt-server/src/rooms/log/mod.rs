@@ -2,7 +2,7 @@
 //! (docs/rooms-protocol.md). See [`RoomLog`].
 
 mod history;
-pub(crate) mod store;
+pub mod store;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -130,8 +130,10 @@ impl RoomLog {
         }
     }
 
-    /// A log whose history lives in `store`, shared with other nodes.
-    pub(crate) fn with_store(limits: HistoryLimits, store: Arc<dyn HistoryStore>) -> Arc<RoomLog> {
+    /// A log whose history lives in `store`, shared with other nodes: this
+    /// log is then a copy of the rooms subscribed to on this node. Client
+    /// ids start at the store's [`id_base`](HistoryStore::id_base).
+    pub fn with_store(limits: HistoryLimits, store: Arc<dyn HistoryStore>) -> Arc<RoomLog> {
         let log = Arc::new(RoomLog {
             store: Some(store.clone()),
             next_client: AtomicU64::new(store.id_base()),
@@ -139,6 +141,16 @@ impl RoomLog {
         });
         store.attach(Arc::downgrade(&log));
         log
+    }
+
+    /// The log for the rooms of `rooms`: a copy of its shared history if it
+    /// has one ([`Rooms::history_store`](crate::rooms::Rooms::history_store)),
+    /// else a log of this node alone.
+    pub fn for_rooms(limits: HistoryLimits, rooms: &dyn crate::rooms::Rooms) -> Arc<RoomLog> {
+        match rooms.history_store(limits) {
+            Some(store) => RoomLog::with_store(limits, store),
+            None => Arc::new(RoomLog::new(limits)),
+        }
     }
 
     /// The limits it keeps history within.
@@ -229,7 +241,7 @@ impl RoomLog {
     /// has none, with `replace` if it has one of another epoch; then follows
     /// the room from it.
     /// Returns whether it did.
-    pub(crate) fn install(&self, room: &str, snapshot: Snapshot, replace: bool) -> bool {
+    pub fn install(&self, room: &str, snapshot: Snapshot, replace: bool) -> bool {
         let (Some(store), Some(now)) = (&self.store, snapshot.now) else {
             return false;
         };
@@ -274,7 +286,7 @@ impl RoomLog {
     /// Adds a publication the store's reader read to the copy of `room`
     /// and sends it to its subscribers here, unless it has it already (or
     /// no copy of the room).
-    pub(crate) fn apply(&self, room: &str, epoch: &Arc<str>, p: Stored) {
+    pub fn apply(&self, room: &str, epoch: &Arc<str>, p: Stored) {
         let at = Position {
             offset: p.offset,
             epoch: epoch.clone(),
@@ -340,7 +352,7 @@ impl RoomLog {
 
     /// A client of another node joined (`join` true) or left `room`: tells
     /// this node's subscribers that asked for presence events.
-    pub(crate) fn apply_presence(&self, room: &str, join: bool, client: MemberId, user: Option<&str>) {
+    pub fn apply_presence(&self, room: &str, join: bool, client: MemberId, user: Option<&str>) {
         let state = self.state();
         if let Some(members) = state.members.get(room) {
             let kind = if join { "join" } else { "leave" };

@@ -1,7 +1,13 @@
-//! The seam between a [`RoomLog`](super::RoomLog) and a history shared by
-//! several nodes (the Redis backend): the store numbers publications and
-//! keeps them; each node's log is a copy of the rooms its clients subscribe
-//! to, seeded from a snapshot and kept up to date by the store's reader.
+//! The seam between a [`RoomLog`] and a history shared by
+//! several nodes ([`HistoryStore`]; the Redis backend is one): the store
+//! numbers publications and keeps them; each node's log is a copy of the
+//! rooms its clients subscribe to, seeded from a [`Snapshot`] and kept up to
+//! date by the store's reader, which hands what it reads to
+//! [`RoomLog::apply`] and [`RoomLog::apply_presence`].
+//!
+//! A backend of [`Rooms`](crate::rooms::Rooms) that shares `/rooms`'
+//! history returns its store from
+//! [`Rooms::history_store`](crate::rooms::Rooms::history_store).
 
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -12,8 +18,11 @@ use serde_json::value::RawValue;
 use super::{Position, RoomLog};
 use crate::rooms::BoxFuture;
 
-/// A history shared by several nodes.
-pub(crate) trait HistoryStore: Send + Sync + fmt::Debug + 'static {
+/// A history shared by several nodes: it gives publications their
+/// positions (one numbering for every node), keeps them, and follows the
+/// rooms a node copies, handing their new publications and other nodes'
+/// joins and leaves to the node's [`RoomLog`].
+pub trait HistoryStore: Send + Sync + fmt::Debug + 'static {
     /// Appends a publication to `room`; the store gives it its position.
     fn append<'a>(
         &'a self,
@@ -59,11 +68,11 @@ pub(crate) trait HistoryStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Clients in a room by id, each with its user if it has one.
-pub(crate) type Clients = Vec<(u64, Option<String>)>;
+pub type Clients = Vec<(u64, Option<String>)>;
 
 /// A room as the store has it.
 #[derive(Debug)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Where the room stands (`None`: no epoch yet, and none made).
     pub now: Option<Position>,
     /// The last publications, oldest first.
@@ -74,20 +83,33 @@ pub(crate) struct Snapshot {
 
 /// One publication as the store keeps it.
 #[derive(Debug)]
-pub(crate) struct Stored {
+pub struct Stored {
+    /// Its offset in its room's epoch.
     pub offset: u64,
+    /// The publisher's user, if it had one.
     pub user: Option<String>,
+    /// What was published (any JSON).
     pub data: Box<RawValue>,
     /// How long ago it was published.
     pub age: Duration,
 }
 
-/// The shared store cannot be reached: the request can be tried again later.
+/// The shared store cannot be reached, or refused: the request can be tried
+/// again later (clients get the `unavailable` error with this message).
 #[derive(Debug, Clone)]
-pub(crate) struct Unavailable(pub Arc<str>);
+pub struct Unavailable(Arc<str>);
+
+impl Unavailable {
+    /// Unavailable, for the reason `why` (shown to the client).
+    pub fn new(why: impl Into<Arc<str>>) -> Unavailable {
+        Unavailable(why.into())
+    }
+}
 
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for Unavailable {}

@@ -205,7 +205,7 @@ impl RedisHistory {
                     .stats
                     .refusals
                     .record(super::stats::Link::History, code, error);
-                Unavailable(format!("Redis refused the request: {error}").into())
+                Unavailable::new(format!("Redis refused the request: {error}"))
             }
             None => {
                 *self.conn.lock().expect("conn lock") = None;
@@ -250,7 +250,7 @@ impl RedisHistory {
 }
 
 fn unreachable() -> Unavailable {
-    Unavailable("Redis is unreachable: try again".into())
+    Unavailable::new("Redis is unreachable: try again")
 }
 
 /// One stream entry (`[id, [field, value, …]]` or a parsed map's fields) as

@@ -202,20 +202,6 @@ impl RedisRooms {
         })
     }
 
-    /// `/rooms`' history kept in this Redis, with `limits` (the size and age
-    /// of each room's stream), and its reader, started on the current tokio
-    /// runtime; the reader stops when the store is dropped.
-    pub(crate) fn history_store(
-        &self,
-        limits: crate::rooms::HistoryLimits,
-    ) -> Arc<dyn crate::rooms::log::store::HistoryStore> {
-        let (ops, ops_rx) = mpsc::channel(history_presence::QUEUE);
-        let store = Arc::new(history::RedisHistory::new(self.shared.clone(), limits, ops));
-        tokio::spawn(history_reader::run(Arc::downgrade(&store)));
-        tokio::spawn(history_presence::run(Arc::downgrade(&store), ops_rx));
-        store
-    }
-
     /// Asks the presence task, answering with `fallback` if Redis is away,
     /// the queue is full or the answer takes longer than [`PRESENCE_WAIT`].
     /// Once one wait ran out, later calls answer at once until the task
@@ -349,6 +335,21 @@ impl Rooms for RedisRooms {
 
     fn write_metrics(&self, out: &mut String) {
         self.shared.stats.render(out);
+    }
+
+    /// `/rooms`' history kept in this Redis: a stream and an epoch per
+    /// room, offsets given by a Lua script (docs/rooms-protocol.md, "With
+    /// `--redis`"). Starts its reader and presence tasks on the current
+    /// tokio runtime; they stop when the store is dropped.
+    fn history_store(
+        &self,
+        limits: crate::rooms::HistoryLimits,
+    ) -> Option<Arc<dyn crate::rooms::log::store::HistoryStore>> {
+        let (ops, ops_rx) = mpsc::channel(history_presence::QUEUE);
+        let store = Arc::new(history::RedisHistory::new(self.shared.clone(), limits, ops));
+        tokio::spawn(history_reader::run(Arc::downgrade(&store)));
+        tokio::spawn(history_presence::run(Arc::downgrade(&store), ops_rx));
+        Some(store)
     }
 
     fn connected(&self) -> bool {
