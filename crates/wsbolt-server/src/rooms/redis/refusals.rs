@@ -43,10 +43,9 @@ pub(super) struct Refusals {
 }
 
 impl Refusals {
-    /// Counts one refusal of `code` on `link` (a `stats::Link`, named in
-    /// the log), and logs it unless its kind was logged within the last
-    /// minute.
-    pub(super) fn record(&self, link: impl std::fmt::Debug, code: String, error: &redis::RedisError) {
+    /// Counts one refusal of `code` on `link` (named in the log), and logs
+    /// it unless its kind was logged within the last minute.
+    pub(super) fn record(&self, link: super::stats::Link, code: String, error: &redis::RedisError) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         let code = if kinds.len() >= MAX_KINDS && !kinds.contains_key(&code) {
             "OTHER".to_string()
@@ -57,13 +56,14 @@ impl Refusals {
         kind.total += 1;
         kind.unlogged += 1;
         if kind.logged_at.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
-            tracing::warn!(
-                ?link,
-                code,
-                count = kind.unlogged,
-                %error,
+            // `/rooms`' requests are answered `unavailable`; the other
+            // links wait and send again.
+            let what = if matches!(link, super::stats::Link::History) {
+                "Redis refuses commands; /rooms answers them `unavailable` (logged once a minute per kind)"
+            } else {
                 "Redis refuses commands; they wait and go again (logged once a minute per kind)"
-            );
+            };
+            tracing::warn!(?link, code, count = kind.unlogged, %error, "{what}");
             kind.unlogged = 0;
             kind.logged_at = Some(Instant::now());
         }
