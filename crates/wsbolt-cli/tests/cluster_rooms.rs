@@ -278,3 +278,33 @@ async fn presence_lists_and_announces_the_clients_of_every_node_and_drops_a_dead
     let listed = request(&mut watcher, json!({"type": "presence", "id": 200, "room": "p"})).await;
     assert_eq!(listed["clients"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server: run tests/cluster/run"]
+async fn redis_out_of_memory_answers_unavailable_and_loses_no_offset() {
+    let redis = Redis::start(&[]).await;
+    let a = Node::start(&redis.url(), &[]).await;
+    let mut c = rooms_client(&a).await;
+    subscribe(&mut c, 1, "m", None).await;
+    assert_eq!(publish(&mut c, 2, "m", json!(1)).await["offset"], 1);
+    redis.cli(&["config", "set", "maxmemory-policy", "noeviction"]);
+    redis.cli(&["config", "set", "maxmemory", "1"]);
+    for id in 3..8 {
+        let refused = publish(&mut c, id, "m", json!(id)).await;
+        assert_eq!(
+            (refused["type"].clone(), refused["code"].clone()),
+            (json!("error"), json!("unavailable")),
+            "{refused}"
+        );
+        assert!(refused["message"].as_str().unwrap().contains("OOM"), "{refused}");
+    }
+    redis.cli(&["config", "set", "maxmemory", "0"]);
+    let ack = publish(&mut c, 9, "m", json!("after")).await;
+    assert_eq!(ack["offset"], 2, "a refused publication takes no offset: {ack}");
+    assert_eq!(next_pub(&mut c).await["offset"], 1);
+    let p = next_pub(&mut c).await;
+    assert_eq!((p["offset"].clone(), p["data"].clone()), (json!(2), json!("after")));
+    let log = a.log();
+    let lines = log.lines().filter(|l| l.contains("Redis refuses commands")).count();
+    assert_eq!(lines, 1, "one log line for five refusals:\n{log}");
+}
