@@ -17,13 +17,9 @@ use redis::Value;
 use super::history::{entry_from, RedisHistory};
 use super::history_presence::parse_value;
 use super::link::Conn;
+use super::reader::xread;
 use super::stats::Link;
 use crate::rooms::RoomLog;
-
-/// How long one read waits for new entries before looking for new rooms.
-const BLOCK: Duration = Duration::from_millis(250);
-/// Most entries taken per room in one read.
-const COUNT: usize = 512;
 
 /// Where the reader stands in one stream of a room.
 struct Cursor {
@@ -66,19 +62,7 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
             // Rooms replaced come back with their new cursors.
             continue;
         }
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(COUNT)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS");
-        // Keys, then ids, in the same order (the map is not changed between).
-        for key in cursors.keys() {
-            cmd.arg(key);
-        }
-        for cursor in cursors.values() {
-            cmd.arg(&cursor.last);
-        }
+        let cmd = xread(cursors.iter().map(|(key, c)| (key.as_str(), c.last.as_str())));
         match cmd.query_async::<Option<StreamReadReply>>(c).await {
             Ok(Some(reply)) => {
                 let Some(log) = store.log() else { return };

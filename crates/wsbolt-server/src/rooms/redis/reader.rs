@@ -92,6 +92,25 @@ struct Cursor {
     last: String,
 }
 
+/// A blocking `XREAD` of at most [`COUNT`] entries per stream, waiting
+/// [`BLOCK`], of each (stream key, last id read) given.
+pub(super) fn xread<'a>(streams: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("COUNT")
+        .arg(COUNT)
+        .arg("BLOCK")
+        .arg(BLOCK.as_millis() as u64)
+        .arg("STREAMS");
+    // Keys, then ids, in the same order.
+    for (key, _) in streams.clone() {
+        cmd.arg(key);
+    }
+    for (_, last) in streams {
+        cmd.arg(last);
+    }
+    cmd
+}
+
 /// The reader task: runs until cancelled.
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut conn = Conn::new(Link::Reader);
@@ -126,19 +145,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.follow_changed.notified()).await;
             continue;
         }
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(COUNT)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS");
-        // Keys, then ids, in the same order (the map is not changed between).
-        for cursor in cursors.values() {
-            cmd.arg(&cursor.key);
-        }
-        for cursor in cursors.values() {
-            cmd.arg(&cursor.last);
-        }
+        let cmd = xread(cursors.values().map(|c| (c.key.as_str(), c.last.as_str())));
         match cmd.query_async::<Option<StreamReadReply>>(c).await {
             Ok(Some(reply)) => {
                 // Fewer entries than asked for in every stream: this read
