@@ -147,7 +147,7 @@ impl Shared {
                 for _ in 0..3 {
                     log.ready(&room).await.map_err(unavailable)?;
                     let mut s = self.lock();
-                    if let Some(sub) = log.subscribe_ready(&s.client, &room, since.as_ref(), presence) {
+                    if let Some(sub) = log.subscribe(&s.client, &room, since.as_ref(), presence) {
                         s.rooms.insert(room.as_str().into());
                         let mut answers = Vec::with_capacity(1 + sub.missed.len());
                         answers.push(wire::subscribed(id, &room, &sub.now, sub.recovered, sub.missed.len()));

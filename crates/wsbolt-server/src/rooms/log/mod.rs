@@ -45,13 +45,13 @@ use super::{Inbox, MemberId, Membership};
 ///
 /// let log = RoomLog::new(HistoryLimits::default());
 /// let (ann, _ann_inbox) = log.connect(Some("ann"), 1 << 20);
-/// let start = log.subscribe(&ann, "news", None, false).now;
+/// let start = log.subscribe(&ann, "news", None, false).unwrap().now;
 /// let data = serde_json::value::RawValue::from_string("\"hello\"".into()).unwrap();
 /// log.publish(&ann, "news", &data);
 ///
 /// // Bob was away since `start`: he gets the publication, then live ones.
 /// let (bob, _bob_inbox) = log.connect(Some("bob"), 1 << 20);
-/// let back = log.subscribe(&bob, "news", Some(&start), false);
+/// let back = log.subscribe(&bob, "news", Some(&start), false).unwrap();
 /// assert!(back.recovered);
 /// assert_eq!(back.missed.len(), 1);
 /// ```
@@ -178,14 +178,11 @@ impl RoomLog {
     /// Subscribes `client` to `room`, from `since` if given (the position of
     /// the last publication it saw); with `presence` it also gets `join` and
     /// `leave` events. Subscribing again replaces the subscription.
-    pub fn subscribe(&self, client: &Client, room: &str, since: Option<&Position>, presence: bool) -> Subscribed {
-        self.subscribe_ready(client, room, since, presence)
-            .expect("a log of this node alone has every room ready")
-    }
-
-    /// [`subscribe`](Self::subscribe), or `None` if the history is shared and
-    /// `room` is not [`ready`](Self::ready) (any more) on this node.
-    pub(crate) fn subscribe_ready(
+    ///
+    /// `None` only for a log [with a store](RoomLog::with_store) that has
+    /// no copy of `room`: await [`ready`](Self::ready) first (and again if
+    /// the copy was dropped in between, its last subscriber here gone).
+    pub fn subscribe(
         &self,
         client: &Client,
         room: &str,
@@ -220,14 +217,17 @@ impl RoomLog {
         })
     }
 
-    /// Makes `room` ready for [`subscribe_ready`](Self::subscribe_ready):
-    /// with a shared history, copies the room's last publications from the
-    /// store first (once, while the room has subscribers here). Immediate
-    /// for a log of this node alone.
+    /// Makes `room` ready for [`subscribe`](Self::subscribe): with a
+    /// shared history, copies the room's last publications from the store
+    /// first (once, while the room has subscribers here). Immediate for a
+    /// log of this node alone.
+    ///
+    /// # Errors
+    /// The store cannot be reached.
     ///
     /// # Cancel safety
     /// Cancel-safe: a copy is installed only once the store answered.
-    pub(crate) async fn ready(&self, room: &str) -> Result<(), Unavailable> {
+    pub async fn ready(&self, room: &str) -> Result<(), Unavailable> {
         let Some(store) = &self.store else { return Ok(()) };
         if self.state().histories.has(room) {
             return Ok(());
@@ -547,11 +547,11 @@ mod tests {
     fn live_publications_follow_the_recovered_ones_without_gap_or_repeat() {
         let log = RoomLog::new(HistoryLimits::default());
         let (a, mut a_in) = log.connect(Some("ann"), 1 << 20);
-        let start = log.subscribe(&a, "r", None, false).now;
+        let start = log.subscribe(&a, "r", None, false).unwrap().now;
         log.publish(&a, "r", &data("1"));
         log.publish(&a, "r", &data("2"));
         let (b, mut b_in) = log.connect(None, 1 << 20);
-        let back = log.subscribe(&b, "r", Some(&start), false);
+        let back = log.subscribe(&b, "r", Some(&start), false).unwrap();
         assert!(back.recovered);
         assert_eq!(back.missed.len(), 2);
         log.publish(&a, "r", &data("3"));
