@@ -83,6 +83,32 @@ end
 return {e, o, cursor .. ' ' .. wc, entries}
 ";
 
+/// A change of this node's presence, for the presence writer.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Present {
+        room: String,
+        client: u64,
+        user: Option<String>,
+    },
+    Absent {
+        room: String,
+        client: u64,
+    },
+}
+
+/// A presence entry's value.
+pub(super) fn presence_value(node: &str, user: Option<&str>) -> String {
+    serde_json::json!({"n": node, "u": user}).to_string()
+}
+
+/// (node, user) from a presence entry's value.
+pub(super) fn parse_value(v: &str) -> Option<(String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(v).ok()?;
+    let node = v["n"].as_str()?.to_string();
+    Some((node, v["u"].as_str().map(str::to_string)))
+}
+
 /// The Redis side of [`RoomLog`]'s history ([`HistoryStore`]).
 pub(crate) struct RedisHistory {
     pub(super) shared: Arc<Shared>,
@@ -97,7 +123,7 @@ pub(crate) struct RedisHistory {
     snapshot: Script,
     /// Joins and leaves for the presence writer; when it is full (Redis
     /// away for long), its reconciliation repairs what was dropped.
-    presence_ops: tokio::sync::mpsc::Sender<super::history_presence::Op>,
+    presence_ops: tokio::sync::mpsc::Sender<Op>,
 }
 
 impl std::fmt::Debug for RedisHistory {
@@ -112,7 +138,7 @@ impl RedisHistory {
     pub(super) fn new(
         shared: Arc<Shared>,
         limits: HistoryLimits,
-        presence_ops: tokio::sync::mpsc::Sender<super::history_presence::Op>,
+        presence_ops: tokio::sync::mpsc::Sender<Op>,
     ) -> RedisHistory {
         RedisHistory {
             presence_ops,
@@ -204,7 +230,7 @@ impl RedisHistory {
                 self.shared
                     .stats
                     .refusals
-                    .record(super::stats::Link::History, code, error);
+                    .record(super::stats::Link::History, code, error, false);
                 Unavailable::new(format!("Redis refused the request: {error}"))
             }
             None => {
@@ -351,7 +377,7 @@ impl HistoryStore for RedisHistory {
     }
 
     fn present(&self, room: &str, client: u64, user: Option<&str>) {
-        let op = super::history_presence::Op::Present {
+        let op = Op::Present {
             room: room.to_string(),
             client,
             user: user.map(str::to_string),
@@ -360,7 +386,7 @@ impl HistoryStore for RedisHistory {
     }
 
     fn absent(&self, room: &str, client: u64) {
-        let op = super::history_presence::Op::Absent {
+        let op = Op::Absent {
             room: room.to_string(),
             client,
         };
@@ -377,7 +403,7 @@ impl HistoryStore for RedisHistory {
                 .map_err(|e| self.failed(&e))?;
             let mut clients: Clients = all
                 .iter()
-                .filter_map(|(id, v)| Some((id.parse().ok()?, super::history_presence::parse_value(v)?.1)))
+                .filter_map(|(id, v)| Some((id.parse().ok()?, parse_value(v)?.1)))
                 .collect();
             clients.sort();
             Ok(clients)

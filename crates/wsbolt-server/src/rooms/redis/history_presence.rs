@@ -15,10 +15,9 @@ use std::sync::{Arc, Weak};
 
 use redis::aio::MultiplexedConnection;
 use redis::Script;
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::history::RedisHistory;
+use super::history::{parse_value, presence_value as value, Op, RedisHistory};
 use super::link::Conn;
 use super::stats::Link;
 
@@ -53,32 +52,6 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', 'l', 'c', ARGV[1],
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 ";
-
-/// A change of this node's presence.
-#[derive(Debug)]
-pub(crate) enum Op {
-    Present {
-        room: String,
-        client: u64,
-        user: Option<String>,
-    },
-    Absent {
-        room: String,
-        client: u64,
-    },
-}
-
-/// A presence entry's value.
-fn value(node: &str, user: Option<&str>) -> String {
-    json!({"n": node, "u": user}).to_string()
-}
-
-/// (node, user) from a presence entry's value.
-pub(super) fn parse_value(v: &str) -> Option<(String, Option<String>)> {
-    let v: serde_json::Value = serde_json::from_str(v).ok()?;
-    let node = v["n"].as_str()?.to_string();
-    Some((node, v["u"].as_str().map(str::to_string)))
-}
 
 /// The key that says `node` is alive.
 fn alive_key(store: &RedisHistory, node: &str) -> String {

@@ -14,8 +14,7 @@ use std::time::Duration;
 use redis::streams::StreamReadReply;
 use redis::Value;
 
-use super::history::{entry_from, RedisHistory};
-use super::history_presence::parse_value;
+use super::history::{entry_from, parse_value, RedisHistory};
 use super::link::Conn;
 use super::reader::xread;
 use super::stats::Link;

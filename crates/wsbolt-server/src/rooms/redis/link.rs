@@ -89,7 +89,7 @@ impl Conn {
     /// Counts and (at most once a minute per kind) logs a refusal, then
     /// waits: 100 ms doubling to 5 s while refusals follow each other.
     async fn refused(&mut self, shared: &Shared, code: String, error: &redis::RedisError) {
-        shared.stats.refusals.record(self.link, code, error);
+        shared.stats.refusals.record(self.link, code, error, true);
         // A refusal long after the last one starts the waits over.
         if self.refused_at.is_none_or(|at| at.elapsed() > 2 * MAX_BACKOFF) {
             self.refused_waits = Backoff::new();

@@ -43,9 +43,11 @@ pub(super) struct Refusals {
 }
 
 impl Refusals {
-    /// Counts one refusal of `code` on `link` (named in the log), and logs
-    /// it unless its kind was logged within the last minute.
-    pub(super) fn record(&self, link: super::stats::Link, code: String, error: &redis::RedisError) {
+    /// Counts one refusal of `code` on `link` (a `stats::Link`, named in
+    /// the log), and logs it unless its kind was logged within the last
+    /// minute. `retried`: the command waits and goes again (else it was
+    /// answered as failed, `/rooms`' `unavailable`).
+    pub(super) fn record(&self, link: impl std::fmt::Debug, code: String, error: &redis::RedisError, retried: bool) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         let code = if kinds.len() >= MAX_KINDS && !kinds.contains_key(&code) {
             "OTHER".to_string()
@@ -58,10 +60,10 @@ impl Refusals {
         if kind.logged_at.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
             // `/rooms`' requests are answered `unavailable`; the other
             // links wait and send again.
-            let what = if matches!(link, super::stats::Link::History) {
-                "Redis refuses commands; /rooms answers them `unavailable` (logged once a minute per kind)"
-            } else {
+            let what = if retried {
                 "Redis refuses commands; they wait and go again (logged once a minute per kind)"
+            } else {
+                "Redis refuses commands; /rooms answers them `unavailable` (logged once a minute per kind)"
             };
             tracing::warn!(?link, code, count = kind.unlogged, %error, "{what}");
             kind.unlogged = 0;
@@ -110,10 +112,10 @@ mod tests {
         let r = Refusals::default();
         let oom = server_error("OOM no");
         for _ in 0..3 {
-            r.record(Link::Publisher, "OOM".into(), &oom);
+            r.record(Link::Publisher, "OOM".into(), &oom, true);
         }
         for i in 0..40 {
-            r.record(Link::Presence, format!("K{i}"), &oom);
+            r.record(Link::Presence, format!("K{i}"), &oom, true);
         }
         let mut out = String::new();
         r.render(&mut out);
