@@ -252,6 +252,15 @@ async fn presence_lists_and_announces_the_clients_of_every_node_and_drops_a_dead
     subscribe(&mut on_b, 1, "p", None).await;
     let join = watcher.c.until_json(WAIT, |v| v["type"] == "join").await;
     assert_eq!(join["client"], welcome["client"], "{join}");
+    // Several heartbeats reconcile meanwhile: no second join for it.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Some(text) = watcher
+        .c
+        .next_within(until.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert!(!text.contains("\"join\""), "a second join: {text}");
+    }
     let mut listed = Value::Null;
     for i in 0..50 {
         listed = request(&mut watcher, json!({"type": "presence", "id": 100 + i, "room": "p"})).await;

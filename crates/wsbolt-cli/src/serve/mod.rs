@@ -113,7 +113,7 @@ pub struct ServeArgs {
     /// Prefix of the Redis keys, so that clusters can share one Redis [default: wsbolt].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
-    /// Seconds at most before the users of a node that died leave the other nodes' user lists [default: 15].
+    /// Seconds at most before the users of a node that died leave the other nodes' user lists and /rooms presence [default: 15].
     #[arg(long, value_name = "SECS")]
     redis_presence_timeout: Option<u64>,
     /// Entries kept per room stream in Redis: how far a node may fall behind without losing messages [default: 10000].

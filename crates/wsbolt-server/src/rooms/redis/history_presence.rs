@@ -26,16 +26,20 @@ use super::stats::Link;
 pub(super) const QUEUE: usize = 4096;
 
 /// How long the presence keys outlive their last write (each heartbeat
-/// writes those of rooms with subscribers here).
+/// pushes forward the lists of rooms with subscribers here).
 const TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// Joins and leaves kept in a room's presence stream (approximately).
 const PRESENCE_LOG_LENGTH: usize = 1000;
 
 /// KEYS: present, presence log. ARGV: client, value, TTL ms, log length.
+/// A client listed already gets no second `join`.
 const PRESENT: &str = r"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if new == 0 then
+  return 0
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'j', 'c', ARGV[1], 'v', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
@@ -200,6 +204,12 @@ impl Writer {
             }
             if here.is_empty() {
                 self.written.remove(&room);
+            } else {
+                redis::cmd("PEXPIRE")
+                    .arg(store.presence_key(&room))
+                    .arg(TTL_MS)
+                    .query_async::<()>(c)
+                    .await?;
             }
         }
         Ok(())
