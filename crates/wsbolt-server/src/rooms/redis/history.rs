@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply};
 use redis::{Script, Value};
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
@@ -102,11 +103,20 @@ pub(super) fn presence_value(node: &str, user: Option<&str>) -> String {
     serde_json::json!({"n": node, "u": user}).to_string()
 }
 
-/// (node, user) from a presence entry's value.
-pub(super) fn parse_value(v: &str) -> Option<(String, Option<String>)> {
-    let v: serde_json::Value = serde_json::from_str(v).ok()?;
+/// (client id, node, user) from a presence entry: a client id and its
+/// value, as the hash and the presence stream both keep them.
+pub(super) fn present_entry(client: &str, value: &str) -> Option<(u64, String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
     let node = v["n"].as_str()?.to_string();
-    Some((node, v["u"].as_str().map(str::to_string)))
+    Some((client.parse().ok()?, node, v["u"].as_str().map(str::to_string)))
+}
+
+/// A text field of a stream entry.
+pub(super) fn text_field<'a>(entry: &'a StreamId, name: &str) -> Option<&'a str> {
+    match entry.map.get(name) {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
 }
 
 /// The Redis side of [`RoomLog`]'s history ([`HistoryStore`]).
@@ -257,12 +267,16 @@ impl RedisHistory {
             .arg(limit.max(1))
             .arg(if create { "1" } else { "0" })
             .arg(EPOCH_TTL.as_millis() as u64);
-        let (epoch, offset, cursor, entries): (String, u64, String, Vec<Value>) = inv.invoke_async(c).await?;
+        let (epoch, offset, cursor, entries): (String, u64, String, StreamRangeReply) = inv.invoke_async(c).await?;
         let now = (!epoch.is_empty()).then(|| Position {
             offset,
             epoch: epoch.as_str().into(),
         });
-        let mut publications: Vec<Stored> = entries.iter().filter_map(|e| parse_entry(e).map(|(_, p)| p)).collect();
+        let mut publications: Vec<Stored> = entries
+            .ids
+            .iter()
+            .filter_map(|e| publication_of(e).map(|(_, p)| p))
+            .collect();
         publications.reverse();
         if limit == 0 {
             publications.clear();
@@ -279,25 +293,10 @@ fn unreachable() -> Unavailable {
     Unavailable::new("Redis is unreachable: try again")
 }
 
-/// One stream entry (`[id, [field, value, …]]` or a parsed map's fields) as
-/// (epoch, publication); `None` for an entry that is not one.
-fn parse_entry(entry: &Value) -> Option<(Arc<str>, Stored)> {
-    let Value::Array(parts) = entry else { return None };
-    let [_, Value::Array(fields)] = parts.as_slice() else {
-        return None;
-    };
-    let mut map = HashMap::new();
-    for pair in fields.chunks(2) {
-        if let [Value::BulkString(k), Value::BulkString(v)] = pair {
-            map.insert(k.as_slice(), v.as_slice());
-        }
-    }
-    entry_from(|name| map.get(name.as_bytes()).copied())
-}
-
-/// A publication from its fields.
-pub(super) fn entry_from<'a>(field: impl Fn(&str) -> Option<&'a [u8]>) -> Option<(Arc<str>, Stored)> {
-    let text = |name| field(name).and_then(|v| std::str::from_utf8(v).ok());
+/// A publication and its epoch from its stream entry; `None` for an entry
+/// that is not one.
+pub(super) fn publication_of(entry: &StreamId) -> Option<(Arc<str>, Stored)> {
+    let text = |name| text_field(entry, name);
     let epoch: Arc<str> = text("e")?.into();
     let offset = text("o")?.parse().ok()?;
     let time: i64 = text("t")?.parse().ok()?;
@@ -403,7 +402,7 @@ impl HistoryStore for RedisHistory {
                 .map_err(|e| self.failed(&e))?;
             let mut clients: Clients = all
                 .iter()
-                .filter_map(|(id, v)| Some((id.parse().ok()?, parse_value(v)?.1)))
+                .filter_map(|(id, v)| present_entry(id, v).map(|(id, _, user)| (id, user)))
                 .collect();
             clients.sort();
             Ok(clients)

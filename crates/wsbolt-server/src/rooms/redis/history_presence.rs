@@ -17,7 +17,7 @@ use redis::aio::MultiplexedConnection;
 use redis::Script;
 use tokio::sync::mpsc;
 
-use super::history::{parse_value, presence_value as value, Op, RedisHistory};
+use super::history::{presence_value as value, present_entry, Op, RedisHistory};
 use super::link::Conn;
 use super::stats::Link;
 
@@ -175,7 +175,7 @@ impl Writer {
                 .await?;
             let mut listed = HashSet::new();
             for (id, v) in &all {
-                let (Ok(id), Some((node, _))) = (id.parse::<u64>(), parse_value(v)) else {
+                let Some((id, node, _)) = present_entry(id, v) else {
                     continue;
                 };
                 if node == store.node() {

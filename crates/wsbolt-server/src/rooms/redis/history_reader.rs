@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::streams::StreamReadReply;
-use redis::Value;
+use redis::streams::{StreamId, StreamReadReply};
 
-use super::history::{entry_from, parse_value, RedisHistory};
+use super::history::{present_entry, publication_of, text_field, RedisHistory};
 use super::link::Conn;
 use super::reader::xread;
 use super::stats::Link;
@@ -70,15 +69,11 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
                         continue;
                     };
                     for entry in &stream.ids {
-                        let field = |name: &str| match entry.map.get(name) {
-                            Some(Value::BulkString(b)) => Some(b.as_slice()),
-                            _ => None,
-                        };
                         if cursor.presence {
-                            presence_event(&store, &log, &cursor.room, field);
+                            presence_event(&store, &log, &cursor.room, entry);
                             continue;
                         }
-                        match entry_from(field) {
+                        match publication_of(entry) {
                             Some((epoch, publication)) => log.apply(&cursor.room, &epoch, publication),
                             None => tracing::debug!(
                                 room = cursor.room,
@@ -99,12 +94,12 @@ pub(super) async fn run(store: Weak<RedisHistory>) {
 }
 
 /// Hands another node's join or leave to the log.
-fn presence_event<'a>(store: &RedisHistory, log: &RoomLog, room: &str, field: impl Fn(&str) -> Option<&'a [u8]>) {
-    let text = |name| field(name).and_then(|v| std::str::from_utf8(v).ok());
+fn presence_event(store: &RedisHistory, log: &RoomLog, room: &str, entry: &StreamId) {
+    let text = |name| text_field(entry, name);
     let (Some(kind), Some(client), Some(value)) = (text("k"), text("c"), text("v")) else {
         return;
     };
-    let (Ok(client), Some((node, user))) = (client.parse::<u64>(), parse_value(value)) else {
+    let Some((client, node, user)) = present_entry(client, value) else {
         return;
     };
     if node != store.node() {
