@@ -226,19 +226,24 @@ impl Histories {
     /// starts it over at `epoch`, `last`: a copy of a shared store's log
     /// that lost track of it.
     pub(crate) fn reset(&mut self, room: &str, epoch: Arc<str>, last: u64) {
-        self.wake(room);
-        if let Some(log) = self.logs.get_mut(room) {
-            if let Some(first) = log.entries.front() {
-                self.oldest.remove(&(first.stamp, Arc::from(room)));
-            }
-            for e in log.entries.drain(..) {
-                self.bytes -= e.text.len() + ENTRY_OVERHEAD;
-                self.entries -= 1;
-            }
-        }
+        self.clear(room);
         let (log, _) = self.log(room);
         log.epoch = epoch;
         log.last = last;
+    }
+
+    /// Drops `room`'s entries (and its idleness), keeping the index and
+    /// the counts.
+    fn clear(&mut self, room: &str) {
+        self.wake(room);
+        let Some(log) = self.logs.get_mut(room) else { return };
+        if let Some(first) = log.entries.front() {
+            self.oldest.remove(&(first.stamp, Arc::from(room)));
+        }
+        for e in log.entries.drain(..) {
+            self.bytes -= e.text.len() + ENTRY_OVERHEAD;
+            self.entries -= 1;
+        }
     }
 
     /// Forgets `room`'s log if nobody here subscribes to it (a copy of a
@@ -248,7 +253,7 @@ impl Histories {
         if self.logs.get(room).is_none_or(|log| log.subscribers > 0) {
             return false;
         }
-        self.reset(room, Arc::from(""), 0);
+        self.clear(room);
         self.logs.remove(room);
         true
     }

@@ -264,11 +264,7 @@ impl RoomLog {
         let first = recent.first().map_or(now.offset, |p| p.offset - 1);
         state.histories.reset(room, now.epoch.clone(), first);
         for p in recent {
-            let position = Position {
-                offset: p.offset,
-                epoch: now.epoch.clone(),
-            };
-            let text = wire::publication(room, &position, p.user.as_deref(), &p.data);
+            let (position, text) = stored_publication(room, &now.epoch, &p);
             state
                 .histories
                 .insert(room, &position, at.checked_sub(p.age).unwrap_or(at), at, text);
@@ -287,22 +283,14 @@ impl RoomLog {
     /// and sends it to its subscribers here, unless it has it already (or
     /// no copy of the room).
     pub fn apply(&self, room: &str, epoch: &Arc<str>, p: Stored) {
-        let at = Position {
-            offset: p.offset,
-            epoch: epoch.clone(),
-        };
-        let text = wire::publication(room, &at, p.user.as_deref(), &p.data);
+        let (at, text) = stored_publication(room, epoch, &p);
         let now = Instant::now();
         let time = now.checked_sub(p.age).unwrap_or(now);
         let mut state = self.state();
         if !state.members.contains_key(room) {
             // Copied for a subscription that did not happen (its
             // connection ended first, or it will copy the room again).
-            if state.histories.forget_unused(room) {
-                if let Some(store) = &self.store {
-                    store.unfollow(room);
-                }
-            }
+            self.forget_copy(&mut state, room);
             return;
         }
         if state.histories.insert(room, &at, time, now, text.clone()) {
@@ -328,11 +316,18 @@ impl RoomLog {
         state.subscriptions -= 1;
         if let Some(store) = &self.store {
             store.absent(room, client.id);
-            if state.histories.forget_unused(room) {
-                store.unfollow(room);
-            }
+            self.forget_copy(&mut state, room);
         }
         true
+    }
+
+    /// Drops this node's copy of `room` if nobody here subscribes to it
+    /// (nothing keeps it up to date then), and stops following it.
+    fn forget_copy(&self, state: &mut State, room: &str) {
+        let Some(store) = &self.store else { return };
+        if state.histories.forget_unused(room) {
+            store.unfollow(room);
+        }
     }
 
     /// Publishes `data` (any JSON) to `room` as `client`: numbered, kept in
@@ -419,13 +414,7 @@ impl RoomLog {
             .publications
             .iter()
             .filter(|p| p.age < self.limits.age)
-            .map(|p| {
-                let at = Position {
-                    offset: p.offset,
-                    epoch: now.epoch.clone(),
-                };
-                wire::publication(room, &at, p.user.as_deref(), &p.data)
-            })
+            .map(|p| stored_publication(room, &now.epoch, p).1)
             .collect();
         Ok((now, texts))
     }
@@ -482,6 +471,17 @@ impl RoomLog {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
     }
+}
+
+/// A publication a shared store kept, at its position in `epoch`, and its
+/// `pub` text.
+fn stored_publication(room: &str, epoch: &Arc<str>, p: &Stored) -> (Position, Utf8Bytes) {
+    let at = Position {
+        offset: p.offset,
+        epoch: epoch.clone(),
+    };
+    let text = wire::publication(room, &at, p.user.as_deref(), &p.data);
+    (at, text)
 }
 
 /// Sends a publication to every member of a room.
