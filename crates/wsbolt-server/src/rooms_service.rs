@@ -81,8 +81,7 @@ impl RoomsService {
     ///
     /// `rooms-token-key` cannot be read or is not a usable key.
     pub fn new(config: &ServeConfig) -> std::io::Result<RoomsService> {
-        let log = Arc::new(RoomLog::new(config.history_limits()));
-        RoomsService::with(config, Arc::new(LocalRooms::default()), log)
+        RoomsService::with_rooms(config, Arc::new(LocalRooms::default()))
     }
 
     /// As [`new`](RoomsService::new), and with `redis` set in `config` the
@@ -115,12 +114,7 @@ impl RoomsService {
     ///
     /// As [`new`](RoomsService::new).
     pub fn with_rooms(config: &ServeConfig, rooms: Arc<dyn Rooms>) -> std::io::Result<RoomsService> {
-        let log = RoomLog::for_rooms(config.history_limits(), rooms.as_ref());
-        RoomsService::with(config, rooms, log)
-    }
-
-    fn with(config: &ServeConfig, rooms: Arc<dyn Rooms>, log: Arc<RoomLog>) -> std::io::Result<RoomsService> {
-        let env = Env::new(config, rooms, log, Arc::new(Metrics::default()))?;
+        let env = Env::new(config, rooms, Arc::new(Metrics::default()))?;
         let (stopper, stopped) = oneshot::channel::<()>();
         let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = stopped.await;

@@ -24,7 +24,7 @@ use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
 use crate::endpoints::{Env, Shutdown};
 use crate::metrics::Metrics;
-use crate::rooms::{LocalRooms, RedisRooms, RoomLog, Rooms};
+use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::state::State;
 use crate::tls::TlsReloader;
 use crate::web::Web;
@@ -128,9 +128,8 @@ impl Server {
             ),
             None => Arc::new(LocalRooms::default()),
         };
-        let room_log = RoomLog::for_rooms(config.history_limits(), rooms.as_ref());
         let metrics = Arc::new(Metrics::default());
-        let env = Arc::new(Env::new(&config, rooms, room_log, metrics.clone())?);
+        let env = Arc::new(Env::new(&config, rooms, metrics.clone())?);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {
             admission,

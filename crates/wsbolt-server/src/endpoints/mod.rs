@@ -116,8 +116,8 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// The endpoints' settings from `config`, sharing `rooms`, `room_log`
-    /// and `metrics`.
+    /// The endpoints' settings from `config`, sharing `rooms` (and its
+    /// history store, if it has one, for `/rooms`) and `metrics`.
     ///
     /// # Errors
     ///
@@ -125,7 +125,6 @@ impl Env {
     pub(crate) fn new(
         config: &crate::ServeConfig,
         rooms: Arc<dyn Rooms>,
-        room_log: Arc<crate::rooms::RoomLog>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Env> {
         let tokens = match &config.rooms_token_key {
@@ -138,6 +137,7 @@ impl Env {
             }
             None => None,
         };
+        let room_log = crate::rooms::RoomLog::for_rooms(config.history_limits(), rooms.as_ref());
         Ok(Env {
             limits: Limits {
                 max_outbound_queue: config.max_outbound_queue,
