@@ -15,13 +15,14 @@
 //! Server CPU comes from `/proc/<pid>/stat` (user and system time) over the
 //! measured window, and idle memory from the server's RSS.
 
-use std::io::IoSlice;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+mod load;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// `wsbolt-serve` is the `wsbolt serve` binary (echo at /echo, run with
@@ -312,129 +313,137 @@ async fn deflate_connection(addr: &str) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-/// One closed-loop connection: keeps `inflight` frames outstanding, sends
-/// one more for each complete answer. One task, non-blocking reads and
-/// vectored writes, so the client costs little per message.
-async fn drive(s: TcpStream, frame: Arc<Vec<u8>>, answer_len: usize, inflight: usize, done: Arc<AtomicU64>) {
-    let mut to_send = inflight; // frames not yet fully written
-    let mut offset = 0; // into the first of them
-    let mut got = 0usize; // bytes of the current answer
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let interest = if to_send > 0 {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let Ok(ready) = s.ready(interest).await else { return };
-        if ready.is_writable() && to_send > 0 {
-            let mut slices = Vec::with_capacity(to_send.min(64));
-            slices.push(IoSlice::new(&frame[offset..]));
-            for _ in 1..to_send.min(64) {
-                slices.push(IoSlice::new(&frame));
-            }
-            match s.try_write_vectored(&slices) {
-                Ok(mut n) => {
-                    while n > 0 {
-                        let left = frame.len() - offset;
-                        if n >= left {
-                            n -= left;
-                            offset = 0;
-                            to_send -= 1;
-                        } else {
-                            offset += n;
-                            n = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
-            }
-        }
-        if ready.is_readable() {
-            match s.try_read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    got += n;
-                    let complete = got / answer_len;
-                    got %= answer_len;
-                    if complete > 0 {
-                        to_send += complete;
-                        done.fetch_add(complete as u64, Ordering::Relaxed);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
-            }
-        }
-    }
-}
-
 struct Echo {
     msgs_per_s: f64,
     bytes_per_s: f64,
     user_us_per_msg: f64,
     sys_us_per_msg: f64,
+    /// The server's system calls per message (`None` without `perf`).
+    syscalls_per_msg: Option<f64>,
     /// The load generator's CPU use over the window (1.0 = its whole core):
     /// near 1.0, the client, not the server, set the pace.
     client_cpu: f64,
+    /// The load generator's own user and system CPU per message.
+    client_us_per_msg: (f64, f64),
 }
 
-/// This process's user + system CPU seconds so far.
-fn own_cpu() -> f64 {
+/// This process's user and system CPU seconds so far.
+fn own_cpu() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+    (
+        f[11].parse::<f64>().unwrap() / 100.0,
+        f[12].parse::<f64>().unwrap() / 100.0,
+    )
 }
 
 fn echo_run(kind: &str, case: Case, warmup: Duration, window: Duration, core: Option<usize>) -> Echo {
     let server = Server::start(kind, core);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let done = Arc::new(AtomicU64::new(0));
-    let frame = Arc::new(masked_frame(case.size));
+    let frame = masked_frame(case.size);
     let answer_len = if kind == "tcp" {
         frame.len()
     } else {
         server_frame_len(case.size)
     };
-    let addr = format!("127.0.0.1:{PORT}");
-    let (msgs, cpu, client_cpu) = rt.block_on(async {
-        let mut sockets = Vec::new();
-        for _ in 0..case.conns {
-            let s = if kind == "tcp" {
-                let s = TcpStream::connect(&addr).await.unwrap();
-                s.set_nodelay(true).unwrap();
-                s
-            } else {
-                upgrade(&addr).await.unwrap()
-            };
-            sockets.push(s);
+    let open = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", PORT))?;
+        s.set_nodelay(true)?;
+        if kind != "tcp" {
+            upgrade_blocking(&s)?;
         }
-        for s in sockets {
-            tokio::spawn(drive(s, frame.clone(), answer_len, case.inflight, done.clone()));
+        Ok(s)
+    };
+    // Sampled at both edges of the window: the server's CPU, this process's,
+    // and the server's system calls (counted by `perf` over the window).
+    let mut edges = Vec::new();
+    let mut syscalls = None;
+    let plan = load::Plan {
+        conns: case.conns,
+        frame: &frame,
+        answer_len,
+        inflight: case.inflight,
+        warmup,
+        window,
+    };
+    let counts = load::run(&plan, open, || {
+        if edges.is_empty() {
+            syscalls = syscall_counter(server.child.id(), window);
         }
-        tokio::time::sleep(warmup).await;
-        let (n0, c0, t0, o0) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now(), own_cpu());
-        tokio::time::sleep(window).await;
-        let (n1, c1, t1, o1) = (done.load(Ordering::Relaxed), server.cpu(), Instant::now(), own_cpu());
-        let secs = (t1 - t0).as_secs_f64();
-        (
-            (n1 - n0) as f64 / secs,
-            ((c1.0 - c0.0) / secs, (c1.1 - c0.1) / secs),
-            (o1 - o0) / secs,
-        )
-    });
-    rt.shutdown_background();
+        edges.push((server.cpu(), own_cpu()));
+    })
+    .unwrap_or_else(|e| panic!("{kind}, {}: {e}", case.name));
+    let syscalls = syscalls.and_then(SyscallCounter::finish);
     drop(server);
+    let ((c0, o0), (c1, o1)) = (edges[0], edges[1]);
+    let msgs = counts.answers as f64 / counts.elapsed.as_secs_f64();
+    let per_msg = |cpu_s: f64| cpu_s / (counts.answers.max(1) as f64) * 1e6;
     Echo {
         msgs_per_s: msgs,
         bytes_per_s: msgs * case.size as f64,
-        user_us_per_msg: cpu.0 / msgs.max(1.0) * 1e6,
-        sys_us_per_msg: cpu.1 / msgs.max(1.0) * 1e6,
-        client_cpu,
+        user_us_per_msg: per_msg(c1.0 - c0.0),
+        sys_us_per_msg: per_msg(c1.1 - c0.1),
+        // perf counts over its own `sleep` of one window: a rate, per message.
+        syscalls_per_msg: syscalls.map(|n| n as f64 / window.as_secs_f64() / msgs.max(1.0)),
+        client_cpu: (o1.0 - o0.0 + o1.1 - o0.1) / counts.elapsed.as_secs_f64(),
+        client_us_per_msg: (per_msg(o1.0 - o0.0), per_msg(o1.1 - o0.1)),
+    }
+}
+
+/// The WebSocket upgrade on a blocking socket, answer read byte by byte (so
+/// nothing after it is consumed).
+fn upgrade_blocking(mut s: &std::net::TcpStream) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    s.write_all(
+        b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )?;
+    let mut head = Vec::with_capacity(256);
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(b[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(std::io::Error::other(String::from_utf8_lossy(&head).into_owned()));
+    }
+    Ok(())
+}
+
+/// `perf stat -e raw_syscalls:sys_enter -p PID` over one window: the
+/// server's system calls, all threads. `None` where perf is missing or not
+/// allowed (the column then shows "–").
+struct SyscallCounter(Child);
+
+fn syscall_counter(pid: u32, window: Duration) -> Option<SyscallCounter> {
+    let child = Command::new("perf")
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            "raw_syscalls:sys_enter",
+            "-p",
+            &pid.to_string(),
+            "--",
+            "sleep",
+        ])
+        .arg(format!("{:.3}", window.as_secs_f64()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    Some(SyscallCounter(child))
+}
+
+impl SyscallCounter {
+    fn finish(self) -> Option<u64> {
+        let out = self.0.wait_with_output().ok()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find(|l| l.contains("raw_syscalls:sys_enter"))
+            .and_then(|l| l.split(',').next()?.trim().parse().ok())
     }
 }
 
@@ -512,6 +521,88 @@ fn idle_run(kind: &str, n: usize, core: Option<usize>, deflate: bool) -> f64 {
     per_conn
 }
 
+/// One case of the summary: per server run, its median user µs and system
+/// calls per message and its paired echo rate against uWebSockets.
+struct ServerFigures {
+    kind: &'static str,
+    user_us: f64,
+    syscalls: Option<f64>,
+    rate_to_uws: Option<f64>,
+}
+
+struct SummaryRow {
+    case: &'static str,
+    per_server: Vec<ServerFigures>,
+    client_us: (f64, f64),
+}
+
+fn summary_row(case: &Case, runs: &[Vec<Echo>], wanted: &dyn Fn(&str) -> bool, uws_i: Option<usize>) -> SummaryRow {
+    let mut per_server = Vec::new();
+    let mut client = Vec::new();
+    for (si, kind) in SERVERS.iter().enumerate() {
+        if !wanted(kind) {
+            continue;
+        }
+        let r = &runs[si];
+        let user = median(r.iter().map(|e| e.user_us_per_msg).collect());
+        let calls = r
+            .iter()
+            .map(|e| e.syscalls_per_msg)
+            .collect::<Option<Vec<_>>>()
+            .map(median);
+        let to_uws = uws_i.map(|ui| {
+            median(
+                r.iter()
+                    .zip(&runs[ui])
+                    .map(|(e, u)| e.msgs_per_s / u.msgs_per_s)
+                    .collect(),
+            )
+        });
+        per_server.push(ServerFigures {
+            kind,
+            user_us: user,
+            syscalls: calls,
+            rate_to_uws: to_uws,
+        });
+        client.extend(r.iter().map(|e| e.client_us_per_msg));
+    }
+    SummaryRow {
+        case: case.name,
+        per_server,
+        client_us: (
+            median(client.iter().map(|c| c.0).collect()),
+            median(client.iter().map(|c| c.1).collect()),
+        ),
+    }
+}
+
+/// The issue's table: user CPU, system calls and echo rate per server, one
+/// line a case, with the load generator's own CPU per message beside them.
+fn print_summary(rows: &[SummaryRow], wanted: &dyn Fn(&str) -> bool) {
+    let Some(first) = rows.first() else { return };
+    let names: Vec<&str> = first.per_server.iter().map(|p| p.kind).collect();
+    let joined = names.join(" / ");
+    println!("\n## Summary (medians; echo rate paired with uWebSockets in each repeat)\n");
+    println!("| case | server user µs/msg: {joined} | syscalls/msg: {joined} | echo rate vs uWS: {joined} | load generator µs/msg, user / sys |");
+    println!("| --- | --- | --- | --- | --- |");
+    let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    for row in rows {
+        let col = |f: &dyn Fn(&ServerFigures) -> String| row.per_server.iter().map(f).collect::<Vec<_>>().join(" / ");
+        println!(
+            "| {} | {} | {} | {} | {:.3} / {:.3} |",
+            row.case,
+            col(&|p| format!("{:.3}", p.user_us)),
+            col(&|p| fmt(p.syscalls)),
+            col(&|p| fmt(p.rate_to_uws)),
+            row.client_us.0,
+            row.client_us.1
+        );
+    }
+    if !wanted("uws") {
+        println!("\n(no uWebSockets: give --uws PATH for the rate column)");
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -543,13 +634,21 @@ fn main() {
     let warmup = Duration::from_millis(if quick { 500 } else { 1000 });
     // Pin the servers to core 0; `run` pins this process to core 1.
     let core = if has("--no-pin") { None } else { Some(0) };
-    let only: Option<Vec<String>> = value("--cases").map(|v| v.split(',').map(str::to_string).collect());
+    // `--table`: the four cases of the round-3 issue's table (100 x 20 B,
+    // pipelined, 200 x 16 KiB, 1 x 20 B) for the TCP floor, uWebSockets, the
+    // library and `wsbolt serve`, with the handshake and idle runs.
+    let table = has("--table");
+    let only: Option<Vec<String>> = value("--cases")
+        .or(table.then(|| "0,6,3,5".to_string()))
+        .map(|v| v.split(',').map(str::to_string).collect());
     let idle_n: usize = value("--idle-connections")
         .map(|v| v.parse().unwrap())
         .unwrap_or(10_000);
     // `--servers wsbolt,wsbolt-serve`: run only these (tcp is always run
     // for the echo ratios).
-    let picked: Option<Vec<String>> = value("--servers").map(|v| v.split(',').map(str::to_string).collect());
+    let picked: Option<Vec<String>> = value("--servers")
+        .or(table.then(|| "wsbolt,wsbolt-serve,uws".to_string()))
+        .map(|v| v.split(',').map(str::to_string).collect());
     let uws = uws_binary();
     match &uws {
         Some(p) if !p.is_file() => panic!("--uws {}: no such file", p.display()),
@@ -561,13 +660,14 @@ fn main() {
     };
     let uws_i = SERVERS.iter().position(|k| *k == "uws").filter(|_| wanted("uws"));
     let mut json = serde_json::Map::new();
+    let mut summary = Vec::new();
 
     println!("## Echo (median of {repeats}; {window:?} windows; server pinned to core 0, client to core 1)\n");
     // Two ratios: of the medians, and the median of each repeat's ratio (the
     // servers of one repeat run back to back, so drift between repeats,
     // which is large on a shared VM, cancels out of the paired ratio).
-    println!("| case | server | msgs/s | MB/s | ratio to TCP | paired ratio to TCP | paired ratio to uWS | server user µs/msg | server sys µs/msg | uWS's server CPU/msg ÷ this one's | client CPU |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| case | server | msgs/s | MB/s | ratio to TCP | paired ratio to TCP | paired ratio to uWS | server user µs/msg | server sys µs/msg | server syscalls/msg | uWS's server CPU/msg ÷ this one's | client CPU | client user / sys µs/msg |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (ci, case) in CASES.iter().enumerate() {
         if only.as_ref().is_some_and(|o| !o.contains(&ci.to_string())) {
             continue;
@@ -609,28 +709,40 @@ fn main() {
             // Server CPU per message (user + system), paired with uWS's in
             // the same repeat: the efficiency ratio, whoever set the pace.
             let cpu = |e: &Echo| e.user_us_per_msg + e.sys_us_per_msg;
+            let sys_calls = runs[si]
+                .iter()
+                .map(|e| e.syscalls_per_msg)
+                .collect::<Option<Vec<f64>>>()
+                .map(median);
             let cpu_to_uws =
                 uws_i.map(|ui| median(runs[si].iter().zip(&runs[ui]).map(|(e, t)| cpu(t) / cpu(e)).collect()));
             println!(
-                "| {} | {kind} | {} | {:.1} | {:.3} | {paired:.3} | {} | {u:.3} | {s:.3} | {} | {:.0}% |",
+                "| {} | {kind} | {} | {:.1} | {:.3} | {paired:.3} | {} | {u:.3} | {s:.3} | {} | {} | {:.0}% | {:.3} / {:.3} |",
                 case.name,
                 fmt_rate(m),
                 med(si, |e| e.bytes_per_s) / 1e6,
                 m / tcp,
                 to_uws.map_or("–".to_string(), |r| format!("{r:.3}")),
+                sys_calls.map_or("–".to_string(), |r| format!("{r:.3}")),
                 cpu_to_uws.map_or("–".to_string(), |r| format!("{r:.3}")),
                 med(si, |e| e.client_cpu) * 100.0,
+                med(si, |e| e.client_us_per_msg.0),
+                med(si, |e| e.client_us_per_msg.1),
             );
             row.insert(
                 kind.to_string(),
                 serde_json::json!({"msgs_per_s": m, "ratio_to_tcp": m / tcp, "paired_ratio_to_tcp": paired,
                                    "paired_ratio_to_uws": to_uws, "uws_cpu_ratio": cpu_to_uws, "client_cpu": med(si, |e| e.client_cpu),
-                                   "user_us_per_msg": u, "sys_us_per_msg": s,
+                                   "user_us_per_msg": u, "sys_us_per_msg": s, "syscalls_per_msg": sys_calls,
+                                   "client_user_us_per_msg": med(si, |e| e.client_us_per_msg.0),
+                                   "client_sys_us_per_msg": med(si, |e| e.client_us_per_msg.1),
                                    "all_msgs_per_s": runs[si].iter().map(|e| e.msgs_per_s).collect::<Vec<_>>()}),
             );
         }
+        summary.push(summary_row(case, &runs, &wanted, uws_i));
         json.insert(case.name.to_string(), serde_json::Value::Object(row));
     }
+    print_summary(&summary, &wanted);
 
     if !has("--no-handshakes") {
         println!("\n## Handshakes (4 concurrent connectors, median of {repeats})\n");
