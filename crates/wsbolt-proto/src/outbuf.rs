@@ -84,6 +84,16 @@ impl OutBuf {
         n
     }
 
+    /// Whether everything queued is one contiguous chunk (what
+    /// [`OutBuf::first_chunk`] returns), so one plain write can take it all.
+    pub fn is_single_chunk(&self) -> bool {
+        match self.chunks.len() {
+            0 => true,
+            1 => self.tail.is_empty(),
+            _ => false,
+        }
+    }
+
     /// The first contiguous chunk (for transports without vectored writes).
     pub fn first_chunk(&self) -> &[u8] {
         match self.chunks.front() {

@@ -199,11 +199,19 @@ impl<I: Io> ReadLoop<I> {
 
     /// Tells the connection the time, fires what is due, and arms the sleep
     /// for its next deadline. Returns whether a timer fired.
+    ///
+    /// Inlined: the read loop calls it twice per message, and without
+    /// timers (the library's default) it is one test.
+    #[inline]
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.conn.timers_active() {
             self.sleep_armed = false;
             return false;
         }
+        self.poll_active_timers(cx)
+    }
+
+    fn poll_active_timers(&mut self, cx: &mut Context<'_>) -> bool {
         if self.conn.handle_timeout(Instant::now()) {
             return true;
         }

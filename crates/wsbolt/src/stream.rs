@@ -73,7 +73,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io for Direct<S> {
     fn poll_write_out(&mut self, cx: &mut Context<'_>, conn: &mut Connection) -> Poll<Result<()>> {
         let out = conn.output();
         while !out.is_empty() {
-            let n = if self.0.is_write_vectored() {
+            // One chunk (small frames copied into the tail, the usual
+            // case) is a plain write: no slice array to fill.
+            let n = if self.0.is_write_vectored() && !out.is_single_chunk() {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
                 let k = out.chunks_vectored(&mut slices);
                 ready!(Pin::new(&mut self.0).poll_write_vectored(cx, &slices[..k]))?

@@ -111,6 +111,12 @@ impl Connection {
                 return Ok(false);
             };
             let validate_text = self.check_sequence(&header)?;
+            if self.inbuf.len() - header_len >= header.payload_len as usize {
+                // The whole frame is here (small frames, the usual case):
+                // handled at once, without state kept between reads.
+                self.finish_frame(header, header_len, 0, validate_text)?;
+                return Ok(true);
+            }
             self.frame = Some(InFrame {
                 header,
                 header_len: header_len as u8,
@@ -136,17 +142,40 @@ impl Connection {
             return Ok(false);
         }
         let InFrame { header, header_len, .. } = self.frame.take().expect("set above");
-        let header_len = usize::from(header_len);
+        self.finish_frame(header, usize::from(header_len), len, false)?;
+        Ok(true)
+    }
+
+    /// Unmasks (and validates, for text) the frame's payload from `done`
+    /// on, takes the frame off the read buffer and handles it. The whole
+    /// frame is in the buffer.
+    #[inline(always)]
+    fn finish_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+        done: usize,
+        validate_text: bool,
+    ) -> Result<(), ProtocolError> {
+        let len = header.payload_len as usize;
+        if done < len {
+            let piece = &mut self.inbuf[header_len + done..header_len + len];
+            if let Some(key) = header.mask {
+                apply_mask(piece, key, done);
+            }
+            if validate_text {
+                self.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
         // One split for header and payload, then a pointer bump past the
         // header on the frozen bytes: cheaper than advancing the BytesMut
         // and splitting again (two updates of its shared state).
         let mut payload = self.inbuf.split_to(header_len + len).freeze();
         payload.advance(header_len);
         if self.trace.is_some() {
-            return self.handle_frame_traced(header, payload).map(|()| true);
+            return self.handle_frame_traced(header, payload);
         }
-        self.handle_frame(header, payload)?;
-        Ok(true)
+        self.handle_frame(header, payload)
     }
 
     /// Checks a data frame's place in the message sequence and the limits,

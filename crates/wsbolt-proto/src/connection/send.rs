@@ -187,6 +187,17 @@ impl Connection {
         if self.trace.is_some() {
             self.record_sent(opcode, fin, rsv1, payload);
         }
+        if self.rng.is_none() && payload.len() < 126 {
+            // A server's small frame (the most common): two header bytes,
+            // no mask; what `FrameHeader::encode` writes for it.
+            let b0 = opcode.as_u8() | if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 };
+            let tail = self.out.tail_mut();
+            tail.reserve(2 + payload.len());
+            tail.extend_from_slice(&[b0, payload.len() as u8]);
+            tail.extend_from_slice(payload);
+            self.out.note_appended(2 + payload.len());
+            return;
+        }
         let mask = self.rng.as_mut().map(|r| rand::Rng::random(&mut **r));
         let header = FrameHeader {
             fin,
