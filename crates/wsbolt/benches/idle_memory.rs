@@ -75,8 +75,11 @@ fn main() {
             tcp_pair as f64 / N as f64
         );
         println!(
-            "Connection (protocol state) inline size: {} B",
-            std::mem::size_of::<wsbolt::proto::Connection>()
+            "inline sizes: WebSocketStream<TcpStream> {} B, of which Connection (protocol state) {} B, its OutBuf {} B and Config {} B",
+            std::mem::size_of::<wsbolt::WebSocketStream<tokio::net::TcpStream>>(),
+            std::mem::size_of::<wsbolt::proto::Connection>(),
+            std::mem::size_of::<wsbolt::proto::outbuf::OutBuf>(),
+            std::mem::size_of::<wsbolt::proto::Config>()
         );
         drop((raw, held, clients));
     });
