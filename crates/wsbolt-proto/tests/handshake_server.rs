@@ -323,3 +323,28 @@ fn a_head_trickled_byte_by_byte_is_parsed_once() {
         assert_eq!(got.is_some(), i == bytes.len() - 1);
     }
 }
+
+/// The header limit holds exactly on both sides of the parser's stack slots
+/// (64): at the limit a request parses, one over it is 431, with the limit
+/// below, at and above the stack's size.
+#[test]
+fn header_limit_is_exact_below_at_and_above_the_stack_slots() {
+    use wsbolt_proto::handshake::server::parse_request;
+    let base = good_lines().len() - 1; // the request line is not a field
+    for limit in [8, 63, 64, 65, 100, 200] {
+        for extra in [limit - base, limit - base + 1] {
+            let mut lines = good_lines();
+            for i in 0..extra {
+                lines.push(format!("X-Filler-{i}: x"));
+            }
+            let head = bytes::Bytes::from(with(lines));
+            let parsed = parse_request(&head, limit);
+            if base + extra <= limit {
+                let req = parsed.unwrap_or_else(|e| panic!("limit {limit}, {} fields: {e:?}", base + extra));
+                assert_eq!(req.headers.iter().count(), base + extra);
+            } else {
+                assert_eq!(parsed.unwrap_err(), HandshakeError::TooManyHeaders, "limit {limit}");
+            }
+        }
+    }
+}

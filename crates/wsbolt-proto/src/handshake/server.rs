@@ -6,6 +6,8 @@
 //! maps its request onto [`Request`] (with [`Request::extended_connect`] set)
 //! and calls the same [`validate`] and [`accept_head`].
 
+use std::mem::MaybeUninit;
+
 use base64::Engine;
 use bytes::Bytes;
 
@@ -150,11 +152,26 @@ fn check_request_line(line: &[u8]) -> Result<(), HandshakeError> {
     }
 }
 
+/// Header slots kept on the stack by [`parse_request`]: the default
+/// `max_headers` (2 KiB of stack).
+const STACK_HEADER_SLOTS: usize = 64;
+
 /// Parses a complete request head.
 pub fn parse_request(head: &Bytes, max_headers: usize) -> Result<Request, HandshakeError> {
-    let mut fields = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(head) {
+    // The parser's header slots: on the stack up to the default limit,
+    // uninitialised (httparse writes each before it reads it). A heap
+    // vector of 64 zeroed slots (2 KiB) was the largest allocation of a
+    // handshake, and freeing it the costliest.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADER_SLOTS];
+    let mut heap = Vec::new();
+    let slots = if max_headers <= STACK_HEADER_SLOTS {
+        &mut stack[..max_headers]
+    } else {
+        heap.resize_with(max_headers, MaybeUninit::uninit);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, slots) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HandshakeError::Malformed("incomplete head".into())),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
