@@ -565,3 +565,58 @@ fn a_prepared_message_is_framed_once_and_shared() {
     closed.close(None).unwrap();
     assert_eq!(closed.send_prepared(&prepared), Err(wsbolt_proto::SendError::Closed));
 }
+
+/// A server's small frames (framed by a shortcut) are byte for byte what
+/// `FrameHeader::encode` gives, for every kind of frame and length up to 125.
+#[test]
+fn server_small_frames_match_the_header_encoder() {
+    use wsbolt_proto::frame::{FrameHeader, MAX_HEADER_LEN};
+    let expected = |opcode, fin, payload: &[u8]| {
+        let header = FrameHeader {
+            fin,
+            rsv1: false,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut h = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut h);
+        [&h[..n], payload].concat()
+    };
+    for len in [0, 1, 2, 20, 125, 126] {
+        let payload = vec![0x5a; len];
+        let mut c = Connection::new(Role::Server, Default::default());
+        c.send_binary(&payload).unwrap();
+        assert_eq!(
+            c.output().take_all(),
+            expected(OpCode::Binary, true, &payload),
+            "binary {len}"
+        );
+        c.send_fragment(OpCode::Text, &payload, false).unwrap();
+        assert_eq!(
+            c.output().take_all(),
+            expected(OpCode::Text, false, &payload),
+            "first fragment {len}"
+        );
+        c.send_fragment(OpCode::Continuation, &payload, true).unwrap();
+        assert_eq!(
+            c.output().take_all(),
+            expected(OpCode::Continuation, true, &payload),
+            "last fragment {len}"
+        );
+        if len <= 125 {
+            c.ping(&payload).unwrap();
+            assert_eq!(
+                c.output().take_all(),
+                expected(OpCode::Ping, true, &payload),
+                "ping {len}"
+            );
+            c.pong(&payload).unwrap();
+            assert_eq!(
+                c.output().take_all(),
+                expected(OpCode::Pong, true, &payload),
+                "pong {len}"
+            );
+        }
+    }
+}
