@@ -1,6 +1,7 @@
 //! `/echo`: every text and binary message is sent back as received.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::task::Poll;
 
 use futures_util::{FutureExt, StreamExt};
 
@@ -18,10 +19,9 @@ pub(crate) fn serve(ws: Ws, ctx: Ctx, done: Done) {
 /// reading until it drains (TCP pushes back on the client); a client that
 /// leaves it undrained for `write-timeout` seconds is a slow consumer.
 ///
-/// Messages already read are taken without waiting (`now_or_never`); only
-/// when none is ready are the metrics told (one [`Tally`] per batch) and the
-/// shutdown signal polled beside the socket, so a read that brought many
-/// frames costs neither per frame.
+/// Messages already read are taken as they are; only when none is ready are
+/// the metrics told (one [`Tally`] per batch) and the shutdown signal polled,
+/// so a read that brought many frames costs neither per frame.
 ///
 /// The future an idle connection waits in is kept small: the rare paths
 /// (draining, closing) are boxed when taken, so they take no room in it,
@@ -37,23 +37,24 @@ fn run(mut ws: Ws, ctx: Ctx) -> impl Future<Output = u16> + Send {
         } = ctx;
         let mut tally = Tally::default();
         loop {
-            let next = match ws.next().now_or_never() {
-                Some(next) => next,
-                None => {
-                    tell(&mut tally, &ctx, &mut access);
-                    tokio::select! {
-                        biased;
-                        next = ws.next() => next,
-                        _ = &mut stop => {
-                            // Boxed in a statement of its own: a temporary in
-                            // the awaiting statement would keep its room in
-                            // this future.
-                            let close = Box::pin(going_away(&mut ws));
-                            close.await;
-                            break;
-                        }
-                    }
+            // The socket first; only when it has nothing are the metrics told
+            // and the shutdown signal polled. One poll of the stream per
+            // wake-up: taking ready messages with `now_or_never` and then
+            // selecting polled it a third time per message.
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(next) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Some(next));
                 }
+                tell(&mut tally, &ctx, &mut access);
+                stop.poll_unpin(cx).map(|()| None)
+            })
+            .await;
+            let Some(next) = next else {
+                // Boxed in a statement of its own: a temporary in the
+                // awaiting statement would keep its room in this future.
+                let close = Box::pin(going_away(&mut ws));
+                close.await;
+                break;
             };
             let Some(Ok(msg)) = next else { break };
             if !msg.is_data() {
