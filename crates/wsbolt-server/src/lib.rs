@@ -35,6 +35,7 @@ mod rooms_service;
 mod routes;
 mod server;
 mod server_pages;
+mod shutdown;
 mod state;
 mod tls;
 pub mod tokens;

@@ -2,15 +2,11 @@
 //! WebSocket requests that hyper or axum received with the
 //! `wsbolt.rooms.v1` protocol, as `wsbolt serve` does at `/rooms`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http_body_util::Full;
-use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use wsbolt::ServerConfig;
 
@@ -66,8 +62,8 @@ pub struct RoomsService {
     ws: Arc<ServerConfig>,
     allow_origin: Arc<[String]>,
     stop: Shutdown,
-    /// Fires `stop`; taken by the first [`shutdown`](RoomsService::shutdown).
-    stopper: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    /// Fires `stop` ([`shutdown`](RoomsService::shutdown)).
+    stopper: Arc<crate::shutdown::Trigger>,
     stopping: Arc<AtomicBool>,
     tasks: TaskTracker,
 }
@@ -115,16 +111,13 @@ impl RoomsService {
     /// As [`new`](RoomsService::new).
     pub fn with_rooms(config: &ServeConfig, rooms: Arc<dyn Rooms>) -> std::io::Result<RoomsService> {
         let env = Env::new(config, rooms, Arc::new(Metrics::default()))?;
-        let (stopper, stopped) = oneshot::channel::<()>();
-        let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            let _ = stopped.await;
-        });
+        let (stopper, stop) = crate::shutdown::signal();
         Ok(RoomsService {
             env: Arc::new(env),
             ws: Arc::new(with_protocol(config.ws_config(), PROTOCOL)),
             allow_origin: config.allow_origin.clone().into(),
-            stop: stop.shared(),
-            stopper: Arc::new(Mutex::new(Some(stopper))),
+            stop,
+            stopper: Arc::new(stopper),
             stopping: Arc::new(AtomicBool::new(false)),
             tasks: TaskTracker::new(),
         })
@@ -152,9 +145,7 @@ impl RoomsService {
     /// the future only stops the wait.
     pub async fn shutdown(&self, grace: std::time::Duration) -> usize {
         self.stopping.store(true, Ordering::Release);
-        if let Some(stopper) = self.stopper.lock().expect("stopper lock").take() {
-            let _ = stopper.send(());
-        }
+        self.stopper.fire();
         self.tasks.close();
         let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
         self.tasks.len()

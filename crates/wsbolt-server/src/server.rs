@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,7 @@ use crate::admission::Admission;
 use crate::config::ServeConfig;
 use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
-use crate::endpoints::{Env, Shutdown};
+use crate::endpoints::Env;
 use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::state::State;
@@ -175,11 +174,7 @@ impl Server {
     /// then are left to end on their own (each is bounded by its close
     /// timeout); `wsbolt serve` exits at that point.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop_all: Shutdown = futures_util::FutureExt::shared(Box::pin(async move {
-            let _ = stop_rx.await;
-        })
-            as Pin<Box<dyn Future<Output = ()> + Send>>);
+        let (stop_trigger, stop_all) = crate::shutdown::signal();
         // Counts the connection tasks without a per-task entry (a JoinSet
         // keeps one for each: about 100 bytes per idle connection).
         let tasks = self.state.tasks.clone();
@@ -207,7 +202,7 @@ impl Server {
         }
         drop(self.listener);
         self.state.stopping.store(true, Ordering::Release);
-        let _ = stop_tx.send(());
+        stop_trigger.fire();
         let open = tasks.len();
         tracing::info!(open, "shutting down: closing connections with 1001");
         let grace = Duration::from_secs(self.state.config.shutdown_grace);

@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::Shared;
 use wsbolt::{CloseFrame, MaybeTlsStream, Message, PreparedMessage, WebSocketStream};
 
 use self::access::AccessRecord;
@@ -154,11 +153,10 @@ impl Env {
     }
 }
 
-/// Resolves when the server starts shutting down. One future for the whole
+/// Resolves when the server starts shutting down. One signal for the whole
 /// server: each connection holds a clone (16 bytes, and a waker slot while
-/// it waits) instead of a watch receiver and its 144-byte wait future. A
-/// clone is polled until it resolves, never after.
-pub(crate) type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
+/// it waits) instead of a watch receiver and its 144-byte wait future.
+pub(crate) use crate::shutdown::Shutdown;
 
 /// What an endpoint gets: the server's [`Env`], the shutdown signal and
 /// the connection's access record, nothing else (32 bytes per connection).
