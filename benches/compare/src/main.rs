@@ -321,7 +321,8 @@ struct Echo {
     /// The server's system calls per message (`None` without `perf`).
     syscalls_per_msg: Option<f64>,
     /// The load generator's CPU use over the window (1.0 = its whole core):
-    /// near 1.0, the client, not the server, set the pace.
+    /// near 1.0, the client may have set the pace (its system time per
+    /// message is the server's: see docs/performance.md).
     client_cpu: f64,
     /// The load generator's own user and system CPU per message.
     client_us_per_msg: (f64, f64),
@@ -521,8 +522,9 @@ fn idle_run(kind: &str, n: usize, core: Option<usize>, deflate: bool) -> f64 {
     per_conn
 }
 
-/// One case of the summary: per server run, its median user µs and system
-/// calls per message and its paired echo rate against uWebSockets.
+/// One server in one case of the summary: the medians the echo table
+/// printed for it (user µs and system calls per message, echo rate paired
+/// with uWebSockets').
 struct ServerFigures {
     kind: &'static str,
     user_us: f64,
@@ -530,50 +532,12 @@ struct ServerFigures {
     rate_to_uws: Option<f64>,
 }
 
+/// One case of the summary, with the load generator's median user and
+/// system µs per message over every server's runs.
 struct SummaryRow {
     case: &'static str,
     per_server: Vec<ServerFigures>,
     client_us: (f64, f64),
-}
-
-fn summary_row(case: &Case, runs: &[Vec<Echo>], wanted: &dyn Fn(&str) -> bool, uws_i: Option<usize>) -> SummaryRow {
-    let mut per_server = Vec::new();
-    let mut client = Vec::new();
-    for (si, kind) in SERVERS.iter().enumerate() {
-        if !wanted(kind) {
-            continue;
-        }
-        let r = &runs[si];
-        let user = median(r.iter().map(|e| e.user_us_per_msg).collect());
-        let calls = r
-            .iter()
-            .map(|e| e.syscalls_per_msg)
-            .collect::<Option<Vec<_>>>()
-            .map(median);
-        let to_uws = uws_i.map(|ui| {
-            median(
-                r.iter()
-                    .zip(&runs[ui])
-                    .map(|(e, u)| e.msgs_per_s / u.msgs_per_s)
-                    .collect(),
-            )
-        });
-        per_server.push(ServerFigures {
-            kind,
-            user_us: user,
-            syscalls: calls,
-            rate_to_uws: to_uws,
-        });
-        client.extend(r.iter().map(|e| e.client_us_per_msg));
-    }
-    SummaryRow {
-        case: case.name,
-        per_server,
-        client_us: (
-            median(client.iter().map(|c| c.0).collect()),
-            median(client.iter().map(|c| c.1).collect()),
-        ),
-    }
 }
 
 /// The table: user CPU, system calls and echo rate per server, one
@@ -684,6 +648,8 @@ fn main() {
         let med = |si: usize, f: fn(&Echo) -> f64| median(runs[si].iter().map(f).collect());
         let tcp = med(0, |e| e.msgs_per_s);
         let mut row = serde_json::Map::new();
+        let mut per_server = Vec::new();
+        let mut client: Vec<(f64, f64)> = Vec::new();
         for (si, kind) in SERVERS.iter().enumerate() {
             if !wanted(kind) {
                 continue;
@@ -738,8 +704,22 @@ fn main() {
                                    "client_sys_us_per_msg": med(si, |e| e.client_us_per_msg.1),
                                    "all_msgs_per_s": runs[si].iter().map(|e| e.msgs_per_s).collect::<Vec<_>>()}),
             );
+            per_server.push(ServerFigures {
+                kind,
+                user_us: u,
+                syscalls: sys_calls,
+                rate_to_uws: to_uws,
+            });
+            client.extend(runs[si].iter().map(|e| e.client_us_per_msg));
         }
-        summary.push(summary_row(case, &runs, &wanted, uws_i));
+        summary.push(SummaryRow {
+            case: case.name,
+            per_server,
+            client_us: (
+                median(client.iter().map(|c| c.0).collect()),
+                median(client.iter().map(|c| c.1).collect()),
+            ),
+        });
         json.insert(case.name.to_string(), serde_json::Value::Object(row));
     }
     print_summary(&summary, &wanted);
