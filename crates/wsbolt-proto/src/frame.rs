@@ -234,13 +234,7 @@ impl FrameHeader {
     /// Encodes this header (with minimal length encoding) into `out`;
     /// returns its length.
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-        let mut b0 = self.opcode.as_u8();
-        if self.fin {
-            b0 |= 0x80;
-        }
-        if self.rsv1 {
-            b0 |= 0x40;
-        }
+        let b0 = first_byte(self.opcode, self.fin, self.rsv1);
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let len = self.payload_len;
         out[0] = b0;
@@ -262,6 +256,21 @@ impl FrameHeader {
         }
         n
     }
+}
+
+/// A frame's first byte: FIN, RSV1 and the opcode (RSV2 and RSV3 are
+/// never set). [`FrameHeader::encode`] writes it, and so does the
+/// connection's shortcut for a server's small frames.
+#[inline]
+pub(crate) fn first_byte(opcode: OpCode, fin: bool, rsv1: bool) -> u8 {
+    let mut b0 = opcode.as_u8();
+    if fin {
+        b0 |= 0x80;
+    }
+    if rsv1 {
+        b0 |= 0x40;
+    }
+    b0
 }
 
 #[cfg(test)]

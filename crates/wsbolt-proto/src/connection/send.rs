@@ -190,7 +190,7 @@ impl Connection {
         if self.rng.is_none() && payload.len() < 126 {
             // A server's small frame (the most common): two header bytes,
             // no mask; what `FrameHeader::encode` writes for it.
-            let b0 = opcode.as_u8() | if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 };
+            let b0 = crate::frame::first_byte(opcode, fin, rsv1);
             let tail = self.out.tail_mut();
             tail.reserve(2 + payload.len());
             tail.extend_from_slice(&[b0, payload.len() as u8]);
