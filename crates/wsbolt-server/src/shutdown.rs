@@ -38,6 +38,37 @@ struct Waiting {
     free: Vec<usize>,
 }
 
+impl Waiting {
+    /// Keeps `waker` in a free slot; returns the slot.
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.wakers[i] = Some(waker);
+                i
+            }
+            None => {
+                self.wakers.push(Some(waker));
+                self.wakers.len() - 1
+            }
+        }
+    }
+
+    /// Keeps `waker` in slot `i`, unless the one there already wakes the
+    /// same task (the usual case: no clone, no drop).
+    fn keep(&mut self, i: usize, waker: &Waker) {
+        match &mut self.wakers[i] {
+            Some(w) if w.will_wake(waker) => {}
+            w => *w = Some(waker.clone()),
+        }
+    }
+
+    /// Frees slot `i`.
+    fn remove(&mut self, i: usize) {
+        self.wakers[i] = None;
+        self.free.push(i);
+    }
+}
+
 /// A signal and its trigger.
 pub(crate) fn signal() -> (Trigger, Shutdown) {
     let signal = Arc::new(Signal {
@@ -90,24 +121,8 @@ impl Future for Shutdown {
             return Poll::Ready(());
         }
         match this.slot {
-            Some(i) => match &mut waiting.wakers[i] {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
-            },
-            None => {
-                let waker = Some(cx.waker().clone());
-                let i = match waiting.free.pop() {
-                    Some(i) => {
-                        waiting.wakers[i] = waker;
-                        i
-                    }
-                    None => {
-                        waiting.wakers.push(waker);
-                        waiting.wakers.len() - 1
-                    }
-                };
-                this.slot = Some(i);
-            }
+            Some(i) => waiting.keep(i, cx.waker()),
+            None => this.slot = Some(waiting.insert(cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -116,9 +131,7 @@ impl Future for Shutdown {
 impl Drop for Shutdown {
     fn drop(&mut self) {
         if let Some(i) = self.slot {
-            let mut waiting = self.signal.waiting();
-            waiting.wakers[i] = None;
-            waiting.free.push(i);
+            self.signal.waiting().remove(i);
         }
     }
 }
