@@ -182,6 +182,7 @@ fn value_of(key: &str, c: &ServeConfig, log: &Logging) -> Option<Option<String>>
             _ => "close1008",
         }),
         "write-timeout" => n(c.write_timeout),
+        "engine-threads" => n(c.engine_threads as u64),
         "tls-cert" => path(&c.tls_cert),
         "tls-key" => path(&c.tls_key),
         "tls-self-signed" => Some(c.tls_self_signed.to_string()),

@@ -12,6 +12,7 @@ use wsbolt::{HandshakeError, ServerConfig};
 use crate::admission::Slot;
 use crate::endpoints::access::Access;
 use crate::endpoints::{ended, going_away, Ctx, Done, Shutdown, Ws};
+use crate::engine::Engine;
 use crate::origin;
 use crate::routes::{resolve, Routed};
 use crate::state::State;
@@ -43,6 +44,9 @@ pub(crate) fn start(ws: Ws, state: &State, stop: Shutdown, routed: Routed, slot:
             ended(&ws, access)
         });
         return;
+    }
+    if let Some(engine) = state.engine.as_ref().filter(|_| routed.engine && Engine::takes(&ws)) {
+        return engine.adopt(ws, access, done);
     }
     let ctx = Ctx {
         env: state.env.clone(),

@@ -25,6 +25,7 @@ mod config;
 mod connection;
 mod dispatch;
 mod endpoints;
+mod engine;
 mod h2_stream_errors;
 mod http;
 mod metrics;

@@ -20,6 +20,10 @@ pub(crate) struct Route {
     /// The entry point for a client whose token was verified, for a route
     /// that takes tokens when they are on (`rooms-token-key`).
     pub granted: Option<GrantedFn>,
+    /// The serving engine (`crate::engine`) runs this route for plain-TCP
+    /// WebSockets when there is one; true only for `/echo`, the endpoint it
+    /// implements.
+    pub engine: bool,
 }
 
 /// An endpoint's entry point for a client with a verified token.
@@ -34,6 +38,7 @@ pub(crate) const ROUTES: &[Route] = &[
         serve: echo::serve,
         start: None,
         granted: None,
+        engine: true,
     },
     Route {
         path: "/chat",
@@ -41,6 +46,7 @@ pub(crate) const ROUTES: &[Route] = &[
         serve: chat::serve,
         start: Some(chat::start),
         granted: None,
+        engine: false,
     },
     Route {
         path: "/broadcast",
@@ -48,6 +54,7 @@ pub(crate) const ROUTES: &[Route] = &[
         serve: broadcast::serve,
         start: None,
         granted: None,
+        engine: false,
     },
     Route {
         path: "/rooms",
@@ -55,6 +62,7 @@ pub(crate) const ROUTES: &[Route] = &[
         serve: rooms::serve,
         start: None,
         granted: Some(rooms::serve_granted),
+        engine: false,
     },
 ];
 
@@ -90,6 +98,8 @@ pub(crate) struct Routed {
     pub granted: Option<GrantedFn>,
     /// The peer and the path, for the access log when it is on.
     pub access: Option<(std::net::SocketAddr, Box<str>)>,
+    /// The route runs on the serving engine (see [`Route::engine`]).
+    pub engine: bool,
 }
 
 /// The endpoint for an upgrade request to `req`'s path: a built-in route, a
@@ -108,6 +118,7 @@ pub(crate) fn resolve(
             permit: None,
             granted: route.granted,
             access: None,
+            engine: route.engine,
         });
     }
     if reserved().any(|p| p == path) {
@@ -127,5 +138,6 @@ pub(crate) fn resolve(
         permit: Some(permit),
         granted: None,
         access: None,
+        engine: false,
     })
 }

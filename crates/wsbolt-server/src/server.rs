@@ -22,6 +22,7 @@ use crate::config::ServeConfig;
 use crate::endpoints::handler::{self, Handlers};
 use crate::endpoints::programs::{self, Entry};
 use crate::endpoints::Env;
+use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::rooms::{LocalRooms, RedisRooms, Rooms};
 use crate::state::State;
@@ -128,7 +129,12 @@ impl Server {
             None => Arc::new(LocalRooms::default()),
         };
         let metrics = Arc::new(Metrics::default());
+        let tasks = TaskTracker::new();
         let env = Arc::new(Env::new(&config, rooms, metrics.clone())?);
+        let engine = match config.engine_threads {
+            0 => None,
+            n => Some(Engine::start(n, env.limits, &metrics, &ws.ws, &tasks)?),
+        };
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let state = Arc::new(State {
             admission,
@@ -139,7 +145,8 @@ impl Server {
             web,
             handlers,
             env,
-            tasks: TaskTracker::new(),
+            tasks,
+            engine,
             stopping: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Server {
@@ -203,8 +210,17 @@ impl Server {
         drop(self.listener);
         self.state.stopping.store(true, Ordering::Release);
         stop_trigger.fire();
-        let open = tasks.len();
-        tracing::info!(open, "shutting down: closing connections with 1001");
+        if let Some(engine) = &self.state.engine {
+            engine.stop();
+        }
+        // WebSockets (on tasks and on the engine); `tasks` also counts
+        // handshakes in flight and each engine thread.
+        let open = self.state.metrics.open.load(Ordering::Relaxed);
+        tracing::info!(
+            open,
+            tasks = tasks.len(),
+            "shutting down: closing connections with 1001"
+        );
         let grace = Duration::from_secs(self.state.config.shutdown_grace);
         tasks.close();
         if tokio::time::timeout(grace, tasks.wait()).await.is_err() {

@@ -30,6 +30,8 @@ pub(crate) struct State {
     /// Set when shutdown starts: a WebSocket accepted from then on is closed
     /// with 1001 at once, and `/readyz` answers 503.
     pub stopping: AtomicBool,
+    /// The serving engine's threads (`engine-threads`), if any.
+    pub engine: Option<crate::engine::Engine>,
     /// The connection limits.
     pub admission: Arc<Admission>,
 }

@@ -218,6 +218,30 @@ where
         &self.inner.io.0
     }
 
+    /// The transport and the protocol state, for a server that drives the
+    /// connection itself from here on (its own event loop, as `wsbolt
+    /// serve`'s engine does): bytes read past the handshake and events not
+    /// yet taken stay in the [`Connection`], what it queued stays in its
+    /// output.
+    ///
+    /// Meant for a stream that was not polled yet, or not since its last
+    /// message: an end the stream was holding back (a Close, a protocol
+    /// failure, while its Close frame was written) is recorded in
+    /// [`Connection::close_status`] but not returned as an event again.
+    ///
+    /// ```no_run
+    /// # async fn f(tcp: tokio::net::TcpStream) -> wsbolt::Result<()> {
+    /// let ws = wsbolt::accept(tcp).await?;
+    /// let (tcp, mut conn) = ws.into_parts();
+    /// while let Some(event) = conn.next_event() {
+    ///     println!("{event:?}"); // what arrived with the handshake
+    /// }
+    /// # drop(tcp); Ok(()) }
+    /// ```
+    pub fn into_parts(self) -> (S, Connection) {
+        (self.inner.io.0, self.inner.conn)
+    }
+
     /// A message already received and parsed, without waiting or reading:
     /// lets a server answer everything one read brought before flushing once.
     pub fn try_next_buffered(&mut self) -> Option<Result<Message>> {

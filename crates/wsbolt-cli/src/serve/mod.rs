@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// Seconds a client may leave answers unread before it is a slow consumer [default: 30].
     #[arg(long, value_name = "SECS")]
     write_timeout: Option<u64>,
+    /// Engine threads for plain-TCP /echo (one epoll each, no task per connection); 0: tokio tasks [default: one per CPU].
+    #[arg(long, value_name = "N")]
+    engine_threads: Option<usize>,
     /// PEM certificate chain: serve wss:// and https:// (with --tls-key).
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     tls_cert: Option<PathBuf>,
@@ -219,6 +222,7 @@ impl ServeArgs {
             max_outbound_queue: self.max_outbound_queue.or(file.max_outbound_queue),
             slow_consumer: self.slow_consumer.or(file.slow_consumer),
             write_timeout: self.write_timeout.or(file.write_timeout),
+            engine_threads: self.engine_threads.or(file.engine_threads),
             tls_cert: self.tls_cert.or(file.tls_cert),
             tls_key: self.tls_key.or(file.tls_key),
             tls_self_signed: self.tls_self_signed || file.tls_self_signed,
@@ -254,7 +258,8 @@ impl ServeArgs {
             ping_interval,
             ping_timeout,
             max_connections,
-            write_timeout
+            write_timeout,
+            engine_threads
         );
         set!(
             max_connections_per_ip,

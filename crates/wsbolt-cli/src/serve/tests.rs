@@ -25,6 +25,7 @@ const SAMPLES: &[(&str, Option<&str>, &str)] = &[
     ("max-outbound-queue", Some("10"), "10"),
     ("slow-consumer", Some("close1013"), "\"close1013\""),
     ("write-timeout", Some("11"), "11"),
+    ("engine-threads", Some("19"), "19"),
     ("tls-cert", Some("/srv/c.pem"), "\"/srv/c.pem\""),
     ("tls-key", Some("/srv/k.pem"), "\"/srv/k.pem\""),
     ("tls-self-signed", None, "true"),

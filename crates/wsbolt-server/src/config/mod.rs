@@ -92,6 +92,11 @@ pub struct ServeConfig {
     /// Seconds a client may leave the server's answers unread (while the
     /// server waits before reading more) before it is a slow consumer. Default 30.
     pub write_timeout: u64,
+    /// Engine threads serving plain-TCP `/echo` WebSockets after their
+    /// handshake (one `epoll` each, no task per connection); 0 keeps them on
+    /// tokio tasks like the other endpoints. Default: one per CPU the
+    /// process may run on.
+    pub engine_threads: usize,
     /// PEM certificate chain: serve wss:// and https://.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
@@ -167,6 +172,7 @@ impl Default for ServeConfig {
             max_outbound_queue: 1 << 20,
             slow_consumer: SlowConsumer::Close1008,
             write_timeout: 30,
+            engine_threads: std::thread::available_parallelism().map_or(1, usize::from),
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,

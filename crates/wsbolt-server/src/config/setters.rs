@@ -142,6 +142,13 @@ impl ServeConfig {
         self
     }
 
+    /// Sets [`engine_threads`](ServeConfig::engine_threads) (0: no engine).
+    #[must_use]
+    pub fn engine_threads(mut self, engine_threads: usize) -> Self {
+        self.engine_threads = engine_threads;
+        self
+    }
+
     /// Sets [`write_timeout`](ServeConfig::write_timeout).
     #[must_use]
     pub fn write_timeout(mut self, write_timeout: u64) -> Self {

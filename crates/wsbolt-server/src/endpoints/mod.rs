@@ -60,7 +60,9 @@ impl Done {
         });
     }
 
-    fn finish(self, code: u16) {
+    /// The connection ended with `code`: its places given back, the
+    /// metrics told.
+    pub(crate) fn finish(self, code: u16) {
         self.metrics.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.metrics.closed(code);
     }

@@ -1,0 +1,378 @@
+//! One `/echo` WebSocket on an engine thread: its socket, its protocol
+//! state, and what one readiness does with them (read what arrived, answer
+//! every message it held, write the answers at once).
+//!
+//! The steps mirror the library's read loop (`wsbolt`'s `read_loop.rs`) for
+//! a server that owns its thread: no waker, no task, no timer object; the
+//! deadlines go to the thread's heap.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use wsbolt::proto::{CloseFrame, Connection, Event, Message, Timeout};
+
+use super::Settings;
+use crate::endpoints::access::{self, AccessRecord};
+use crate::endpoints::Done;
+use crate::metrics::Tally;
+
+/// The smallest read straight into a connection's buffer.
+const READ_CHUNK: usize = 16 * 1024;
+/// The largest reservation for a large frame's payload.
+const MAX_READ_CHUNK: usize = 1 << 20;
+/// A read this long means bulk data: the next one between frames goes
+/// straight into the connection's buffer instead of the thread's.
+const BULK_READ: usize = 16 * 1024;
+/// Reads one readiness may take before the other connections of the thread
+/// get their turn (the connection is visited again after them).
+const READS_PER_TURN: usize = 32;
+/// The most slices handed to one vectored write.
+const MAX_IOV: usize = 16;
+/// Lingering after a failure ends once the peer sent nothing for this
+/// long, as in the library.
+const LINGER_QUIET: Duration = Duration::from_millis(200);
+
+/// What a turn asks of the event loop.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Wait for the socket or the next deadline.
+    Wait,
+    /// More may be readable: visit again after the other connections.
+    Again,
+    /// The connection ended: remove it.
+    Remove,
+}
+
+/// After a protocol failure (our Close is written): reading and discarding
+/// what the peer still sends, so closing the socket does not reset the
+/// connection before the peer reads our Close.
+struct Lingering {
+    deadline: Instant,
+    quiet_until: Instant,
+    discarded: usize,
+}
+
+/// One connection of an engine thread.
+pub(super) struct Conn {
+    tcp: TcpStream,
+    ws: Connection,
+    done: Done,
+    access: AccessRecord,
+    lingering: Option<Box<Lingering>>,
+    /// The deadline the thread's heap holds for this connection, if any.
+    pub(super) armed: Option<Instant>,
+    /// While reading is paused for an unwritten backlog: by when the client
+    /// must have read it (`write-timeout`), or it is a slow consumer.
+    drain_by: Option<Instant>,
+    read_eof: bool,
+    /// The peer broke the protocol or missed a keepalive: linger once our
+    /// Close is written.
+    failed: bool,
+    /// The last read was bulk data.
+    bulk: bool,
+}
+
+impl Conn {
+    pub(super) fn new(tcp: TcpStream, ws: Connection, done: Done, access: AccessRecord) -> Conn {
+        Conn {
+            tcp,
+            ws,
+            done,
+            access,
+            lingering: None,
+            armed: None,
+            drain_by: None,
+            read_eof: false,
+            failed: false,
+            bulk: false,
+        }
+    }
+
+    pub(super) fn socket(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// One turn: everything the socket has (up to [`READS_PER_TURN`] reads)
+    /// read and answered, the answers written with one write.
+    pub(super) fn turn(&mut self, s: &mut Settings, now: Instant) -> Next {
+        let mut tally = Tally::default();
+        let next = self.turn_counted(s, now, &mut tally);
+        tell(&mut tally, s, &mut self.access);
+        next
+    }
+
+    fn turn_counted(&mut self, s: &mut Settings, now: Instant, tally: &mut Tally) -> Next {
+        if self.lingering.is_some() {
+            return self.linger(s, now);
+        }
+        if self.ws.timers_active() {
+            // Fires what is due and starts the clocks of a new connection
+            // (its keepalive starts at the first call).
+            self.ws.handle_timeout(now);
+        }
+        let mut reads = 0;
+        loop {
+            self.take_events(s, tally);
+            if let Err(e) = self.write_out() {
+                // What is queued can never leave: drop it and end.
+                let out = self.ws.output();
+                out.advance(out.len());
+                self.ws.receive_eof();
+                self.read_eof = true;
+                tracing::debug!(error = %e, "write failed");
+            }
+            let flushed = self.ws.output().is_empty();
+            if self.failed && flushed && !self.read_eof && s.linger_time > Duration::ZERO {
+                return self.start_linger(s, now);
+            }
+            if self.ws.wants_transport_closed() || (self.read_eof && flushed) {
+                return Next::Remove;
+            }
+            if self.read_eof {
+                return Next::Wait; // for the output to drain
+            }
+            // The client is not reading our answers: read no more from it
+            // until they drain, for at most `write-timeout`.
+            if self.ws.output_len() > s.high_water {
+                self.drain_by.get_or_insert(now + s.limits.write_timeout);
+                return Next::Wait;
+            }
+            self.drain_by = None;
+            if reads == READS_PER_TURN {
+                return Next::Again;
+            }
+            reads += 1;
+            match self.read_once(s) {
+                Ok(true) => {}
+                Ok(false) => return Next::Wait,
+                Err(e) => {
+                    tracing::debug!(error = %e, "read failed");
+                    self.ws.receive_eof();
+                    self.read_eof = true;
+                }
+            }
+            if self.ws.timers_active() {
+                // Date the activity (and a keepalive pong) at arrival.
+                self.ws.handle_timeout(now);
+            }
+        }
+    }
+
+    /// A deadline passed: the drain deadline here, the protocol's timers
+    /// in the turn.
+    pub(super) fn on_deadline(&mut self, s: &mut Settings, now: Instant) -> Next {
+        if self.drain_by.is_some_and(|by| by <= now) {
+            self.drain_by = None;
+            if self.ws.output_len() > s.high_water {
+                self.slow_consumer(s);
+            }
+        }
+        self.turn(s, now)
+    }
+
+    /// Server shutdown: Close 1001 after what is queued.
+    pub(super) fn go_away(&mut self, s: &mut Settings, now: Instant) -> Next {
+        let _ = self.ws.close(CloseFrame::new(1001u16, "server shutting down").ok());
+        self.turn(s, now)
+    }
+
+    /// When the thread must look at this connection again, if ever.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        let timers = if self.ws.timers_active() {
+            self.ws.poll_timeout()
+        } else {
+            None
+        };
+        let linger = self.lingering.as_ref().map(|l| l.quiet_until.min(l.deadline));
+        [timers, self.drain_by, linger].into_iter().flatten().min()
+    }
+
+    /// The connection ended: the socket shut down, the metrics and the
+    /// access log told, its places given back.
+    pub(super) fn finish(self) {
+        let _ = self.tcp.shutdown(std::net::Shutdown::Write);
+        let code = self.ws.close_status().map_or(1006, |st| st.code().as_u16());
+        access::log(self.access, code);
+        self.done.finish(code);
+    }
+
+    /// `/echo`: every data message sent back as it came, unless the client
+    /// has left more than `max-outbound-queue` unread (a slow consumer) or
+    /// we are closing.
+    fn take_events(&mut self, s: &mut Settings, tally: &mut Tally) {
+        while let Some(event) = self.ws.next_event() {
+            let msg = match event {
+                Event::Text(t) => Message::Text(t),
+                Event::Binary(b) => Message::Binary(b),
+                Event::Failed(e) => {
+                    tracing::debug!(error = %e, "protocol error");
+                    self.failed = true;
+                    continue;
+                }
+                Event::TimedOut(Timeout::Keepalive) => {
+                    self.failed = true;
+                    continue;
+                }
+                // Pongs and Close replies are already queued.
+                _ => continue,
+            };
+            let len = msg.len();
+            tally.received(len);
+            if self.ws.close_sent() {
+                continue;
+            }
+            if self.ws.output_len() > s.limits.max_outbound_queue {
+                self.slow_consumer(s);
+                continue;
+            }
+            if self.ws.send(msg).is_ok() {
+                tally.sent(len);
+            }
+        }
+    }
+
+    /// Closes a client that does not keep up, dropping what it has not begun
+    /// to receive so the Close is the next frame it reads.
+    fn slow_consumer(&mut self, s: &Settings) {
+        let code = s.limits.slow_consumer_code;
+        tracing::info!(
+            code,
+            unsent = self.ws.output_len(),
+            "closing a slow consumer, dropping what it has not begun to receive"
+        );
+        let _ = self
+            .ws
+            .close_discarding_unsent(CloseFrame::new(code, "slow consumer").ok());
+    }
+
+    /// Writes what is queued until the socket takes no more.
+    fn write_out(&mut self) -> io::Result<()> {
+        let out = self.ws.output();
+        while !out.is_empty() {
+            let written = if out.is_single_chunk() {
+                (&self.tcp).write(out.first_chunk())
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let k = out.chunks_vectored(&mut slices);
+                (&self.tcp).write_vectored(&slices[..k])
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// One read: false when the socket had nothing.
+    ///
+    /// Between frames the read lands in the thread's buffer and only what
+    /// arrived is copied into the connection (an idle connection holds no
+    /// read buffer); within a frame, or after bulk data, it goes straight
+    /// into the connection's buffer so large payloads are not copied twice.
+    fn read_once(&mut self, s: &mut Settings) -> io::Result<bool> {
+        let between_frames = self.ws.read_buffer().is_empty();
+        let read = if between_frames && !self.bulk {
+            (&self.tcp).read(&mut s.scratch).inspect(|&n| {
+                if n > 0 {
+                    self.ws.receive(&s.scratch[..n]);
+                }
+            })
+        } else {
+            self.read_direct(between_frames)
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if between_frames && self.bulk {
+                    // Idle after bulk data: hold no read buffer.
+                    *self.ws.read_buffer() = bytes::BytesMut::new();
+                    self.bulk = false;
+                }
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        self.bulk = n >= BULK_READ;
+        if n == 0 {
+            self.ws.receive_eof();
+            self.read_eof = true;
+        }
+        Ok(true)
+    }
+
+    /// A read into the connection's own buffer, sized for what the frame
+    /// under way still needs.
+    fn read_direct(&mut self, between_frames: bool) -> io::Result<usize> {
+        let hint = if between_frames {
+            super::SCRATCH_LEN
+        } else {
+            self.ws.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK)
+        };
+        let buf = self.ws.read_buffer();
+        let filled = buf.len();
+        if buf.capacity() - filled < READ_CHUNK {
+            buf.reserve(hint);
+        }
+        // Zeroed, then cut back to what arrived: safe code, at the price of
+        // one pass over the room read into (only in this path: large frames).
+        let room = (buf.capacity() - filled).min(hint);
+        buf.resize(filled + room, 0);
+        let read = (&self.tcp).read(&mut buf[filled..]);
+        let n = *read.as_ref().unwrap_or(&0);
+        buf.truncate(filled + n);
+        if n > 0 {
+            self.ws.process();
+        }
+        read
+    }
+
+    /// Our Close is written after a failure: our side shut, then reading
+    /// and discarding (see [`Lingering`]).
+    fn start_linger(&mut self, s: &mut Settings, now: Instant) -> Next {
+        let _ = self.tcp.shutdown(std::net::Shutdown::Write);
+        let deadline = now + s.linger_time;
+        self.lingering = Some(Box::new(Lingering {
+            deadline,
+            quiet_until: (now + LINGER_QUIET).min(deadline),
+            discarded: 0,
+        }));
+        self.linger(s, now)
+    }
+
+    fn linger(&mut self, s: &mut Settings, now: Instant) -> Next {
+        let Some(l) = self.lingering.as_mut() else {
+            return Next::Remove;
+        };
+        loop {
+            if l.discarded >= s.linger_bytes || now >= l.quiet_until {
+                return Next::Remove;
+            }
+            match (&self.tcp).read(&mut s.scratch) {
+                Ok(0) => return Next::Remove,
+                Ok(n) => {
+                    l.discarded += n;
+                    l.quiet_until = (now + LINGER_QUIET).min(l.deadline);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Remove,
+            }
+        }
+    }
+}
+
+/// Adds a turn's counts to the metrics and the access record.
+fn tell(tally: &mut Tally, s: &Settings, record: &mut AccessRecord) {
+    if record.is_some() {
+        let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
+        access::received_many(record, messages_in, bytes_in);
+        access::sent(record, messages_out, bytes_out);
+    }
+    tally.flush(&s.metrics);
+}
