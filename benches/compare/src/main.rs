@@ -30,7 +30,18 @@ use tokio::net::TcpStream;
 /// address); `uws` is an external uWebSockets echo server given with
 /// `--uws PATH` (run as `PATH PORT`; never built or fetched by this
 /// repository); the others are `compare-server` kinds.
-const SERVERS: [&str; 6] = ["tcp", "wsbolt", "wsbolt-serve", "fastwebsockets", "tungstenite", "uws"];
+// `wsbolt-serve` runs /echo on its serving engine (the default);
+// `wsbolt-serve-tasks` is the same build with `--engine-threads 0`, /echo on
+// tokio tasks: the engine's gain side by side.
+const SERVERS: [&str; 7] = [
+    "tcp",
+    "wsbolt",
+    "wsbolt-serve",
+    "wsbolt-serve-tasks",
+    "fastwebsockets",
+    "tungstenite",
+    "uws",
+];
 
 /// The uWebSockets binary, from `--uws PATH` or `WSBOLT_COMPARE_UWS`.
 fn uws_binary() -> Option<std::path::PathBuf> {
@@ -144,6 +155,7 @@ impl Server {
             // `wsbolt-serve+deflate-nct`: no context takeover (shared codecs).
             match kind {
                 "wsbolt-serve" => args.push("--no-deflate"),
+                "wsbolt-serve-tasks" => args.extend(["--no-deflate", "--engine-threads", "0"]),
                 "wsbolt-serve+deflate" => {}
                 "wsbolt-serve+deflate-nct" => args.push("--deflate-no-context-takeover"),
                 other => panic!("unknown server {other}"),
@@ -611,7 +623,7 @@ fn main() {
     // `--servers wsbolt,wsbolt-serve`: run only these (tcp is always run
     // for the echo ratios).
     let picked: Option<Vec<String>> = value("--servers")
-        .or(table.then(|| "wsbolt,wsbolt-serve,uws".to_string()))
+        .or(table.then(|| "wsbolt,wsbolt-serve,wsbolt-serve-tasks,uws".to_string()))
         .map(|v| v.split(',').map(str::to_string).collect());
     let uws = uws_binary();
     match &uws {

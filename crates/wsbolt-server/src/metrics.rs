@@ -101,6 +101,12 @@ impl Metrics {
         *self.close_codes.lock().expect("metrics lock").entry(code).or_default() += 1;
     }
 
+    /// A WebSocket ended with `code`: one fewer open, its code counted.
+    pub(crate) fn ended(&self, code: u16) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.closed(code);
+    }
+
     /// Counts a refused handshake by HTTP status.
     pub fn handshake_failed(&self, status: u16) {
         *self

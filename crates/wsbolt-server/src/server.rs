@@ -5,7 +5,9 @@
 //! ([`crate::connection`]: TLS and the first request; the direct WebSocket
 //! upgrade, or [`crate::http`] where hyper serves pages, keep-alive and
 //! HTTP/2) → route ([`crate::dispatch`], from the table in [`crate::routes`])
-//! → endpoint. No stage reaches back into an earlier one.
+//! → endpoint: a task of its own, or for a plain-TCP `/echo` a connection
+//! on the serving engine's threads ([`crate::engine`]). No stage reaches
+//! back into an earlier one.
 
 use std::future::Future;
 use std::io;

@@ -63,8 +63,15 @@ impl Done {
     /// The connection ended with `code`: its places given back, the
     /// metrics told.
     pub(crate) fn finish(self, code: u16) {
-        self.metrics.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.metrics.closed(code);
+        self.metrics.ended(code);
+    }
+
+    /// The connection's place in the limits, for a connection served
+    /// without a task (the serving engine), which tells the metrics itself
+    /// ([`Metrics::ended`]) when it ends. A handler's process slot is let
+    /// go: only `/echo` runs there.
+    pub(crate) fn into_slot(self) -> Option<crate::admission::Slot> {
+        self._slot
     }
 }
 

@@ -13,17 +13,10 @@ use mio::net::TcpStream;
 use wsbolt::proto::{CloseFrame, Connection, Event, Message, Timeout};
 
 use super::Settings;
+use crate::admission::Slot;
 use crate::endpoints::access::{self, AccessRecord};
-use crate::endpoints::Done;
 use crate::metrics::Tally;
 
-/// The smallest read straight into a connection's buffer.
-const READ_CHUNK: usize = 16 * 1024;
-/// The largest reservation for a large frame's payload.
-const MAX_READ_CHUNK: usize = 1 << 20;
-/// A read this long means bulk data: the next one between frames goes
-/// straight into the connection's buffer instead of the thread's.
-const BULK_READ: usize = 16 * 1024;
 /// Reads one readiness may take before the other connections of the thread
 /// get their turn (the connection is visited again after them).
 const READS_PER_TURN: usize = 32;
@@ -57,7 +50,8 @@ struct Lingering {
 pub(super) struct Conn {
     tcp: TcpStream,
     ws: Connection,
-    done: Done,
+    /// The connection's place in the limits, given back when it ends.
+    _slot: Option<Slot>,
     access: AccessRecord,
     lingering: Option<Box<Lingering>>,
     /// The deadline the thread's heap holds for this connection, if any.
@@ -66,26 +60,26 @@ pub(super) struct Conn {
     /// must have read it (`write-timeout`), or it is a slow consumer.
     drain_by: Option<Instant>,
     read_eof: bool,
+    /// Registered for write readiness too (see [`Conn::needs_write_interest`]).
+    pub(super) write_interest: bool,
     /// The peer broke the protocol or missed a keepalive: linger once our
     /// Close is written.
     failed: bool,
-    /// The last read was bulk data.
-    bulk: bool,
 }
 
 impl Conn {
-    pub(super) fn new(tcp: TcpStream, ws: Connection, done: Done, access: AccessRecord) -> Conn {
+    pub(super) fn new(tcp: TcpStream, ws: Connection, slot: Option<Slot>, access: AccessRecord) -> Conn {
         Conn {
             tcp,
             ws,
-            done,
+            _slot: slot,
             access,
             lingering: None,
             armed: None,
             drain_by: None,
             read_eof: false,
+            write_interest: false,
             failed: false,
-            bulk: false,
         }
     }
 
@@ -96,13 +90,23 @@ impl Conn {
     /// One turn: everything the socket has (up to [`READS_PER_TURN`] reads)
     /// read and answered, the answers written with one write.
     pub(super) fn turn(&mut self, s: &mut Settings, now: Instant) -> Next {
+        self.turn_reading(s, now, true)
+    }
+
+    /// A new connection's first turn: what came with the handshake answered,
+    /// without a read (registering the socket reports data already there).
+    pub(super) fn start(&mut self, s: &mut Settings, now: Instant) -> Next {
+        self.turn_reading(s, now, false)
+    }
+
+    fn turn_reading(&mut self, s: &mut Settings, now: Instant, read: bool) -> Next {
         let mut tally = Tally::default();
-        let next = self.turn_counted(s, now, &mut tally);
+        let next = self.turn_counted(s, now, &mut tally, read);
         tell(&mut tally, s, &mut self.access);
         next
     }
 
-    fn turn_counted(&mut self, s: &mut Settings, now: Instant, tally: &mut Tally) -> Next {
+    fn turn_counted(&mut self, s: &mut Settings, now: Instant, tally: &mut Tally, read: bool) -> Next {
         if self.lingering.is_some() {
             return self.linger(s, now);
         }
@@ -112,6 +116,7 @@ impl Conn {
             self.ws.handle_timeout(now);
         }
         let mut reads = 0;
+        let mut drained = false;
         loop {
             self.take_events(s, tally);
             if let Err(e) = self.write_out() {
@@ -139,13 +144,20 @@ impl Conn {
                 return Next::Wait;
             }
             self.drain_by = None;
+            if drained || !read {
+                return Next::Wait;
+            }
             if reads == READS_PER_TURN {
                 return Next::Again;
             }
             reads += 1;
             match self.read_once(s) {
-                Ok(true) => {}
-                Ok(false) => return Next::Wait,
+                // A read that did not fill the buffer emptied the socket:
+                // data that comes later brings a new edge, so the read that
+                // would only say "would block" is skipped (one system call
+                // per message fewer; tokio does the same).
+                Ok(Some(n)) => drained = n > 0 && n < s.scratch.len(),
+                Ok(None) => return Next::Wait,
                 Err(e) => {
                     tracing::debug!(error = %e, "read failed");
                     self.ws.receive_eof();
@@ -177,6 +189,14 @@ impl Conn {
         self.turn(s, now)
     }
 
+    /// Whether the socket must now be watched for write readiness: a
+    /// connection is registered for reading only, so a new one costs no
+    /// wake-up for the writable socket it starts with; only once a write
+    /// left output behind is write readiness added (and kept).
+    pub(super) fn needs_write_interest(&self) -> bool {
+        !self.write_interest && self.ws.output_len() > 0
+    }
+
     /// When the thread must look at this connection again, if ever.
     pub(super) fn deadline(&self) -> Option<Instant> {
         let timers = if self.ws.timers_active() {
@@ -190,11 +210,11 @@ impl Conn {
 
     /// The connection ended: the socket shut down, the metrics and the
     /// access log told, its places given back.
-    pub(super) fn finish(self) {
+    pub(super) fn finish(self, s: &Settings) {
         let _ = self.tcp.shutdown(std::net::Shutdown::Write);
         let code = self.ws.close_status().map_or(1006, |st| st.code().as_u16());
         access::log(self.access, code);
-        self.done.finish(code);
+        s.metrics.ended(code);
     }
 
     /// `/echo`: every data message sent back as it came, unless the client
@@ -268,68 +288,32 @@ impl Conn {
         Ok(())
     }
 
-    /// One read: false when the socket had nothing.
+    /// One read into the thread's buffer, of which only what arrived is
+    /// copied into the connection (an idle connection holds no read
+    /// buffer): how many bytes came (0: the end), `None` when the socket
+    /// had nothing.
     ///
-    /// Between frames the read lands in the thread's buffer and only what
-    /// arrived is copied into the connection (an idle connection holds no
-    /// read buffer); within a frame, or after bulk data, it goes straight
-    /// into the connection's buffer so large payloads are not copied twice.
-    fn read_once(&mut self, s: &mut Settings) -> io::Result<bool> {
-        let between_frames = self.ws.read_buffer().is_empty();
-        let read = if between_frames && !self.bulk {
-            (&self.tcp).read(&mut s.scratch).inspect(|&n| {
-                if n > 0 {
-                    self.ws.receive(&s.scratch[..n]);
-                }
-            })
-        } else {
-            self.read_direct(between_frames)
-        };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if between_frames && self.bulk {
-                    // Idle after bulk data: hold no read buffer.
-                    *self.ws.read_buffer() = bytes::BytesMut::new();
-                    self.bulk = false;
-                }
-                return Ok(false);
+    /// Large payloads are copied once more than the library's read loop
+    /// does (it reads a frame under way straight into the connection's
+    /// buffer, through tokio's uninitialised-buffer reads). Reading there
+    /// from safe code means zeroing the room first, which cost more than the
+    /// copy (a 64 KiB `memset` per read at 16 KiB messages).
+    fn read_once(&mut self, s: &mut Settings) -> io::Result<Option<usize>> {
+        let n = loop {
+            match (&self.tcp).read(&mut s.scratch) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
-            Err(e) => return Err(e),
         };
-        self.bulk = n >= BULK_READ;
         if n == 0 {
             self.ws.receive_eof();
             self.read_eof = true;
-        }
-        Ok(true)
-    }
-
-    /// A read into the connection's own buffer, sized for what the frame
-    /// under way still needs.
-    fn read_direct(&mut self, between_frames: bool) -> io::Result<usize> {
-        let hint = if between_frames {
-            super::SCRATCH_LEN
         } else {
-            self.ws.read_hint().clamp(READ_CHUNK, MAX_READ_CHUNK)
-        };
-        let buf = self.ws.read_buffer();
-        let filled = buf.len();
-        if buf.capacity() - filled < READ_CHUNK {
-            buf.reserve(hint);
+            self.ws.receive(&s.scratch[..n]);
         }
-        // Zeroed, then cut back to what arrived: safe code, at the price of
-        // one pass over the room read into (only in this path: large frames).
-        let room = (buf.capacity() - filled).min(hint);
-        buf.resize(filled + room, 0);
-        let read = (&self.tcp).read(&mut buf[filled..]);
-        let n = *read.as_ref().unwrap_or(&0);
-        buf.truncate(filled + n);
-        if n > 0 {
-            self.ws.process();
-        }
-        read
+        Ok(Some(n))
     }
 
     /// Our Close is written after a failure: our side shut, then reading

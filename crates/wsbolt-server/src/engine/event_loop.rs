@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::conn::{Conn, Next};
 use super::{Inbox, Settings};
@@ -25,6 +25,8 @@ struct Slot {
 
 /// The thread's connections and deadlines.
 struct Conns {
+    /// The thread's `epoll`, to add write readiness to a connection.
+    registry: Registry,
     slots: Vec<Slot>,
     free: Vec<usize>,
     live: usize,
@@ -38,7 +40,15 @@ struct Conns {
 /// Runs the thread until shutdown has closed all its connections.
 pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
     let mut events = Events::with_capacity(EVENTS);
+    let registry = match poll.registry().try_clone() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "engine: cannot start a thread");
+            return;
+        }
+    };
     let mut conns = Conns {
+        registry,
         slots: Vec::new(),
         free: Vec::new(),
         live: 0,
@@ -72,7 +82,7 @@ pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
         if woken {
             let adopted = std::mem::take(&mut *inbox.adopted.lock().unwrap_or_else(|p| p.into_inner()));
             for a in adopted {
-                conns.adopt(&poll, a, &mut s, now, stopping);
+                conns.adopt(a, &mut s, now, stopping);
             }
             if !stopping && inbox.stop.load(Ordering::Acquire) {
                 stopping = true;
@@ -92,7 +102,7 @@ pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
     // Connections left only after an epoll failure: ended as they are.
     for slot in conns.slots.drain(..) {
         if let Some(conn) = slot.conn {
-            conn.finish();
+            conn.finish(&s);
         }
     }
 }
@@ -100,9 +110,9 @@ pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
 impl Conns {
     /// Registers a connection handed over from tokio and takes what came
     /// with its handshake.
-    fn adopt(&mut self, poll: &Poll, a: super::Adopted, s: &mut Settings, now: Instant, stopping: bool) {
+    fn adopt(&mut self, a: super::Adopted, s: &mut Settings, now: Instant, stopping: bool) {
         let tcp = mio::net::TcpStream::from_std(a.tcp);
-        let mut conn = Box::new(Conn::new(tcp, a.ws, a.done, a.access));
+        let mut conn = Box::new(Conn::new(tcp, a.ws, a.done.into_slot(), a.access));
         let i = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot {
                 generation: 0,
@@ -110,18 +120,17 @@ impl Conns {
             });
             self.slots.len() - 1
         });
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = poll.registry().register(conn.socket(), Token(i), interest) {
+        if let Err(e) = self.registry.register(conn.socket(), Token(i), Interest::READABLE) {
             tracing::warn!(error = %e, "engine: cannot register a connection");
             self.free.push(i);
-            return conn.finish();
+            return conn.finish(s);
         }
         self.slots[i].conn = Some(conn);
         self.live += 1;
         if stopping {
             self.visit(i, s, |c, s| c.go_away(s, now));
         } else {
-            self.visit(i, s, |c, s| c.turn(s, now));
+            self.visit(i, s, |c, s| c.start(s, now));
         }
     }
 
@@ -137,11 +146,18 @@ impl Conns {
                 slot.generation = slot.generation.wrapping_add(1);
                 self.free.push(i);
                 self.live -= 1;
-                conn.finish();
+                conn.finish(s);
             }
             next => {
                 if next == Next::Again {
                     self.again.push(i);
+                }
+                if conn.needs_write_interest() {
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    match self.registry.reregister(conn.socket(), Token(i), both) {
+                        Ok(()) => conn.write_interest = true,
+                        Err(e) => tracing::warn!(error = %e, "engine: cannot watch a connection for writing"),
+                    }
                 }
                 // Only an earlier deadline is pushed; a later one is found
                 // when the earlier entry comes up (keepalive moves its
