@@ -49,6 +49,14 @@ impl Tally {
         self.bytes_out += len as u64;
     }
 
+    /// Adds `other`'s counts to these.
+    pub(crate) fn absorb(&mut self, other: &Tally) {
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+    }
+
     /// (messages in, bytes in, messages out, bytes out) so far.
     pub(crate) fn counts(&self) -> (u64, u64, u64, u64) {
         (

@@ -171,12 +171,13 @@ async fn shutdown_closes_engine_connections_with_1001_and_ends() {
     for _ in 0..10 {
         clients.push(wsbolt::connect(&s.url("/echo")).await.unwrap().0);
     }
+    // Every connection is on the engine and has echoed once.
     for ws in &mut clients {
         ws.send(Message::text("before")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("before"));
     }
     let stopping = tokio::spawn(s.shutdown());
     for ws in &mut clients {
-        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("before"));
         let mut code = None;
         while let Some(Ok(m)) = ws.next().await {
             if let Message::Close(f) = m {

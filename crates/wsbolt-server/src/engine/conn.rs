@@ -102,7 +102,14 @@ impl Conn {
     fn turn_reading(&mut self, s: &mut Settings, now: Instant, read: bool) -> Next {
         let mut tally = Tally::default();
         let next = self.turn_counted(s, now, &mut tally, read);
-        tell(&mut tally, s, &mut self.access);
+        if self.access.is_some() {
+            let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
+            access::received_many(&mut self.access, messages_in, bytes_in);
+            access::sent(&mut self.access, messages_out, bytes_out);
+        }
+        // The shared counters are told once per wake-up of the thread
+        // (`Settings::tell_metrics`), not per connection.
+        s.tally.absorb(&tally);
         next
     }
 
@@ -210,10 +217,13 @@ impl Conn {
 
     /// The connection ended: the socket shut down, the metrics and the
     /// access log told, its places given back.
-    pub(super) fn finish(self, s: &Settings) {
+    pub(super) fn finish(self, s: &mut Settings) {
         let _ = self.tcp.shutdown(std::net::Shutdown::Write);
         let code = self.ws.close_status().map_or(1006, |st| st.code().as_u16());
         access::log(self.access, code);
+        // Its messages are counted before it is counted closed, so the
+        // metrics never show a closed connection's messages missing.
+        s.tell_metrics();
         s.metrics.ended(code);
     }
 
@@ -349,14 +359,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// Adds a turn's counts to the metrics and the access record.
-fn tell(tally: &mut Tally, s: &Settings, record: &mut AccessRecord) {
-    if record.is_some() {
-        let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
-        access::received_many(record, messages_in, bytes_in);
-        access::sent(record, messages_out, bytes_out);
-    }
-    tally.flush(&s.metrics);
 }

@@ -95,6 +95,7 @@ pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
         for i in std::mem::take(&mut conns.again) {
             conns.visit(i, &mut s, |c, s| c.turn(s, now));
         }
+        s.tell_metrics();
         if stopping && conns.live == 0 {
             break;
         }
@@ -102,7 +103,7 @@ pub(super) fn run(mut poll: Poll, inbox: &Inbox, mut s: Settings) {
     // Connections left only after an epoll failure: ended as they are.
     for slot in conns.slots.drain(..) {
         if let Some(conn) = slot.conn {
-            conn.finish(&s);
+            conn.finish(&mut s);
         }
     }
 }
