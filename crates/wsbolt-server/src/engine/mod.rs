@@ -160,9 +160,18 @@ impl Engine {
             done,
             access,
         };
-        inbox.adopted.lock().unwrap_or_else(|p| p.into_inner()).push(adopted);
-        if let Err(e) = inbox.waker.wake() {
-            tracing::warn!(error = %e, "cannot wake an engine thread");
+        let first = {
+            let mut queue = inbox.adopted.lock().unwrap_or_else(|p| p.into_inner());
+            queue.push(adopted);
+            queue.len() == 1
+        };
+        // Only the first of a burst wakes the thread: it takes the whole
+        // queue at once, so one wake-up (a system call here, a context
+        // switch there) serves every connection queued before it looks.
+        if first {
+            if let Err(e) = inbox.waker.wake() {
+                tracing::warn!(error = %e, "cannot wake an engine thread");
+            }
         }
     }
 
