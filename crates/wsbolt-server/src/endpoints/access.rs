@@ -65,6 +65,15 @@ pub(crate) fn received_many(record: &mut AccessRecord, messages: u64, bytes: u64
     }
 }
 
+/// Counts what `tally` counted (data messages each way).
+pub(crate) fn counted(record: &mut AccessRecord, tally: &crate::metrics::Tally) {
+    if record.is_some() {
+        let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
+        received_many(record, messages_in, bytes_in);
+        sent(record, messages_out, bytes_out);
+    }
+}
+
 /// Writes the line of a WebSocket that ended with `code`.
 pub(crate) fn log(record: AccessRecord, code: u16) {
     let Some(a) = record else { return };

@@ -178,7 +178,12 @@ pub(crate) struct Ctx {
 /// How a connection ended, for the metrics: its close code (1006 if none);
 /// writes its access line when the log is on.
 pub(crate) fn ended(ws: &Ws, access: AccessRecord) -> u16 {
-    let code = ws.close_status().map_or(1006, |s| s.code().as_u16());
+    ended_with(ws.close_status(), access)
+}
+
+/// [`ended`] for a connection driven without a stream (the serving engine).
+pub(crate) fn ended_with(status: Option<&wsbolt::CloseStatus>, access: AccessRecord) -> u16 {
+    let code = status.map_or(1006, |s| s.code().as_u16());
     access::log(access, code);
     code
 }
@@ -186,17 +191,18 @@ pub(crate) fn ended(ws: &Ws, access: AccessRecord) -> u16 {
 /// Tells the metrics and the access record what `tally` counted, and
 /// starts it again from zero.
 pub(crate) fn tell(tally: &mut Tally, env: &Env, record: &mut AccessRecord) {
-    if record.is_some() {
-        let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
-        access::received_many(record, messages_in, bytes_in);
-        access::sent(record, messages_out, bytes_out);
-    }
+    access::counted(record, tally);
     tally.flush(&env.metrics);
 }
 
 /// Closes with 1001 after writing what is queued (server shutdown).
 pub(crate) async fn going_away(ws: &mut Ws) {
-    let _ = ws.close(CloseFrame::new(1001u16, "server shutting down").ok()).await;
+    let _ = ws.close(going_away_frame()).await;
+}
+
+/// The Close every connection gets at server shutdown.
+pub(crate) fn going_away_frame() -> Option<CloseFrame> {
+    CloseFrame::new(1001u16, "server shutting down").ok()
 }
 
 /// Closes a client that does not keep up, with the configured code. What it
@@ -204,15 +210,20 @@ pub(crate) async fn going_away(ws: &mut Ws) {
 /// reads instead of waiting behind the backlog (which could outlast the close
 /// timeout: the client would see the connection end without a Close).
 pub(crate) async fn slow_consumer(ws: &mut Ws, code: u16) {
-    let frame = CloseFrame::new(code, "slow consumer").ok();
+    let frame = slow_consumer_frame(code, ws.buffered_amount());
+    let _ = ws.close_discarding_unsent(frame).await;
+}
+
+/// The Close for a slow consumer with `unsent` bytes queued, logged.
+pub(crate) fn slow_consumer_frame(code: u16, unsent: usize) -> Option<CloseFrame> {
     // The count `close_discarding_unsent` returns comes only when the closing
     // handshake ends: log the backlog now.
     tracing::info!(
         code,
-        unsent = ws.buffered_amount(),
+        unsent,
         "closing a slow consumer, dropping what it has not begun to receive"
     );
-    let _ = ws.close_discarding_unsent(frame).await;
+    CloseFrame::new(code, "slow consumer").ok()
 }
 
 /// Queues `msg` on the connection; false (the caller applies the

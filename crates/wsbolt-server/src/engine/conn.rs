@@ -10,11 +10,12 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use wsbolt::proto::{CloseFrame, Connection, Event, Message, Timeout};
+use wsbolt::proto::{Connection, Event, Message, Timeout};
 
 use super::Settings;
 use crate::admission::Slot;
 use crate::endpoints::access::{self, AccessRecord};
+use crate::endpoints::{ended_with, going_away_frame, slow_consumer_frame};
 use crate::metrics::Tally;
 
 /// Reads one readiness may take before the other connections of the thread
@@ -102,11 +103,7 @@ impl Conn {
     fn turn_reading(&mut self, s: &mut Settings, now: Instant, read: bool) -> Next {
         let mut tally = Tally::default();
         let next = self.turn_counted(s, now, &mut tally, read);
-        if self.access.is_some() {
-            let (messages_in, bytes_in, messages_out, bytes_out) = tally.counts();
-            access::received_many(&mut self.access, messages_in, bytes_in);
-            access::sent(&mut self.access, messages_out, bytes_out);
-        }
+        access::counted(&mut self.access, &tally);
         // The shared counters are told once per wake-up of the thread
         // (`Settings::tell_metrics`), not per connection.
         s.tally.absorb(&tally);
@@ -192,7 +189,7 @@ impl Conn {
 
     /// Server shutdown: Close 1001 after what is queued.
     pub(super) fn go_away(&mut self, s: &mut Settings, now: Instant) -> Next {
-        let _ = self.ws.close(CloseFrame::new(1001u16, "server shutting down").ok());
+        let _ = self.ws.close(going_away_frame());
         self.turn(s, now)
     }
 
@@ -219,8 +216,7 @@ impl Conn {
     /// access log told, its places given back.
     pub(super) fn finish(self, s: &mut Settings) {
         let _ = self.tcp.shutdown(std::net::Shutdown::Write);
-        let code = self.ws.close_status().map_or(1006, |st| st.code().as_u16());
-        access::log(self.access, code);
+        let code = ended_with(self.ws.close_status(), self.access);
         // Its messages are counted before it is counted closed, so the
         // metrics never show a closed connection's messages missing.
         s.tell_metrics();
@@ -265,15 +261,8 @@ impl Conn {
     /// Closes a client that does not keep up, dropping what it has not begun
     /// to receive so the Close is the next frame it reads.
     fn slow_consumer(&mut self, s: &Settings) {
-        let code = s.limits.slow_consumer_code;
-        tracing::info!(
-            code,
-            unsent = self.ws.output_len(),
-            "closing a slow consumer, dropping what it has not begun to receive"
-        );
-        let _ = self
-            .ws
-            .close_discarding_unsent(CloseFrame::new(code, "slow consumer").ok());
+        let frame = slow_consumer_frame(s.limits.slow_consumer_code, self.ws.output_len());
+        let _ = self.ws.close_discarding_unsent(frame);
     }
 
     /// Writes what is queued until the socket takes no more.

@@ -148,8 +148,7 @@ impl Engine {
             Ok(tcp) => tcp,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot hand the connection to the engine");
-                crate::endpoints::access::log(access, 1006);
-                return done.finish(1006);
+                return done.finish(crate::endpoints::ended_with(None, access));
             }
         };
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.inboxes.len();
