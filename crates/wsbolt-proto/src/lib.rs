@@ -43,7 +43,9 @@ mod utf8bytes;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Keepalive};
-pub use connection::{CloseStatus, Connection, Direction, Event, FrameRecord, Role, State, Timeout, MAX_FRAME_RECORDS};
+pub use connection::{
+    CloseStatus, Connection, DataRef, Direction, Event, FrameRecord, Role, State, Timeout, MAX_FRAME_RECORDS,
+};
 pub use error::{ProtocolError, SendError};
 pub use message::{Message, Utf8Bytes};
 pub use prepared::PreparedMessage;

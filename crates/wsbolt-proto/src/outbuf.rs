@@ -209,7 +209,10 @@ impl OutBuf {
     /// Everything was written or taken: give a large tail back, so an idle
     /// connection holds almost nothing; a small one is kept for reuse.
     fn drained(&mut self) {
-        self.chunks.clear();
+        // Checked first: clearing an empty `VecDeque` is still a call.
+        if !self.chunks.is_empty() {
+            self.chunks.clear();
+        }
         self.tail.clear();
         self.len = 0;
         self.front_frame_left = 0;

@@ -1,13 +1,15 @@
 //! One WebSocket connection's protocol state, without I/O.
 //!
 //! The state machine is split by concern: [`receive`] (parsing, unmasking,
-//! validation and message assembly), [`send`] (the send family and framing),
+//! validation and message assembly), [`in_place`] (whole messages handed
+//! out from the caller's buffer), [`send`] (the send family and framing),
 //! [`closing`] (the closing handshake and the one transition into Closed),
 //! [`timers`] (close timeout and keepalive), and [`session`] (the
 //! permessage-deflate session). This file holds the type, its events and
 //! its accessors.
 
 mod closing;
+mod in_place;
 mod receive;
 mod send;
 mod session;
@@ -30,6 +32,7 @@ use crate::CloseFrame;
 
 pub use closing::CloseStatus;
 use closing::Phase;
+pub use in_place::DataRef;
 use receive::{InFrame, InMessage};
 use session::Deflate;
 use timers::Timers;
@@ -96,7 +99,9 @@ pub enum State {
 /// - **Input**: [`receive`](Connection::receive) bytes from the transport
 ///   (or read into [`read_buffer`](Connection::read_buffer) and
 ///   [`process`](Connection::process)); [`receive_eof`](Connection::receive_eof)
-///   at end of stream.
+///   at end of stream. An I/O layer that answers each message at once can
+///   use [`receive_in_place`](Connection::receive_in_place) instead: whole
+///   data messages come to a callback as borrowed slices, without a copy.
 /// - **Events**: [`next_event`](Connection::next_event) until `None`. Taking an
 ///   event applies its effects (the automatic pong, the Close reply).
 /// - **Commands**: [`send`](Connection::send) (and `send_text`,

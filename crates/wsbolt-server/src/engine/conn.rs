@@ -10,12 +10,12 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use wsbolt::proto::{Connection, Event, Message, Timeout};
+use wsbolt::proto::{Connection, DataRef, Event, Message, Timeout};
 
 use super::Settings;
 use crate::admission::Slot;
 use crate::endpoints::access::{self, AccessRecord};
-use crate::endpoints::{ended_with, going_away_frame, slow_consumer_frame};
+use crate::endpoints::{ended_with, going_away_frame, slow_consumer_frame, Limits};
 use crate::metrics::Tally;
 
 /// Reads one readiness may take before the other connections of the thread
@@ -155,7 +155,7 @@ impl Conn {
                 return Next::Again;
             }
             reads += 1;
-            match self.read_once(s) {
+            match self.read_once(s, tally) {
                 // A read that did not fill the buffer emptied the socket:
                 // data that comes later brings a new edge, so the read that
                 // would only say "would block" is skipped (one system call
@@ -181,7 +181,7 @@ impl Conn {
         if self.drain_by.is_some_and(|by| by <= now) {
             self.drain_by = None;
             if self.ws.output_len() > s.high_water {
-                self.slow_consumer(s);
+                slow_consumer(&mut self.ws, &s.limits);
             }
         }
         self.turn(s, now)
@@ -203,13 +203,16 @@ impl Conn {
 
     /// When the thread must look at this connection again, if ever.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let timers = if self.ws.timers_active() {
-            self.ws.poll_timeout()
-        } else {
-            None
-        };
-        let linger = self.lingering.as_ref().map(|l| l.quiet_until.min(l.deadline));
-        [timers, self.drain_by, linger].into_iter().flatten().min()
+        // Asked after every turn: the usual answer (no timers, nothing to
+        // drain, not lingering) comes without building anything.
+        let mut at = self.drain_by;
+        if self.ws.timers_active() {
+            at = earliest(at, self.ws.poll_timeout());
+        }
+        if let Some(l) = &self.lingering {
+            at = earliest(at, Some(l.quiet_until.min(l.deadline)));
+        }
+        at
     }
 
     /// The connection ended: the socket shut down, the metrics and the
@@ -223,9 +226,8 @@ impl Conn {
         s.metrics.ended(code);
     }
 
-    /// `/echo`: every data message sent back as it came, unless the client
-    /// has left more than `max-outbound-queue` unread (a slow consumer) or
-    /// we are closing.
+    /// The messages the usual path queued (those that did not lie whole in
+    /// one read: large ones, fragmented ones) and every other event.
     fn take_events(&mut self, s: &mut Settings, tally: &mut Tally) {
         while let Some(event) = self.ws.next_event() {
             let msg = match event {
@@ -244,25 +246,12 @@ impl Conn {
                 _ => continue,
             };
             let len = msg.len();
-            tally.received(len);
-            if self.ws.close_sent() {
-                continue;
-            }
-            if self.ws.output_len() > s.limits.max_outbound_queue {
-                self.slow_consumer(s);
-                continue;
-            }
-            if self.ws.send(msg).is_ok() {
+            // Sent as the shared bytes it came in: a large payload is
+            // written from there without a copy.
+            if echo_allowed(&mut self.ws, &s.limits, tally, len) && self.ws.send(msg).is_ok() {
                 tally.sent(len);
             }
         }
-    }
-
-    /// Closes a client that does not keep up, dropping what it has not begun
-    /// to receive so the Close is the next frame it reads.
-    fn slow_consumer(&mut self, s: &Settings) {
-        let frame = slow_consumer_frame(s.limits.slow_consumer_code, self.ws.output_len());
-        let _ = self.ws.close_discarding_unsent(frame);
     }
 
     /// Writes what is queued until the socket takes no more.
@@ -297,7 +286,7 @@ impl Conn {
     /// buffer, through tokio's uninitialised-buffer reads). Reading there
     /// from safe code means zeroing the room first, which cost more than the
     /// copy (a 64 KiB `memset` per read at 16 KiB messages).
-    fn read_once(&mut self, s: &mut Settings) -> io::Result<Option<usize>> {
+    fn read_once(&mut self, s: &mut Settings, tally: &mut Tally) -> io::Result<Option<usize>> {
         let n = loop {
             match (&self.tcp).read(&mut s.scratch) {
                 Ok(n) => break n,
@@ -309,9 +298,22 @@ impl Conn {
         if n == 0 {
             self.ws.receive_eof();
             self.read_eof = true;
-        } else {
-            self.ws.receive(&s.scratch[..n]);
+            return Ok(Some(0));
         }
+        // Whole messages are answered straight from the thread's buffer;
+        // the rest is copied into the connection and queued as events.
+        let limits = &s.limits;
+        self.ws.receive_in_place(&mut s.scratch[..n], |ws, msg| {
+            if echo_allowed(ws, limits, tally, msg.len()) {
+                let sent = match msg {
+                    DataRef::Text(t) => ws.send_text(t),
+                    DataRef::Binary(b) => ws.send_binary(b),
+                };
+                if sent.is_ok() {
+                    tally.sent(msg.len());
+                }
+            }
+        });
         Ok(Some(n))
     }
 
@@ -347,5 +349,35 @@ impl Conn {
                 Err(_) => return Next::Remove,
             }
         }
+    }
+}
+
+/// `/echo`'s rule for one received message of `len` bytes: counted, and sent
+/// back unless we are closing or the client has left more than
+/// `max-outbound-queue` unread (a slow consumer: closed instead).
+fn echo_allowed(ws: &mut Connection, limits: &Limits, tally: &mut Tally, len: usize) -> bool {
+    tally.received(len);
+    if ws.close_sent() {
+        return false;
+    }
+    if ws.output_len() > limits.max_outbound_queue {
+        slow_consumer(ws, limits);
+        return false;
+    }
+    true
+}
+
+/// Closes a client that does not keep up, dropping what it has not begun
+/// to receive so the Close is the next frame it reads.
+fn slow_consumer(ws: &mut Connection, limits: &Limits) {
+    let frame = slow_consumer_frame(limits.slow_consumer_code, ws.output_len());
+    let _ = ws.close_discarding_unsent(frame);
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
