@@ -6,13 +6,13 @@
 //! a server that owns its thread: no waker, no task, no timer object; the
 //! deadlines go to the thread's heap.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use wsbolt::proto::{Connection, DataRef, Event, Message, Timeout};
 
-use super::Settings;
+use super::{sys, Settings};
 use crate::admission::Slot;
 use crate::endpoints::access::{self, AccessRecord};
 use crate::endpoints::{ended_with, going_away_frame, slow_consumer_frame, Limits};
@@ -259,11 +259,11 @@ impl Conn {
         let out = self.ws.output();
         while !out.is_empty() {
             let written = if out.is_single_chunk() {
-                (&self.tcp).write(out.first_chunk())
+                sys::write(&self.tcp, out.first_chunk())
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
                 let k = out.chunks_vectored(&mut slices);
-                (&self.tcp).write_vectored(&slices[..k])
+                sys::write_vectored(&self.tcp, &slices[..k])
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -288,7 +288,7 @@ impl Conn {
     /// copy (a 64 KiB `memset` per read at 16 KiB messages).
     fn read_once(&mut self, s: &mut Settings, tally: &mut Tally) -> io::Result<Option<usize>> {
         let n = loop {
-            match (&self.tcp).read(&mut s.scratch) {
+            match sys::read(&self.tcp, &mut s.scratch) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -338,7 +338,7 @@ impl Conn {
             if l.discarded >= s.linger_bytes || now >= l.quiet_until {
                 return Next::Remove;
             }
-            match (&self.tcp).read(&mut s.scratch) {
+            match sys::read(&self.tcp, &mut s.scratch) {
                 Ok(0) => return Next::Remove,
                 Ok(n) => {
                     l.discarded += n;

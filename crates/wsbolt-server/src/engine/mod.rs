@@ -18,6 +18,7 @@
 
 mod conn;
 mod event_loop;
+mod sys;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
