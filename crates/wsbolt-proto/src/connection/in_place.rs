@@ -97,7 +97,9 @@ impl Connection {
                     t.note_activity();
                 }
             }
-            while !self.input_closed && self.events.is_empty() {
+            // Checked per message: the callback may have closed the input,
+            // failed the connection, or even fed it bytes of its own.
+            while !self.input_closed && self.events.is_empty() && self.inbuf.is_empty() {
                 match self.whole_data_frame(&data[pos..]) {
                     Some((header_len, header)) => {
                         let start = pos + header_len;

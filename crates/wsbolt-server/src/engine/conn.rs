@@ -276,16 +276,18 @@ impl Conn {
         Ok(())
     }
 
-    /// One read into the thread's buffer, of which only what arrived is
-    /// copied into the connection (an idle connection holds no read
-    /// buffer): how many bytes came (0: the end), `None` when the socket
-    /// had nothing.
+    /// One read into the thread's buffer: how many bytes came (0: the
+    /// end), `None` when the socket had nothing. Each message that lies
+    /// whole in it is answered from there (`receive_in_place`: no copy into
+    /// the connection, no event); the rest (a frame cut by the read, control
+    /// frames, fragments) is copied into the connection, so an idle
+    /// connection holds no read buffer, and comes back as events.
     ///
-    /// Large payloads are copied once more than the library's read loop
-    /// does (it reads a frame under way straight into the connection's
-    /// buffer, through tokio's uninitialised-buffer reads). Reading there
-    /// from safe code means zeroing the room first, which cost more than the
-    /// copy (a 64 KiB `memset` per read at 16 KiB messages).
+    /// A message larger than one read is copied once more than the
+    /// library's read loop does (it reads a frame under way straight into
+    /// the connection's buffer, through tokio's uninitialised-buffer reads).
+    /// Reading there from safe code means zeroing the room first, which cost
+    /// more than the copy (a 64 KiB `memset` per read at 16 KiB messages).
     fn read_once(&mut self, s: &mut Settings, tally: &mut Tally) -> io::Result<Option<usize>> {
         let n = loop {
             match sys::read(&self.tcp, &mut s.scratch) {
