@@ -141,9 +141,8 @@ impl Connection {
         if !header.fin || header.rsv1 || !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
             return None;
         }
-        if header.payload_len > self.config.max_message_size as u64 {
-            return None;
-        }
+        // The usual path's sequence and size rules, from their one place.
+        self.check_sequence(&header).ok()?;
         let whole = (buf.len() - header_len) as u64 >= header.payload_len;
         whole.then_some((header_len, header))
     }

@@ -182,7 +182,7 @@ impl Connection {
     /// before any of its payload is buffered. Returns whether its payload is
     /// text to validate as it arrives (compressed text is validated after
     /// inflating).
-    fn check_sequence(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
+    pub(super) fn check_sequence(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
         let max_msg = self.config.max_message_size as u64;
         match (h.opcode, &self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
